@@ -1,0 +1,44 @@
+"""The ``robotaxi`` command line.
+
+``main(argv)`` runs a command and returns its exit code (0 ok, 1 a RobotaxiError, 2 a usage error) without ever
+letting a traceback reach the user for a problem they can fix; ``run()`` is the console-script entry point.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..errors import RobotaxiError
+from . import network as _network  # noqa: F401  (registers commands)
+from .app import app as app
+from .app import err_console
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Standalone mode: typer reports usage errors itself and always ends with SystemExit.
+        app(args=args, prog_name="robotaxi")
+    except RobotaxiError as e:
+        err_console.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+        return 1
+    except SystemExit as e:
+        if e.code is None:
+            return 0
+        if isinstance(e.code, int):
+            return e.code
+        err_console.print(str(e.code))
+        return 1
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

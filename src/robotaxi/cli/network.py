@@ -1,0 +1,112 @@
+"""``robotaxi network info`` and ``robotaxi route``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from ..errors import RobotaxiError
+from ..network import DEFAULT_SNAP_LIMIT_M, Router, load_network
+from .app import app, console
+
+network_app = typer.Typer(help="Road networks: load, inspect, cache.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+
+PathArg = Annotated[
+    str,
+    typer.Argument(help="OSM extract (.osm.pbf), OSMnx JSON/GraphML, a .npz cache, or 'helsinki' (embedded)."),
+]
+
+
+def parse_lonlat(text: str, what: str) -> tuple[float, float]:
+    """Parse ``LON,LAT``."""
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lon, lat = float(parts[0]), float(parts[1])
+    except ValueError as e:
+        raise RobotaxiError(f"{what}: expected LON,LAT in degrees, got {text!r}") from e
+    return lon, lat
+
+
+@network_app.command("info")
+def info(
+    path: PathArg = "helsinki",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    save: Annotated[Path | None, typer.Option(help="Also write the network to this .npz cache file.")] = None,
+) -> None:
+    """Nodes, edges, components dropped, bounding box and total length of a road network."""
+    t0 = time.perf_counter()
+    net = load_network(path)
+    facts = net.summary()
+    facts["load_seconds"] = round(time.perf_counter() - t0, 3)
+    if save is not None:
+        from ..network import save_network
+
+        save_network(net, save)
+        facts["saved_to"] = str(save)
+    if as_json:
+        console.print_json(json.dumps(facts))
+        return
+    table = Table(title=f"road network: {net.name}", show_header=False)
+    pr = net.prune
+    rows = [
+        ("source", net.source),
+        ("nodes", f"{net.n_nodes:,}"),
+        ("edges", f"{net.n_edges:,}"),
+        ("dropped (not in largest SCC)", f"{pr.nodes_dropped:,} nodes, {pr.edges_dropped:,} edges "
+                                         f"in {pr.components_dropped:,} components"),
+        ("self-loops dropped / parallel merged", f"{pr.self_loops_dropped:,} / {pr.parallel_edges_merged:,}"),
+        ("bbox (lon/lat)", ", ".join(f"{v:.5f}" for v in net.bbox)),
+        ("total length", f"{net.total_km:,.1f} km (directed)"),
+        ("mean free-flow speed", f"{facts['mean_speed_kmh']} km/h"),
+        ("projected CRS", net.crs),
+        ("loaded in", f"{facts['load_seconds']} s"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+
+
+@app.command("route")
+def route(
+    path: PathArg = "helsinki",
+    from_: Annotated[str, typer.Option("--from", help="Origin as LON,LAT.")] = "",
+    to: Annotated[str, typer.Option("--to", help="Destination as LON,LAT.")] = "",
+    max_snap_m: Annotated[float, typer.Option(help="Snapping limit in metres.")] = DEFAULT_SNAP_LIMIT_M,
+    depart: Annotated[float | None, typer.Option(help="Departure, seconds after midnight.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Fastest route between two coordinates: time, distance and number of nodes."""
+    if not from_ or not to:
+        raise RobotaxiError("route: give both --from LON,LAT and --to LON,LAT")
+    o_lon, o_lat = parse_lonlat(from_, "--from")
+    d_lon, d_lat = parse_lonlat(to, "--to")
+    net = load_network(path)
+    nodes = net.snap(np.array([o_lon, d_lon]), np.array([o_lat, d_lat]), max_snap_m)
+    # One route needs two Dijkstra rows, not the whole table.
+    router = Router(net, table_max_nodes=0)
+    o, d = int(nodes[0]), int(nodes[1])
+    result = {
+        "network": net.name,
+        "from_node": int(net.node_id[o]),
+        "to_node": int(net.node_id[d]),
+        "time_s": int(router.times(o, d, depart)),
+        "distance_m": int(router.distances(o, d)),
+        "nodes": int(router.path(o, d).size),
+    }
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(
+        f"{net.name}: {result['time_s'] // 60} min {result['time_s'] % 60} s, "
+        f"{result['distance_m'] / 1000:.2f} km, {result['nodes']} nodes "
+        f"(OSM node {result['from_node']} -> {result['to_node']})"
+    )

@@ -1,0 +1,60 @@
+"""The one exception hierarchy of robotaxi.
+
+Every error the platform raises on purpose derives from :class:`RobotaxiError`. It carries what went wrong
+(``str(err)``) and, when known, what to do about it (``err.hint``). The CLI turns it into a message and a
+non-zero exit code; the HTTP service into a status code. Nothing below the edges prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class RobotaxiError(Exception):
+    """Base class: a problem the user can understand and act on."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base} ({self.hint})" if self.hint else base
+
+
+class NetworkError(RobotaxiError):
+    """A road network could not be loaded, built or queried."""
+
+
+class OffNetworkError(NetworkError):
+    """A coordinate lies farther from the road network than the snapping limit allows."""
+
+
+class DemandError(RobotaxiError):
+    """A demand source is missing, malformed or not what it claims to be."""
+
+
+class FleetError(RobotaxiError):
+    """A fleet, operator or vehicle definition is invalid."""
+
+
+class IllegalTransitionError(FleetError):
+    """A vehicle was asked to make a state transition the MDS state machine does not allow."""
+
+
+class DispatchError(RobotaxiError):
+    """The dispatch engine received an event it cannot accept (unknown id, duplicate request...)."""
+
+
+class ScenarioError(RobotaxiError):
+    """A scenario file is invalid: unknown key, wrong type, missing file."""
+
+
+class SimulationError(RobotaxiError):
+    """A simulation could not run to completion."""
+
+
+class LedgerError(RobotaxiError):
+    """The ledger refused an operation or found an inconsistency."""
+
+
+class VerificationError(LedgerError):
+    """A proof, checkpoint or signature did not verify."""

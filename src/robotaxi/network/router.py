@@ -1,0 +1,277 @@
+"""Shortest travel times, distances and paths on a :class:`RoadNetwork`.
+
+Routes minimise travel time; among equally fast routes the shortest in metres wins. Both are found in one Dijkstra
+run by searching on a composite integer weight ``time * 2**shift + length`` (exact in float64 while the sums stay
+below 2**53, which :class:`Router` checks), so the distance table is the length of the *fastest* route, not the
+shortest-distance route.
+
+Up to ``table_max_nodes`` nodes the whole table is precomputed (``times`` as uint16 when every time fits, else
+uint32; ``distances`` as uint32; and, up to ``pred_table_max_nodes``, the predecessor matrix as int16/int32 for
+instant paths). Larger networks compute rows on demand, one single-source Dijkstra per origin, kept in an LRU cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+import mmap
+import multiprocessing as mp
+import os
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from ..errors import NetworkError
+from .graph import RoadNetwork
+from .speeds import SpeedProfile
+
+logger = logging.getLogger(__name__)
+
+I32 = NDArray[np.int32]
+I64 = NDArray[np.int64]
+
+
+class Router:
+    """Travel-time and distance queries on one network.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+    profile : SpeedProfile, optional
+        Time-of-day multipliers applied when a departure time is given (see :mod:`robotaxi.network.speeds`).
+    table_max_nodes : int
+        Precompute the full table up to this many nodes (memory: about 6 bytes per node pair, 8 with paths).
+    pred_table_max_nodes : int
+        Also keep the full predecessor matrix (instant paths) up to this many nodes.
+    cache_rows : int
+        LRU capacity, in origins, for on-demand rows (large networks, and paths above ``pred_table_max_nodes``).
+    workers : int, optional
+        Processes used to build the full table (default: one per CPU; 1 = in this process).
+    """
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        *,
+        profile: SpeedProfile | None = None,
+        table_max_nodes: int = 20_000,
+        pred_table_max_nodes: int = 8_192,
+        cache_rows: int = 4_096,
+        workers: int | None = None,
+    ) -> None:
+        self.network = network
+        self.profile = profile or SpeedProfile()
+        n = network.n_nodes
+        total_len = int(network.length_m.sum(dtype=np.int64))
+        total_time = int(network.travel_time_s.sum(dtype=np.int64))
+        # Any simple path is no longer than the sum of all edges: pick the shift so lengths never carry into time.
+        self._shift = max(1, math.ceil(math.log2(total_len + 1)))
+        if total_time * 2.0**self._shift + total_len >= 2.0**53:
+            raise NetworkError(f"{network.name}: network too large for exact composite routing weights")
+        weight = network.travel_time_s.astype(np.float64) * 2.0**self._shift + network.length_m
+        self._graph = network.matrix(weight)
+        self._cache_rows = max(1, cache_rows)
+        self._rows: OrderedDict[int, tuple[I32, I32, I32]] = OrderedDict()
+        self._times: NDArray[Any] | None = None
+        self._dists: NDArray[np.uint32] | None = None
+        self._pred: NDArray[Any] | None = None
+        if n <= table_max_nodes:
+            self._build_table(keep_pred=n <= pred_table_max_nodes, workers=workers)
+
+    # ------------------------------------------------------------------ table building
+    def _decode(self, w: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        if not np.all(np.isfinite(w)):
+            # Networks are strongly connected by construction; an inf means a corrupted network.
+            raise NetworkError(f"{self.network.name}: some node pairs are unreachable")
+        wi = w.astype(np.int64)
+        return wi >> self._shift, wi & ((1 << self._shift) - 1)
+
+    def _build_table(self, *, keep_pred: bool, workers: int) -> None:
+        n = self.network.n_nodes
+        p_dtype = np.int16 if n < 2**15 else np.int32
+        workers = max(1, min(workers or os.cpu_count() or 1, os.cpu_count() or 1))
+        # Try uint16 times first (city trips are far below 18 h); fall back to uint32 if any time overflows.
+        for t_dtype in (np.uint16, np.uint32):
+            shapes: dict[str, tuple[tuple[int, int], Any]] = {"t": ((n, n), t_dtype), "d": ((n, n), np.uint32)}
+            if keep_pred:
+                shapes["p"] = ((n, n), p_dtype)
+            try:
+                if workers == 1 or n < 1_000:
+                    out = {k: np.empty(shape, dtype) for k, (shape, dtype) in shapes.items()}
+                    _fill_rows(self._graph, self._shift, 0, n, out)
+                else:
+                    out = _build_parallel(self._graph, self._shift, n, shapes, workers)
+                break
+            except _TimeOverflowError:
+                continue
+        self._times, self._dists = out["t"], out["d"]
+        self._pred = out.get("p")
+        logger.info("%s: full travel-time table built, %.1f MB", self.network.name, self.memory_bytes / 1e6)
+
+    @property
+    def has_table(self) -> bool:
+        return self._times is not None
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes held by precomputed tables and cached rows."""
+        total = sum(a.nbytes for a in (self._times, self._dists, self._pred) if a is not None)
+        return total + sum(r[0].nbytes * 3 for r in self._rows.values())
+
+    # ------------------------------------------------------------------ rows on demand
+    def _row(self, origin: int) -> tuple[I32, I32, I32]:
+        row = self._rows.get(origin)
+        if row is not None:
+            self._rows.move_to_end(origin)
+            return row
+        w, pred = dijkstra(self._graph, directed=True, indices=origin, return_predecessors=True)
+        t, d = self._decode(w)
+        row = (t.astype(np.int32), d.astype(np.int32), pred.astype(np.int32))
+        self._rows[origin] = row
+        if len(self._rows) > self._cache_rows:
+            self._rows.popitem(last=False)
+        return row
+
+    def _check(self, nodes: ArrayLike, what: str) -> I64:
+        a = np.asarray(nodes)
+        if a.dtype.kind not in "iu":
+            raise NetworkError(f"{what} must be integer node indices, got dtype {a.dtype}")
+        a = a.astype(np.int64, copy=False)
+        n = self.network.n_nodes
+        if a.size and (int(a.min()) < 0 or int(a.max()) >= n):
+            bad = a[(a < 0) | (a >= n)].ravel()[0]
+            raise NetworkError(f"{what}: node index {int(bad)} is not in the {self.network.name} network (0..{n - 1})")
+        return a
+
+    def _lookup(self, table: int, o: I64, d: I64) -> I32:
+        src = self._times if table == 0 else self._dists
+        if src is not None:
+            return src[o, d].astype(np.int32)
+        out = np.empty(o.shape, dtype=np.int32)
+        flat_o, flat_d, flat_out = o.ravel(), d.ravel(), out.reshape(-1)
+        order = np.argsort(flat_o, kind="stable")
+        uniq, starts = np.unique(flat_o[order], return_index=True)
+        bounds = [*starts.tolist(), order.size]
+        for k, origin in enumerate(uniq.tolist()):
+            sel = order[bounds[k] : bounds[k + 1]]
+            flat_out[sel] = self._row(origin)[table][flat_d[sel]]
+        return out
+
+    # ------------------------------------------------------------------ public queries
+    def times(self, origins: ArrayLike, destinations: ArrayLike, depart_s: ArrayLike | None = None) -> I32:
+        """Travel time in seconds for each (origin, destination) pair (arrays broadcast together).
+
+        With ``depart_s`` the time-of-day factor at departure is applied (see :mod:`robotaxi.network.speeds`).
+        """
+        o, d = np.broadcast_arrays(self._check(origins, "origins"), self._check(destinations, "destinations"))
+        return self.profile.apply(self._lookup(0, o, d), depart_s)
+
+    def distances(self, origins: ArrayLike, destinations: ArrayLike) -> I32:
+        """Length in metres of the fastest route for each (origin, destination) pair."""
+        o, d = np.broadcast_arrays(self._check(origins, "origins"), self._check(destinations, "destinations"))
+        return self._lookup(1, o, d)
+
+    def one_to_many(self, origin: int, destinations: ArrayLike, depart_s: float | None = None) -> I32:
+        """Travel times from one origin to many destinations."""
+        return self.times(np.int64(origin), destinations, depart_s)
+
+    def many_to_many(
+        self, origins: ArrayLike, destinations: ArrayLike, depart_s: float | None = None
+    ) -> NDArray[np.int32]:
+        """Matrix of travel times, shape (len(origins), len(destinations))."""
+        o = np.asarray(origins).reshape(-1, 1)
+        d = np.asarray(destinations).reshape(1, -1)
+        return self.times(o, d, depart_s)
+
+    def path(self, origin: int, destination: int) -> I32:
+        """Node indices of the fastest route, both ends included (``[origin]`` when they are equal)."""
+        o = int(self._check(np.int64(origin), "origin"))
+        d = int(self._check(np.int64(destination), "destination"))
+        pred_row: NDArray[Any] = self._pred[o] if self._pred is not None else self._row(o)[2]
+        nodes = [d]
+        v = d
+        n = self.network.n_nodes
+        while v != o:
+            v = int(pred_row[v])
+            if v < 0 or len(nodes) > n:
+                raise NetworkError(f"{self.network.name}: no route from node {o} to node {d}")
+            nodes.append(v)
+        return np.asarray(nodes[::-1], dtype=np.int32)
+
+    def path_edges(self, path: ArrayLike) -> I64:
+        """Edge indices along a node path (the fastest edge between consecutive nodes)."""
+        p = np.asarray(path, dtype=np.int64)
+        if p.size < 2:
+            return np.empty(0, dtype=np.int64)
+        return np.asarray([self.network.edge_index(int(u), int(v)) for u, v in zip(p[:-1], p[1:], strict=True)])
+
+
+_ROW_BLOCK = 256
+_OVERFLOW_EXIT = 3
+
+
+class _TimeOverflowError(Exception):
+    """A travel time does not fit the table's dtype (internal: retry with a wider one)."""
+
+
+def _fill_rows(graph: Any, shift: int, lo: int, hi: int, out: dict[str, NDArray[Any]]) -> None:
+    """Run Dijkstra from sources ``lo..hi-1`` in blocks and write decoded rows into ``out`` (t, d and maybe p)."""
+    mask = (1 << shift) - 1
+    for start in range(lo, hi, _ROW_BLOCK):
+        stop = min(start + _ROW_BLOCK, hi)
+        idx = np.arange(start, stop)
+        if "p" in out:
+            w, pred = dijkstra(graph, directed=True, indices=idx, return_predecessors=True)
+            out["p"][start:stop] = pred
+        else:
+            w = dijkstra(graph, directed=True, indices=idx)
+        if not np.all(np.isfinite(w)):
+            raise NetworkError("some node pairs are unreachable: the network is not strongly connected")
+        wi = w.astype(np.int64)
+        t = wi >> shift
+        if int(t.max()) > np.iinfo(out["t"].dtype).max:
+            raise _TimeOverflowError
+        out["t"][start:stop] = t
+        out["d"][start:stop] = wi & mask
+
+
+def _build_parallel(
+    graph: Any, shift: int, n: int, shapes: dict[str, tuple[tuple[int, int], Any]], workers: int
+) -> dict[str, NDArray[Any]]:
+    """Split the sources over forked worker processes that write straight into shared memory.
+
+    SciPy's Dijkstra holds the GIL, so threads do not help; processes do. The result arrays live in anonymous
+    shared mappings made before the fork, so workers write rows in place and nothing is pickled or copied back;
+    the mappings are freed with the arrays, and nothing outlives the process.
+    """
+    ctx = mp.get_context("fork")
+    out = {
+        k: np.frombuffer(mmap.mmap(-1, max(1, int(np.prod(s)) * np.dtype(d).itemsize)), dtype=d)[
+            : int(np.prod(s))
+        ].reshape(s)
+        for k, (s, d) in shapes.items()
+    }
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    procs = [
+        ctx.Process(target=_worker, args=(graph, shift, int(lo), int(hi), out))
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    if any(proc.exitcode == _OVERFLOW_EXIT for proc in procs):
+        raise _TimeOverflowError
+    if any(proc.exitcode != 0 for proc in procs):
+        raise NetworkError("building the travel-time table failed in a worker process")
+    return out
+
+
+def _worker(graph: Any, shift: int, lo: int, hi: int, out: dict[str, NDArray[Any]]) -> None:
+    try:
+        _fill_rows(graph, shift, lo, hi, out)
+    except _TimeOverflowError:
+        os._exit(_OVERFLOW_EXIT)
