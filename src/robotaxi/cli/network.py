@@ -61,8 +61,10 @@ def info(
         ("source", net.source),
         ("nodes", f"{net.n_nodes:,}"),
         ("edges", f"{net.n_edges:,}"),
-        ("dropped (not in largest SCC)", f"{pr.nodes_dropped:,} nodes, {pr.edges_dropped:,} edges "
-                                         f"in {pr.components_dropped:,} components"),
+        (
+            "dropped (not in largest SCC)",
+            f"{pr.nodes_dropped:,} nodes, {pr.edges_dropped:,} edges in {pr.components_dropped:,} components",
+        ),
         ("self-loops dropped / parallel merged", f"{pr.self_loops_dropped:,} / {pr.parallel_edges_merged:,}"),
         ("bbox (lon/lat)", ", ".join(f"{v:.5f}" for v in net.bbox)),
         ("total length", f"{net.total_km:,.1f} km (directed)"),
@@ -94,19 +96,20 @@ def route(
     # One route needs two Dijkstra rows, not the whole table.
     router = Router(net, table_max_nodes=0)
     o, d = int(nodes[0]), int(nodes[1])
-    result = {
+    time_s = int(router.times(o, d, depart))
+    dist_m = int(router.distances(o, d))
+    result: dict[str, str | int] = {
         "network": net.name,
         "from_node": int(net.node_id[o]),
         "to_node": int(net.node_id[d]),
-        "time_s": int(router.times(o, d, depart)),
-        "distance_m": int(router.distances(o, d)),
+        "time_s": time_s,
+        "distance_m": dist_m,
         "nodes": int(router.path(o, d).size),
     }
     if as_json:
         console.print_json(json.dumps(result))
         return
     console.print(
-        f"{net.name}: {result['time_s'] // 60} min {result['time_s'] % 60} s, "
-        f"{result['distance_m'] / 1000:.2f} km, {result['nodes']} nodes "
+        f"{net.name}: {time_s // 60} min {time_s % 60} s, {dist_m / 1000:.2f} km, {result['nodes']} nodes "
         f"(OSM node {result['from_node']} -> {result['to_node']})"
     )

@@ -28,8 +28,11 @@ def save_network(network: RoadNetwork, path: str | Path) -> Path:
     }
     tmp = p.with_name(p.name + ".tmp")
     with tmp.open("wb") as fh:
-        np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                 **{k: getattr(network, k) for k in _ARRAYS})
+        np.savez(
+            fh,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            **{k: getattr(network, k) for k in _ARRAYS},
+        )
     os.replace(tmp, p)
     return p
 
@@ -48,5 +51,18 @@ def load_network_cache(path: str | Path) -> RoadNetwork:
     except (KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as e:
         raise NetworkError(f"{p}: not a robotaxi network cache: {e}") from e
     return RoadNetwork(
-        name=meta["name"], crs=meta["crs"], source=meta["source"], prune=PruneReport(**meta["prune"]), **arrays
+        name=meta["name"],
+        crs=meta["crs"],
+        source=meta["source"],
+        prune=PruneReport(**meta["prune"]),
+        node_id=arrays["node_id"],
+        lon=arrays["lon"],
+        lat=arrays["lat"],
+        x=arrays["x"],
+        y=arrays["y"],
+        indptr=arrays["indptr"],
+        head=arrays["head"],
+        length_m=arrays["length_m"],
+        speed_kmh=arrays["speed_kmh"],
+        travel_time_s=arrays["travel_time_s"],
     )

@@ -152,28 +152,10 @@ class RoadNetwork:
         tt_i = np.maximum(np.rint(tt), 1).astype(np.int64)
 
         m0 = t.size
-        keep = t != h
-        loops = int(m0 - keep.sum())
-        t, h, length_i, tt_i, speed = t[keep], h[keep], length_i[keep], tt_i[keep], speed[keep]
-        # Merge parallel edges: sort by (tail, head, time, length) and keep the first of each pair.
-        order = np.lexsort((length_i, tt_i, h, t))
-        t, h, length_i, tt_i, speed = t[order], h[order], length_i[order], tt_i[order], speed[order]
-        first = np.ones(t.size, dtype=bool)
-        first[1:] = (t[1:] != t[:-1]) | (h[1:] != h[:-1])
-        merged = int(t.size - first.sum())
-        t, h, length_i, tt_i, speed = t[first], h[first], length_i[first], tt_i[first], speed[first]
+        t, h, length_i, tt_i, speed, loops, merged = _drop_loops_merge_parallel(t, h, length_i, tt_i, speed)
         if t.size == 0:
             raise NetworkError(f"{name}: the graph has no edges left after dropping self-loops")
-
-        keep_nodes = np.ones(n, dtype=bool)
-        components_dropped = 0
-        if keep_largest_scc:
-            adj = csr_matrix((np.ones(t.size), (t, h)), shape=(n, n))
-            n_comp, labels = connected_components(adj, directed=True, connection="strong")
-            if n_comp > 1:
-                largest = np.bincount(labels).argmax()
-                keep_nodes = labels == largest
-                components_dropped = int(n_comp - 1)
+        keep_nodes, components_dropped = _largest_scc(n, t, h) if keep_largest_scc else (np.ones(n, dtype=bool), 0)
         new_index = np.full(n, -1, dtype=np.int64)
         new_index[keep_nodes] = np.arange(int(keep_nodes.sum()))
         edge_keep = keep_nodes[t] & keep_nodes[h]
@@ -298,9 +280,7 @@ class RoadNetwork:
         dist = np.where(bad, np.inf, dist)
         return idx.astype(np.int64), dist.astype(np.float64)
 
-    def snap(
-        self, lon: ArrayLike, lat: ArrayLike, max_distance_m: float = DEFAULT_SNAP_LIMIT_M
-    ) -> NDArray[np.int64]:
+    def snap(self, lon: ArrayLike, lat: ArrayLike, max_distance_m: float = DEFAULT_SNAP_LIMIT_M) -> NDArray[np.int64]:
         """Snap coordinates to their nearest node.
 
         Raises
@@ -322,6 +302,30 @@ class RoadNetwork:
                 hint=f"the network covers lon/lat {self.bbox}",
             )
         return idx
+
+
+def _drop_loops_merge_parallel(
+    t: I64, h: I64, length: I64, tt: I64, speed: F64
+) -> tuple[I64, I64, I64, I64, F64, int, int]:
+    """Drop self-loops; of parallel edges keep the fastest (then shortest). Returns arrays sorted by (tail, head)."""
+    keep = t != h
+    loops = int(t.size - keep.sum())
+    t, h, length, tt, speed = t[keep], h[keep], length[keep], tt[keep], speed[keep]
+    order = np.lexsort((length, tt, h, t))
+    t, h, length, tt, speed = t[order], h[order], length[order], tt[order], speed[order]
+    first = np.ones(t.size, dtype=bool)
+    first[1:] = (t[1:] != t[:-1]) | (h[1:] != h[:-1])
+    merged = int(t.size - first.sum())
+    return t[first], h[first], length[first], tt[first], speed[first], loops, merged
+
+
+def _largest_scc(n: int, t: I64, h: I64) -> tuple[NDArray[np.bool_], int]:
+    """Mask of the nodes in the largest strongly connected component, and how many components were dropped."""
+    adj = csr_matrix((np.ones(t.size), (t, h)), shape=(n, n))
+    n_comp, labels = connected_components(adj, directed=True, connection="strong")
+    if n_comp == 1:
+        return np.ones(n, dtype=bool), 0
+    return labels == np.bincount(labels).argmax(), int(n_comp - 1)
 
 
 def _ro(a: NDArray[Any]) -> NDArray[Any]:

@@ -24,9 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import osmium
+from numpy.typing import NDArray
 
 from ..errors import NetworkError
 from .graph import RoadNetwork
+
+F64 = NDArray[np.float64]
 
 #: Free-flow speed in km/h by highway class when a way has no usable ``maxspeed`` (urban defaults).
 DRIVABLE_DEFAULT_KMH: dict[str, float] = {
@@ -114,12 +117,13 @@ def is_drivable(tags: dict[str, str]) -> bool:
     return not (highway == "service" and tags.get("service") in _EXCLUDED_SERVICE)
 
 
-def _haversine(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+def _haversine(lon1: F64, lat1: F64, lon2: F64, lat2: F64) -> F64:
+    """Great-circle distance in metres (spherical Earth, mean radius)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1
     dlmb = np.radians(lon2 - lon1)
     a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * _EARTH_R * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+    return np.asarray(2 * _EARTH_R * np.arcsin(np.sqrt(np.minimum(a, 1.0))), dtype=np.float64)
 
 
 def load_pbf(path: str | Path, *, name: str | None = None) -> RoadNetwork:
@@ -142,7 +146,7 @@ def load_pbf(path: str | Path, *, name: str | None = None) -> RoadNetwork:
     try:
         processor = osmium.FileProcessor(str(p)).with_locations().with_filter(osmium.filter.KeyFilter("highway"))
         for obj in processor:
-            if not obj.is_way():
+            if not isinstance(obj, osmium.osm.Way):
                 continue
             tags = dict(obj.tags)
             if not is_drivable(tags):

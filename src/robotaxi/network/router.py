@@ -12,12 +12,13 @@ instant paths). Larger networks compute rows on demand, one single-source Dijkst
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-from collections import OrderedDict
 import mmap
 import multiprocessing as mp
 import os
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,7 @@ class Router:
         self._dists: NDArray[np.uint32] | None = None
         self._pred: NDArray[Any] | None = None
         if n <= table_max_nodes:
-            self._build_table(keep_pred=n <= pred_table_max_nodes, workers=workers)
+            self._build_table(keep_pred=n <= pred_table_max_nodes, workers=workers or os.cpu_count() or 1)
 
     # ------------------------------------------------------------------ table building
     def _decode(self, w: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -92,7 +93,7 @@ class Router:
     def _build_table(self, *, keep_pred: bool, workers: int) -> None:
         n = self.network.n_nodes
         p_dtype = np.int16 if n < 2**15 else np.int32
-        workers = max(1, min(workers or os.cpu_count() or 1, os.cpu_count() or 1))
+        workers = max(1, min(workers, os.cpu_count() or 1))
         # Try uint16 times first (city trips are far below 18 h); fall back to uint32 if any time overflows.
         for t_dtype in (np.uint16, np.uint32):
             shapes: dict[str, tuple[tuple[int, int], Any]] = {"t": ((n, n), t_dtype), "d": ((n, n), np.uint32)}
@@ -206,7 +207,7 @@ class Router:
         p = np.asarray(path, dtype=np.int64)
         if p.size < 2:
             return np.empty(0, dtype=np.int64)
-        return np.asarray([self.network.edge_index(int(u), int(v)) for u, v in zip(p[:-1], p[1:], strict=True)])
+        return np.asarray([self.network.edge_index(int(u), int(v)) for u, v in itertools.pairwise(p)])
 
 
 _ROW_BLOCK = 256
@@ -256,8 +257,7 @@ def _build_parallel(
     }
     bounds = np.linspace(0, n, workers + 1).astype(int)
     procs = [
-        ctx.Process(target=_worker, args=(graph, shift, int(lo), int(hi), out))
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ctx.Process(target=_worker, args=(graph, shift, int(lo), int(hi), out)) for lo, hi in itertools.pairwise(bounds)
     ]
     for proc in procs:
         proc.start()

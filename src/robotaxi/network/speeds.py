@@ -36,9 +36,7 @@ class SpeedProfile:
 
     def __post_init__(self) -> None:
         if len(self.factors) not in _ALLOWED_SLOTS:
-            raise ValueError(
-                f"SpeedProfile needs 1, 24 (hourly) or 96 (15-minute) factors, got {len(self.factors)}"
-            )
+            raise ValueError(f"SpeedProfile needs 1, 24 (hourly) or 96 (15-minute) factors, got {len(self.factors)}")
         for i, f in enumerate(self.factors):
             if not (np.isfinite(f) and 0.1 <= f <= 20.0):
                 raise ValueError(f"SpeedProfile factor {i} = {f!r} is outside the plausible range 0.1..20")
