@@ -1,0 +1,76 @@
+"""The network CLI: results on stdout, clear errors and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from robotaxi.cli import main
+
+from ..conftest import shared_file
+
+
+@pytest.mark.integration
+def test_network_info_helsinki(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["network", "info", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["name"] == "Helsinki"
+    assert facts["nodes"] > 700
+    assert facts["pruned"]["components_dropped"] > 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("relative", "nodes"),
+    [("data/nyc_manhattan_hive/manhattan_network.json", 4197), ("data/denver_hive/downtown_denver_network.json", 308)],
+)
+def test_network_info_shared(capsys: pytest.CaptureFixture[str], relative: str, nodes: int) -> None:
+    assert main(["network", "info", str(shared_file(relative)), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["nodes"] == nodes
+
+
+@pytest.mark.integration
+def test_network_info_table_and_save(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "h.npz"
+    assert main(["network", "info", "helsinki", "--save", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "nodes" in text
+    assert "total length" in text
+    assert out.is_file()
+    assert main(["network", "info", str(out), "--json"]) == 0
+
+
+@pytest.mark.integration
+def test_route_manhattan(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(shared_file("data/nyc_manhattan_hive/manhattan_network.json"))
+    # Times Square to Columbus Circle.
+    assert main(["route", path, "--from", "-73.9855,40.7580", "--to", "-73.9819,40.7681", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 900 < result["distance_m"] < 2500
+    assert 60 < result["time_s"] < 600
+    assert result["nodes"] >= 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["network", "info", "/no/such/file.osm.pbf"], "not found"),
+        (["network", "info", "roads.csv"], "unknown network format"),
+        (["route", "helsinki", "--from", "24.94,60.17", "--to", "0,0"], "off the Helsinki network"),
+        (["route", "helsinki", "--from", "24.94", "--to", "24.95,60.17"], "expected LON,LAT"),
+        (["route", "helsinki"], "give both --from"),
+    ],
+)
+def test_cli_errors_are_clear(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+def test_usage_error_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["network", "no-such-command"]) == 2
+    assert main([]) == 2  # no arguments: help on stderr, usage exit code
+    assert "Usage" in capsys.readouterr().err
