@@ -1,3 +1,29 @@
-"""Demand: ride requests from real trip records, origin-destination counts and synthetic models."""
+"""Demand: ride requests from real trip records, origin-destination counts and synthetic models.
 
+Every source is a frozen parameter object implementing :class:`DemandSource`; :func:`load_demand` runs the one a
+scenario's ``[demand]`` table (:class:`DemandSpec`) names. See docs/demand.md.
+"""
+
+from .odcounts import ODCountsColumns as ODCountsColumns
+from .odcounts import ODCountsSource as ODCountsSource
+from .odcounts import business_days as business_days
+from .odcounts import manhattan_weekday as manhattan_weekday
 from .requests import Requests as Requests
+from .source import DemandResult as DemandResult
+from .source import DemandSource as DemandSource
+from .source import Seed as Seed
+from .source import as_generator as as_generator
+from .spec import SOURCE_BUILDERS as SOURCE_BUILDERS
+from .spec import DemandSpec as DemandSpec
+from .spec import RequestsFileSource as RequestsFileSource
+from .spec import build_demand as build_demand
+from .spec import load_demand as load_demand
+from .synthetic import MANHATTAN_HOURLY_PROFILE as MANHATTAN_HOURLY_PROFILE
+from .synthetic import SyntheticSource as SyntheticSource
+from .synthetic import osm_node_weights as osm_node_weights
+from .synthetic import synthetic_demand as synthetic_demand
+from .validation import LoadReport as LoadReport
+from .validation import RejectExample as RejectExample
+from .validation import RejectReason as RejectReason
+from .zones import ZoneNodes as ZoneNodes
+from .zones import Zones as Zones
