@@ -4,10 +4,15 @@ Every source is a frozen parameter object implementing :class:`DemandSource`; :f
 scenario's ``[demand]`` table (:class:`DemandSpec`) names. See docs/demand.md.
 """
 
+from .generic import HIVE_COLUMNS as HIVE_COLUMNS
+from .generic import TableSource as TableSource
 from .odcounts import ODCountsColumns as ODCountsColumns
 from .odcounts import ODCountsSource as ODCountsSource
 from .odcounts import business_days as business_days
 from .odcounts import manhattan_weekday as manhattan_weekday
+from .records import ColumnMapping as ColumnMapping
+from .records import RecordOptions as RecordOptions
+from .records import load_records as load_records
 from .requests import Requests as Requests
 from .source import DemandResult as DemandResult
 from .source import DemandSource as DemandSource
@@ -22,6 +27,10 @@ from .synthetic import MANHATTAN_HOURLY_PROFILE as MANHATTAN_HOURLY_PROFILE
 from .synthetic import SyntheticSource as SyntheticSource
 from .synthetic import osm_node_weights as osm_node_weights
 from .synthetic import synthetic_demand as synthetic_demand
+from .tlc import TLC_COLUMN_VARIANTS as TLC_COLUMN_VARIANTS
+from .tlc import TLCSource as TLCSource
+from .tlc import detect_tlc_columns as detect_tlc_columns
+from .tlc import tlc_trips as tlc_trips
 from .validation import LoadReport as LoadReport
 from .validation import RejectExample as RejectExample
 from .validation import RejectReason as RejectReason

@@ -130,6 +130,11 @@ def _parse_text_times(text: pa.Array, missing: NDArray[np.bool_]) -> pa.Array:
 def seconds_of_day(col: pa.Array | pa.ChunkedArray) -> tuple[NDArray[np.int64], U8]:
     """Times given as plain seconds (a number), or as ``HH:MM[:SS]`` text."""
     arr = _as_array(col)
+    if pa.types.is_time(arr.type):
+        missing = _null_or_empty(arr)
+        secs = arr.cast(pa.time32("s"), safe=False).cast(pa.int32()).fill_null(0)
+        code = np.where(missing, _MISSING, np.uint8(0)).astype(np.uint8)
+        return np.asarray(secs.to_numpy(zero_copy_only=False), dtype=np.int64), code
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         texts = arr.to_pylist()
         if any(isinstance(t, str) and ":" in t for t in texts):
@@ -184,6 +189,19 @@ class BadLines:
         number = row.number if row.number is not None else -1
         self.lines.append((int(number), f"expected {row.expected_columns} fields, got {row.actual_columns}"))
         return "skip"
+
+    def shift(self, lines: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Correct naive line numbers (data row + 2) of good rows for the malformed lines skipped before them."""
+        known = np.sort(np.array([n for n, _ in self.lines if n > 0], dtype=np.int64))
+        if known.size == 0:
+            return lines
+        out = lines.copy()
+        for _ in range(known.size + 1):
+            new = lines + np.searchsorted(known, out, side="right")
+            if np.array_equal(new, out):
+                break
+            out = new
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +260,8 @@ def iter_batches(
         handler: Callable[[Any], str] | None = bad_lines.handler if bad_lines is not None else None
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=16 << 20, use_threads=True),
+            # Single-threaded parsing is what makes the parser report the true line number of a malformed line.
+            read_options=pacsv.ReadOptions(block_size=16 << 20, use_threads=False),
             parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
             convert_options=pacsv.ConvertOptions(
                 include_columns=columns,

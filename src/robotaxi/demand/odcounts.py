@@ -183,7 +183,7 @@ class ODCountsSource:
         """Like :meth:`load` with the zone-to-node assignment already built (reuse it across many days)."""
         path = check_file(self.path, "origin-destination count table")
         log = RejectLog(path.name, self.rejects)
-        table = _read_table(path, self.columns, log)
+        table, bad_lines = _read_table(path, self.columns, log)
         cols = self.columns
         dow, c_dow = _parse.to_int(table.column(cols.weekday))
         slot, c_slot = _parse.to_int(table.column(cols.slot))
@@ -215,7 +215,7 @@ class ODCountsSource:
         pair_code = zone_nodes.pair_codes(o_zone[wanted], d_zone[wanted])
         w_idx = np.flatnonzero(wanted)
         code[w_idx] = pair_code
-        _log_rejects(log, code, detail_col, o_zone, d_zone, zone_nodes, cols)
+        _log_rejects(log, code, detail_col, o_zone, d_zone, zone_nodes, cols, bad_lines)
         good = np.flatnonzero(wanted & (code == 0))
         requests = self._draw(good, slot, o_zone, d_zone, count, zone_nodes, network, rng)
         report = log.report(accepted=int(good.size), requests=len(requests))
@@ -258,7 +258,7 @@ class ODCountsSource:
         )
 
 
-def _read_table(path: Path, cols: ODCountsColumns, log: RejectLog) -> pa.Table:
+def _read_table(path: Path, cols: ODCountsColumns, log: RejectLog) -> tuple[pa.Table, _parse.BadLines]:
     names = _parse.header(path)
     missing = [c for c in cols.as_list() if c not in names]
     if missing:
@@ -275,7 +275,7 @@ def _read_table(path: Path, cols: ODCountsColumns, log: RejectLog) -> pa.Table:
         log.reject(np.full(lines.size, RejectReason.UNPARSABLE_FIELD, dtype=np.uint8), lines, [d for _, d in bad.lines])
     if not batches:
         raise DemandError(f"{path}: the count table has no rows")
-    return pa.concat_tables(batches)
+    return pa.concat_tables(batches), bad
 
 
 def _log_rejects(
@@ -286,6 +286,7 @@ def _log_rejects(
     d_zone: I64,
     zone_nodes: ZoneNodes,
     cols: ODCountsColumns,
+    bad_lines: _parse.BadLines,
 ) -> None:
     bad = np.flatnonzero(code)
     if bad.size == 0:
@@ -306,7 +307,7 @@ def _log_rejects(
             details.append(str(detail_col[i]))
     log.reject(
         code[bad],
-        bad.astype(np.int64) + 2,
+        bad_lines.shift(bad.astype(np.int64) + 2),
         details,
         {cols.origin_zone: o_zone[bad], cols.destination_zone: d_zone[bad]},
     )

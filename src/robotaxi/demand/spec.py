@@ -24,10 +24,13 @@ from types import MappingProxyType
 from typing import Any
 
 from ..network import RoadNetwork
+from .generic import TableSource
 from .odcounts import ODCountsColumns, ODCountsSource
+from .records import ColumnMapping
 from .requests import Requests
 from .source import DemandResult, DemandSource, Seed, as_generator
 from .synthetic import SyntheticSource
+from .tlc import TLCSource
 from .validation import LoadReport
 
 #: Keys of the ``[demand]`` table that are not source options.
@@ -74,6 +77,36 @@ def _build_requests(spec: DemandSpec) -> DemandSource:
     return RequestsFileSource(_need_path(spec))
 
 
+def _record_opts(spec: DemandSpec) -> dict[str, Any]:
+    opts = dict(spec.options)
+    if "date" in opts:
+        opts["date"] = _date(opts["date"], "date")
+    for key in ("service_area",):
+        if key in opts and opts[key] is not None:
+            opts[key] = Path(opts[key])
+    return opts
+
+
+def _build_tlc(spec: DemandSpec) -> DemandSource:
+    if spec.columns:
+        raise ValueError('demand.columns: the tlc kind detects its columns; use kind = "csv" to map them yourself')
+    return TLCSource(path=_need_path(spec), zones=spec.zones, rejects=spec.rejects, **_record_opts(spec))
+
+
+def _build_table(spec: DemandSpec) -> DemandSource:
+    if not spec.columns:
+        raise ValueError(f"demand.columns: the {spec.kind} kind needs a column mapping (at least time = ...)")
+    try:
+        cols = ColumnMapping(**dict(spec.columns))
+    except ValueError as e:
+        raise ValueError(f"demand.{e}") from e
+    path = _need_path(spec)
+    is_parquet = path.name.lower().endswith((".parquet", ".pq", ".parq"))
+    if is_parquet != (spec.kind == "parquet"):
+        raise ValueError(f"demand.path: {path.name} does not look like a {spec.kind} file")
+    return TableSource(path=path, columns=cols, zones=spec.zones, rejects=spec.rejects, **_record_opts(spec))
+
+
 def _need_path(spec: DemandSpec) -> Path:
     if spec.path is None:
         raise ValueError(f"demand.path: the {spec.kind} kind needs a file path")
@@ -111,6 +144,9 @@ class RequestsFileSource:
 #: kind -> builder of the source object (a typed registry, never import strings). Extended by the readers below.
 SOURCE_BUILDERS: dict[str, Callable[[DemandSpec], DemandSource]] = {
     "odcounts": _build_odcounts,
+    "tlc": _build_tlc,
+    "csv": _build_table,
+    "parquet": _build_table,
     "synthetic": _build_synthetic,
     "requests": _build_requests,
 }
