@@ -1,0 +1,332 @@
+"""The ledger: an append-only RFC 9162 log of canonical JSON entries, with signed checkpoints and proofs.
+
+Typical use at the end of a simulation run::
+
+    from robotaxi.ledger import Ledger, SigningKey, TripRecord
+
+    key = SigningKey.from_file("ledger.key")
+    with Ledger.open_or_create("run.ledger", origin=key.name) as ledger:
+        first = ledger.append_records(trips)        # durable when it returns
+        note = ledger.sign_checkpoint(key)          # C2SP signed checkpoint text
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import LedgerError
+from .merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    hash_leaf,
+    perfect_pieces,
+    prove_consistency,
+    prove_inclusion,
+    root_of,
+)
+from .note import Checkpoint, SigningKey, VerifierKey, open_checkpoint
+from .records import LedgerRecord, read_jsonl, record_bytes
+from .store import LedgerStore, NodeRun, SQLiteStore, StoredCheckpoint
+
+__all__ = ["DEFAULT_ORIGIN", "Ledger"]
+
+log = logging.getLogger(__name__)
+
+#: Origin line (and key name) used when none is given: C2SP suggests a schema-less URL of the log.
+DEFAULT_ORIGIN = "robotaxi.local/ledger"
+
+_sha256 = hashlib.sha256
+
+
+def _leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
+    # hash_leaf inlined: this is the append hot path (RFC 9162 2.1.1, leaf = SHA-256(0x00 || data)).
+    zero = _sha256(b"\x00")
+    out = []
+    for data in entries:
+        h = zero.copy()
+        h.update(data)
+        out.append(h.digest())
+    return out
+
+
+def compute_new_nodes(size: int, leaf_hashes: list[bytes], frontier: Mapping[int, bytes]) -> list[NodeRun]:
+    """Every perfect subtree completed by appending ``leaf_hashes`` to a tree of ``size`` leaves.
+
+    Parameters
+    ----------
+    size
+        Leaves before the append.
+    leaf_hashes
+        The new leaves' hashes.
+    frontier
+        ``level -> hash`` of the tree's compact range: the perfect subtree ending at ``size`` on each level
+        whose bit is set in ``size`` (the left sibling a new node may need).
+    """
+    runs = [NodeRun(0, size, tuple(leaf_hashes))]
+    level, first, row = 0, size, leaf_hashes
+    while True:
+        if first & 1:  # the first new node is a right child: its left sibling is already stored
+            row = [frontier[level], *row]
+            first -= 1
+        if len(row) < 2:
+            return runs
+        parents = [_sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
+        level += 1
+        first >>= 1
+        row = parents
+        runs.append(NodeRun(level, first, tuple(parents)))
+
+
+def _fold_root(pieces: Sequence[bytes]) -> bytes:
+    if not pieces:
+        return EMPTY_ROOT
+    acc = pieces[-1]
+    for h in reversed(pieces[:-1]):
+        acc = _sha256(b"\x01" + h + acc).digest()
+    return acc
+
+
+class Ledger:
+    """An append-only, tamper-evident log of trips, safety events and blob digests.
+
+    Open one with :meth:`create`, :meth:`open` or :meth:`open_or_create`; it is a context manager. One
+    process appends at a time (SQLite's write lock serialises writers; a writer that finds the log grown
+    under it gets a :class:`~robotaxi.errors.LedgerError` and can retry).
+
+    Parameters
+    ----------
+    store
+        Where entries, nodes and checkpoints live (:class:`~robotaxi.ledger.store.SQLiteStore`).
+    """
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        meta = store.meta()
+        self.origin = meta.origin
+
+    # -- opening -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, *, origin: str = DEFAULT_ORIGIN, verifier: VerifierKey | None = None) -> Ledger:
+        """Create a new, empty ledger file.
+
+        Parameters
+        ----------
+        path
+            SQLite file to create.
+        origin
+            The log's name, the first line of every checkpoint; signing keys must carry this name.
+        verifier
+            The public key checkpoints will be signed with; if omitted, the first signing key is recorded.
+        """
+        if not origin or "\n" in origin:
+            raise LedgerError("the origin must be one non-empty line")
+        if Path(path).exists() and Path(path).stat().st_size > 0:
+            raise LedgerError(f"{path} already exists", hint="open it instead, or pick another path")
+        ledger = cls(SQLiteStore(path, create=True, origin=origin))
+        if verifier is not None:
+            ledger._bind_key(verifier)
+        log.info("created ledger %s (origin %s)", path, origin)
+        return ledger
+
+    @classmethod
+    def open(cls, path: str | Path) -> Ledger:
+        """Open an existing ledger file."""
+        return cls(SQLiteStore(path))
+
+    @classmethod
+    def open_or_create(
+        cls, path: str | Path, *, origin: str = DEFAULT_ORIGIN, verifier: VerifierKey | None = None
+    ) -> Ledger:
+        """Open the ledger at ``path``, creating it (with ``origin``) if the file does not exist."""
+        p = Path(path)
+        if p.exists() and p.stat().st_size > 0:
+            ledger = cls.open(p)
+            if ledger.origin != origin:
+                raise LedgerError(f"{p} is the ledger {ledger.origin!r}, not {origin!r}")
+            return ledger
+        return cls.create(p, origin=origin, verifier=verifier)
+
+    def close(self) -> None:
+        """Close the underlying store."""
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state -------------------------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Number of committed entries."""
+        return self.store.meta().size
+
+    @property
+    def verifier(self) -> VerifierKey | None:
+        """The public key checkpoints are signed with (``None`` until one is known)."""
+        text = self.store.meta().verifier_key
+        return VerifierKey.parse(text) if text else None
+
+    def root(self, size: int | None = None) -> bytes:
+        """RFC 9162 root hash of the first ``size`` entries (default: all)."""
+        n = self._check_size(size)
+        return root_of(self.store, n)
+
+    def _check_size(self, size: int | None) -> int:
+        current = self.size
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise LedgerError(f"tree size {size} is outside 0..{current}")
+        return size
+
+    # -- appending ---------------------------------------------------------------------------------------
+
+    def append(self, entries: Sequence[bytes]) -> int:
+        """Append raw entries as one atomic batch; return the index of the first.
+
+        The batch is on disk (committed, WAL fsynced) when this returns; if anything fails, none of it is.
+        Use :meth:`append_records` for records and JSON objects (it canonicalises them).
+        """
+        if not entries:
+            return self.size
+        for i, e in enumerate(entries):
+            if not isinstance(e, bytes | bytearray | memoryview):
+                raise LedgerError(f"entry {i} of the batch is {type(e).__name__}, not bytes")
+        batch = [bytes(e) for e in entries]
+        leaves = _leaf_hashes(batch)
+        start = self.size
+        pieces = perfect_pieces(0, start)
+        got = self.store.get_nodes(pieces) if pieces else {}
+        frontier = {lv: got[lv, i] for lv, i in pieces}
+        runs = compute_new_nodes(start, leaves, frontier)
+        new_size = start + len(batch)
+        new_root = _fold_root(self._frontier_after(new_size, runs, frontier))
+        self.store.append(start, batch, runs, new_size, new_root)
+        log.debug("appended %d entries at %d", len(batch), start)
+        return start
+
+    @staticmethod
+    def _frontier_after(size: int, runs: Sequence[NodeRun], old: Mapping[int, bytes]) -> list[bytes]:
+        """Hashes of the compact range of ``[0, size)`` from the old frontier and the new nodes."""
+        by_level = {r.level: r for r in runs}
+        out = []
+        for lv, i in perfect_pieces(0, size):
+            run = by_level.get(lv)
+            if run is not None and run.first <= i < run.first + len(run.hashes):
+                out.append(run.hashes[i - run.first])
+            else:
+                out.append(old[lv])
+        return out
+
+    def append_records(self, records: Iterable[LedgerRecord | Mapping[str, Any]]) -> int:
+        """Append trip / safety-event / blob records or JSON objects as one batch; return the first index.
+
+        Raises
+        ------
+        LedgerError
+            If any record cannot be canonicalised (nothing is appended).
+        """
+        batch: list[bytes] = []
+        for i, r in enumerate(records):
+            try:
+                batch.append(record_bytes(r))
+            except ValueError as e:
+                raise LedgerError(f"record {i} of the batch: {e}", hint="nothing was appended") from e
+        return self.append(batch)
+
+    def append_jsonl(self, path: str | Path, batch_size: int = 10_000) -> tuple[int, int]:
+        """Append a JSON-lines file; return ``(first index, count)``.
+
+        The whole file is validated first: one malformed line rejects the file with every bad line number
+        and nothing is appended. Valid files are appended in batches of ``batch_size`` entries.
+        """
+        entries = read_jsonl(path)
+        first = self.size
+        for pos in range(0, len(entries), batch_size):
+            self.append(entries[pos : pos + batch_size])
+        return first, len(entries)
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def entry(self, index: int) -> bytes:
+        """The entry at ``index``."""
+        if not 0 <= index < self.size:
+            raise LedgerError(f"no entry {index}; the ledger holds {self.size}")
+        return self.store.get_entries(index, index + 1)[0]
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """Entries ``start .. end - 1``."""
+        if not 0 <= start <= end <= self.size:
+            raise LedgerError(f"range {start}..{end} is outside the ledger of {self.size}")
+        return self.store.get_entries(start, end)
+
+    def find(self, entry_or_hash: bytes) -> int | None:
+        """Index of an entry, given its bytes or its 32-byte RFC 9162 leaf hash (``None`` if absent)."""
+        h = entry_or_hash if len(entry_or_hash) == HASH_SIZE else hash_leaf(entry_or_hash)
+        return self.store.find_leaf(h, self.size)
+
+    # -- proofs ------------------------------------------------------------------------------------------
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries (default: all)."""
+        n = self._check_size(size)
+        if not 0 <= index < n:
+            raise LedgerError(f"entry {index} is not in a tree of size {n}")
+        return prove_inclusion(self.store, index, n)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """RFC 9162 consistency proof from the tree of ``size1`` entries to that of ``size2`` (default: all)."""
+        n = self._check_size(size2)
+        if not 0 < size1 <= n:
+            raise LedgerError(f"no consistency proof from size {size1} to {n} (the first size must be 1..{n})")
+        return prove_consistency(self.store, size1, n)
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+
+    def _bind_key(self, verifier: VerifierKey) -> None:
+        if verifier.name != self.origin:
+            raise LedgerError(
+                f"key {verifier.name!r} cannot sign for the ledger {self.origin!r}",
+                hint="the key name must equal the ledger origin",
+            )
+        known = self.verifier
+        if known is None:
+            self.store.set_verifier_key(str(verifier))
+        elif known != verifier:
+            raise LedgerError(f"this ledger is signed by {known}, not by {verifier}")
+
+    def sign_checkpoint(self, key: SigningKey) -> str:
+        """Sign and store a checkpoint of the current tree; return the signed note text.
+
+        The first key that signs becomes the ledger's key; later checkpoints must use the same key.
+        """
+        self._bind_key(key.verifier())
+        meta = self.store.meta()
+        note = Checkpoint(self.origin, meta.size, meta.root).sign(key)
+        self.store.add_checkpoint(meta.size, meta.root, note)
+        log.info("signed checkpoint of %s at size %d", self.origin, meta.size)
+        return note
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Stored checkpoints, oldest first."""
+        return self.store.checkpoints()
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The most recent stored checkpoint."""
+        cps = self.store.checkpoints()
+        return cps[-1] if cps else None
+
+    def open_checkpoint(self, note: str) -> Checkpoint:
+        """Verify a signed checkpoint of this ledger with its key."""
+        v = self.verifier
+        if v is None:
+            raise LedgerError("this ledger has no key yet", hint="sign a checkpoint first")
+        return open_checkpoint(note, v, self.origin)
