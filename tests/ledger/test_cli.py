@@ -1,0 +1,72 @@
+"""``robotaxi ledger``: the whole round trip through the CLI, and clear errors with exit code 1."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from robotaxi.cli import main
+
+
+@pytest.mark.integration
+def test_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    k, db = tmp_path / "k", str(tmp_path / "l.db")
+    assert main(["ledger", "keygen", str(k), "--name", "robotaxi.test/ledger"]) == 0
+    vkey = str(tmp_path / "k.vkey")
+    assert main(["ledger", "init", "--log", db, "--key", vkey]) == 0
+    trips = tmp_path / "trips.jsonl"
+    trips.write_text("".join(json.dumps({"trip_id": f"t{i}", "fare_cents": 100 + i}) + "\n" for i in range(25)))
+    assert main(["ledger", "append", str(trips), "--log", db]) == 0
+    cp1, cp2 = tmp_path / "cp1", tmp_path / "cp2"
+    assert main(["ledger", "checkpoint", "--log", db, "--key", str(tmp_path / "k.key"), "--out", str(cp1)]) == 0
+    assert main(["ledger", "append", str(trips), "--log", db]) == 0
+    assert main(["ledger", "checkpoint", "--log", db, "--key", str(tmp_path / "k.key"), "--out", str(cp2)]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "prove", "--index", "30", "--log", db]) == 0
+    bundle = tmp_path / "b.json"
+    bundle.write_text(capsys.readouterr().out)
+    # Offline: only the bundle and the verifier key.
+    assert main(["ledger", "verify", str(bundle), "--key", vkey]) == 0
+    out = capsys.readouterr().out
+    assert "OK: entry 30" in out
+    assert '"trip_id":"t5"' in out
+    cons = tmp_path / "c.json"
+    assert main(["ledger", "consistency", str(cp1), str(cp2), "--log", db, "--out", str(cons)]) == 0
+    assert main(["ledger", "verify", str(cons), "--key", vkey]) == 0
+    assert "extends size 25" in capsys.readouterr().out
+    assert main(["ledger", "audit", db]) == 0
+    assert "OK: 50 entries and 2 checkpoints" in capsys.readouterr().out
+
+    # Malformed input: line numbers, exit 1, nothing appended.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\n{oops\n{"b": 2}\n')
+    assert main(["ledger", "append", str(bad), "--log", db]) == 1
+    assert "line 2" in capsys.readouterr().err
+    # A bundle changed by one character fails; the wrong key fails.
+    data = json.loads(bundle.read_text())
+    data["index"] = 31
+    bundle.write_text(json.dumps(data))
+    assert main(["ledger", "verify", str(bundle), "--key", vkey]) == 1
+    # Tampering: audit names the first bad index and exits 1.
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE entries SET data = ? WHERE idx = 7", (b'{"trip_id":"t7","fare_cents":1}',))
+    con.close()
+    capsys.readouterr()
+    assert main(["ledger", "audit", db]) == 1
+    captured = capsys.readouterr()
+    assert "first bad index 7" in captured.err
+
+
+def test_errors_are_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = str(tmp_path / "nope.db")
+    assert main(["ledger", "append", str(tmp_path / "x.jsonl"), "--log", missing]) == 1
+    assert "no ledger" in capsys.readouterr().err
+    assert main(["ledger", "prove", "--index", "0", "--log", missing]) == 1
+    db = str(tmp_path / "l.db")
+    assert main(["ledger", "init", "--log", db]) == 0
+    assert main(["ledger", "prove", "--index", "0", "--log", db]) == 1
+    assert main(["ledger", "checkpoint", "--log", db, "--key", str(tmp_path / "no.key")]) == 1
