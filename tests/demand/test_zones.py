@@ -29,8 +29,8 @@ def test_tlc_zones_geojson_and_shapefile_agree(manhattan: RoadNetwork) -> None:
     a = ZoneNodes.build(gj, manhattan)
     b = ZoneNodes.build(shp, manhattan)
     assert int((a.counts > 0).sum()) == int((b.counts > 0).sum()) == 63
-    # Same zones; the shapefile's finer shorelines (EPSG:2263, reprojected here) catch the 75 pier and riverside
-    # nodes the 6-decimal GeoJSON leaves outside every polygon (after the 200 m fill for node-less zones).
+    # Same zones, but 75 network nodes fall inside a shapefile polygon (EPSG:2263, reprojected here) and outside
+    # every polygon of the derived GeoJSON (counts after the 200 m fill for node-less zones).
     assert a.nodes.size == 4_122
     assert b.nodes.size == 4_197
     assert np.abs(a.counts - b.counts).max() <= 6
