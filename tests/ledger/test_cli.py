@@ -53,7 +53,8 @@ def test_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Tampering: audit names the first bad index and exits 1.
     con = sqlite3.connect(db)
     with con:
-        con.execute("UPDATE entries SET data = ? WHERE idx = 7", (b'{"trip_id":"t7","fare_cents":1}',))
+        (blob,) = con.execute("SELECT data FROM bundles WHERE id = 0").fetchone()
+        con.execute("UPDATE bundles SET data = ? WHERE id = 0", (blob.replace(b'"t7"', b'"t8"'),))
     con.close()
     capsys.readouterr()
     assert main(["ledger", "audit", db]) == 1

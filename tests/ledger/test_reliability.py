@@ -9,12 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from robotaxi.ledger import Ledger, SigningKey, audit, canonical_json
-from robotaxi.ledger.store import STRIP_BITS, SQLiteStore
+from robotaxi.ledger.store import BUNDLE_BITS, STRIP_BITS, SQLiteStore, pack_bundle, unpack_bundle
 
 ORIGIN = "robotaxi.test/ledger"
 BATCH = 100
@@ -64,7 +65,7 @@ def test_sigkill_mid_batch(tmp_path: Path) -> None:
             assert size in (acked, acked + BATCH), (size, acked)
             assert led.entries(0, size)[-1] == _expected(size - 1)
             assert isinstance(led.store, SQLiteStore)
-            assert led.store.count_entries() == (size, size)
+            assert led.store.stored_extent() == size
         acked = size
         report = audit(path)
         assert report.ok, report.problems
@@ -102,14 +103,48 @@ def _flip_blob_byte(path: Path, table: str, key_col: str, key: int, col: str, of
     db.close()
 
 
+def _edit_bundle(path: Path, index: int, edit: Callable[[list[bytes], int], object]) -> None:
+    """Apply ``edit(entries, position)`` to the bundle row holding entry ``index``."""
+    db = sqlite3.connect(path)
+    bid = index >> BUNDLE_BITS
+    (blob,) = db.execute("SELECT data FROM bundles WHERE id = ?", (bid,)).fetchone()
+    entries = unpack_bundle(blob)
+    edit(entries, index - (bid << BUNDLE_BITS))
+    with db:
+        db.execute("UPDATE bundles SET data = ? WHERE id = ?", (pack_bundle(entries), bid))
+    db.close()
+
+
+def _flip_entry_byte(entries: list[bytes], k: int) -> None:
+    b = bytearray(entries[k])
+    b[3] ^= 0x01
+    entries[k] = bytes(b)
+
+
 @pytest.mark.parametrize("index", [0, 1, 63, 64, 150, 299])
 def test_tampered_entry_named(tmp_path: Path, index: int) -> None:
     path = tmp_path / "l.db"
     _build(path)
-    _flip_blob_byte(path, "entries", "idx", index, "data", 3)
+    _edit_bundle(path, index, _flip_entry_byte)
     report = audit(path)
     assert report.first_bad_index == index
     assert len([p for p in report.problems if p.index is not None]) == 1
+
+
+def test_every_byte_of_a_bundle(tmp_path: Path) -> None:
+    """Flip each byte of a stored bundle row in turn (data and length prefixes): the audit always fails."""
+    path = tmp_path / "l.db"
+    _build(path, 70)
+    db = sqlite3.connect(path)
+    (blob,) = db.execute("SELECT data FROM bundles WHERE id = 1").fetchone()
+    db.close()
+    for offset in range(0, len(blob), 7):
+        _flip_blob_byte(path, "bundles", "id", 1, "data", offset)
+        report = audit(path)
+        assert report.first_bad_index is not None
+        assert report.first_bad_index >= 64
+        _flip_blob_byte(path, "bundles", "id", 1, "data", offset)
+    assert audit(path).ok
 
 
 @pytest.mark.parametrize(("level", "node"), [(0, 0), (0, 77), (1, 10), (3, 5), (6, 1), (8, 0)])
@@ -125,17 +160,23 @@ def test_tampered_node_named(tmp_path: Path, level: int, node: int) -> None:
 def test_deleted_and_reordered_entries(tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     _build(path)
-    _sql(path, "DELETE FROM entries WHERE idx = 200")
+    _edit_bundle(path, 200, lambda entries, k: entries.pop(k))
     assert audit(path).first_bad_index == 200
     path2 = tmp_path / "l2.db"
     _build(path2)
-    _sql(path2, "UPDATE entries SET idx = -1 WHERE idx = 40")
-    _sql(path2, "UPDATE entries SET idx = 40 WHERE idx = 41")
-    _sql(path2, "UPDATE entries SET idx = 41 WHERE idx = -1")
+
+    def swap(entries: list[bytes], k: int) -> None:
+        entries[k], entries[k + 1] = entries[k + 1], entries[k]
+
+    _edit_bundle(path2, 40, swap)
+    assert audit(path2).first_bad_index == 40
+    _sql(path2, "DELETE FROM bundles WHERE id = 2")
+    assert audit(path2).first_bad_index == 40
+    _sql(path2, "UPDATE bundles SET id = 2 WHERE id = 3")
     assert audit(path2).first_bad_index == 40
     path3 = tmp_path / "l3.db"
     _build(path3)
-    _sql(path3, "DELETE FROM entries WHERE idx = 299")  # truncation of the tail
+    _edit_bundle(path3, 299, lambda entries, k: entries.pop(k))  # truncation of the tail
     _sql(path3, "UPDATE meta SET size = 299")
     report = audit(path3)
     assert not report.ok

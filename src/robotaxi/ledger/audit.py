@@ -194,9 +194,9 @@ def audit(path: str | Path, verifier: VerifierKey | None = None) -> AuditReport:
         if key is None and meta.verifier_key:
             key = VerifierKey.parse(meta.verifier_key)
         aud = _Auditor(store, meta.size)
-        count, top = store.count_entries()
-        if top > meta.size or count > meta.size:
-            aud.report(meta.size, f"{max(top, count) - meta.size} entries are stored beyond the size {meta.size}")
+        top = store.stored_extent()
+        if top > meta.size:
+            aud.report(meta.size, f"{top - meta.size} entries are stored beyond the size {meta.size}")
         chunk = 1 << _CHUNK_LEVEL
         for start in range(0, meta.size, chunk):
             aud.check_chunk(start, min(start + chunk, meta.size), hash_leaf)
