@@ -113,3 +113,34 @@ def route(
         f"{net.name}: {time_s // 60} min {time_s % 60} s, {dist_m / 1000:.2f} km, {result['nodes']} nodes "
         f"(OSM node {result['from_node']} -> {result['to_node']})"
     )
+
+
+@network_app.command("calibrate")
+def calibrate(
+    path: PathArg,
+    speeds: Annotated[Path, typer.Option(help="Observed speeds CSV: puzone, dozone, min, speed_mean.")],
+    zones: Annotated[Path, typer.Option(help="Zone polygons, WGS84 GeoJSON with a zone-id property.")],
+    out: Annotated[Path, typer.Option(help="Write the speed profile (TOML) here.")],
+    slots: Annotated[int, typer.Option(help="24 (hourly) or 96 (15-minute) factors.")] = 96,
+    speed_unit_m: Annotated[float, typer.Option(help="Metres per distance unit of speed_mean.")] = 1000.0,
+    id_field: Annotated[str, typer.Option(help="Zone-id property in the GeoJSON.")] = "LocationID",
+) -> None:
+    """Fit time-of-day travel-time factors to observed zone-to-zone speeds."""
+    from ..network.calibrate import calibrate_profile, write_profile
+
+    net = load_network(path)
+    profile, diag = calibrate_profile(
+        Router(net), speeds, zones, slots=slots, speed_unit_m=speed_unit_m, id_field=id_field
+    )
+    comment = (
+        f"Travel-time factors for {net.name}, {slots} slots, fitted by `robotaxi network calibrate`\n"
+        f"from {speeds.name} and {zones.name}: median of (observed / free-flow time) over "
+        f"{int(diag['pairs_used']):,} zone-pair observations."
+    )
+    write_profile(profile, out, comment=comment)
+    console.print(
+        f"{net.name}: {slots} factors from {int(diag['pairs_used']):,} zone-pair observations, "
+        f"median {diag['median_factor']:.2f} (range {diag['min_factor']:.2f}-{diag['max_factor']:.2f}); "
+        f"free-flow {diag['free_flow_mean_kmh']:.1f} km/h -> about "
+        f"{diag['free_flow_mean_kmh'] / diag['median_factor']:.1f} km/h. Wrote {out}"
+    )
