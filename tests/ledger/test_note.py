@@ -109,3 +109,12 @@ def test_sign_note_rejects_bad_text() -> None:
     for text in ["", "no newline", "a\n\nb\n", "bell\a\n"]:
         with pytest.raises(LedgerError):
             sign_note(text, key)
+
+
+def test_load_or_generate(tmp_path: Path) -> None:
+    path = tmp_path / "run.key"
+    key = SigningKey.load_or_generate(path, "robotaxi.test/ledger")
+    assert (tmp_path / "run.key.vkey").read_text().strip() == str(key.verifier())
+    assert SigningKey.load_or_generate(path, "robotaxi.test/ledger") == key
+    with pytest.raises(LedgerError):
+        SigningKey.load_or_generate(path, "other.name")

@@ -160,6 +160,24 @@ class SigningKey:
         """Read a private key file written by :meth:`to_file`."""
         return cls.parse(_read_key_text(path))
 
+    @classmethod
+    def load_or_generate(cls, path: str | Path, name: str) -> SigningKey:
+        """Read the key at ``path``; if there is none, generate one named ``name`` and write it (mode 0600).
+
+        Also writes the verifier key next to it (``path`` + ``.vkey``) when generating. Raises
+        :class:`LedgerError` if an existing key has another name.
+        """
+        p = Path(path)
+        if p.exists():
+            key = cls.from_file(p)
+            if key.name != name:
+                raise LedgerError(f"{p} holds a key named {key.name!r}, not {name!r}")
+            return key
+        key = cls.generate(name)
+        key.to_file(p)
+        p.with_name(p.name + ".vkey").write_text(str(key.verifier()) + "\n", encoding="utf-8")
+        return key
+
     def to_text(self) -> str:
         """The ``PRIVATE+KEY+...`` text form."""
         b64 = base64.b64encode(bytes([_ED25519]) + self.seed).decode("ascii")
