@@ -1,0 +1,204 @@
+"""Dispatch policies behind one Protocol, and the typed registry that names them.
+
+Both policies assign only *idle* vehicles (MDS ``available``). A vehicle already driving to a pickup is committed:
+it is never re-assigned, because the rider has been given that vehicle and an ETA, and a live service would have
+to take the promise back (see ``docs/simulation.md`` for the trade-off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from ._candidates import k_nearest
+from .problem import Matching, MatchProblem
+
+PolicyName = Literal["immediate", "batch"]
+
+
+class DispatchPolicy(Protocol):
+    """How open requests are matched to idle vehicles.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    on_arrival : bool
+        True: the engine asks the policy as soon as requests arrive. False: only on clock ticks.
+    tick_seconds : int
+        How often the caller should send ticks (0 = the policy needs none).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def on_arrival(self) -> bool: ...
+
+    @property
+    def tick_seconds(self) -> int: ...
+
+    def match(self, problem: MatchProblem) -> Matching:
+        """Choose vehicles for some of ``problem``'s requests (each vehicle at most once)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyParams:
+    """Parameters shared by the policies.
+
+    Parameters
+    ----------
+    batch_seconds : int
+        Batch interval of the ``batch`` policy (> 0).
+    candidates : int
+        k: idle vehicles considered per request (> 0); larger is slower and rarely better past ~10.
+    """
+
+    batch_seconds: int = 30
+    candidates: int = 8
+
+    def __post_init__(self) -> None:
+        if self.batch_seconds <= 0:
+            raise ValueError(f"batch_seconds must be > 0, got {self.batch_seconds}")
+        if self.candidates <= 0:
+            raise ValueError(f"candidates must be > 0, got {self.candidates}")
+
+
+@dataclass(frozen=True, slots=True)
+class ImmediateNearest:
+    """Each request, on arrival and in arrival order, gets the idle vehicle with the smallest ETA (the baseline).
+
+    Ties go to the lower node index, then the lower vehicle id. The ETA scan covers every node holding an idle
+    vehicle (one table column look-up), so the nearest vehicle is exact, not pruned.
+    """
+
+    params: PolicyParams = PolicyParams()
+
+    @property
+    def name(self) -> str:
+        return "immediate"
+
+    @property
+    def on_arrival(self) -> bool:
+        return True
+
+    @property
+    def tick_seconds(self) -> int:
+        return 0
+
+    def match(self, problem: MatchProblem) -> Matching:
+        n = len(problem)
+        reachable = np.zeros(n, dtype=bool)
+        nodes = problem.idle.nodes()
+        if nodes.size == 0:
+            return Matching.none(n)
+        left = problem.idle.count[nodes].astype(np.int64)
+        rows: list[int] = []
+        vehicles: list[int] = []
+        etas: list[int] = []
+        cap = problem.idle.capacity
+        for i in range(n):
+            eta = problem.router.times(nodes, np.int64(problem.o_node[i]), problem.now).astype(np.int64)
+            eta[left <= 0] = np.iinfo(np.int64).max // 2
+            j = int(np.argmin(eta))
+            if left[j] <= 0 or problem.now + eta[j] > problem.deadline_s[i]:
+                continue
+            at = problem.idle.vehicles_at(int(nodes[j]))
+            taken = int(problem.idle.count[nodes[j]] - left[j])
+            v = at[taken]
+            if cap[v] < problem.passengers[i]:
+                continue  # the engine rejects parties above the largest vehicle; mixed fleets are next issue
+            reachable[i] = True
+            left[j] -= 1
+            rows.append(i)
+            vehicles.append(v)
+            etas.append(int(eta[j]))
+        return Matching(
+            rows=np.asarray(rows, dtype=np.int64),
+            vehicles=np.asarray(vehicles, dtype=np.int32),
+            eta_s=np.asarray(etas, dtype=np.int32),
+            reachable=reachable,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAssignment:
+    """Every ``batch_seconds``, all open requests against all idle vehicles, minimising total ETA.
+
+    Each request keeps only its k best feasible candidates (``params.candidates``), and a private "stay unmatched"
+    column at a cost larger than any set of real ETAs could add up to, so the solver first matches as many
+    requests as possible and then minimises their total pickup time. The sparse rectangular problem is solved
+    with SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp: Jonker & Volgenant 1987 on sparse graphs).
+    """
+
+    params: PolicyParams = PolicyParams()
+
+    @property
+    def name(self) -> str:
+        return "batch"
+
+    @property
+    def on_arrival(self) -> bool:
+        return False
+
+    @property
+    def tick_seconds(self) -> int:
+        return self.params.batch_seconds
+
+    def match(self, problem: MatchProblem) -> Matching:
+        n = len(problem)
+        rows, veh, eta = k_nearest(problem, self.params.candidates)
+        reachable = np.zeros(n, dtype=bool)
+        reachable[rows] = True
+        if rows.size == 0:
+            return Matching.none(n)
+        r_sel, v_sel, e_sel = solve_assignment(rows, veh, eta, n)
+        return Matching(rows=r_sel, vehicles=v_sel, eta_s=e_sel, reachable=reachable)
+
+
+def solve_assignment(
+    rows: np.ndarray, veh: np.ndarray, eta: np.ndarray, n_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimum-total-ETA matching over candidate pairs, maximising the number matched first.
+
+    Returns the chosen (row, vehicle, eta) pairs, sorted by row.
+    """
+    uniq, col = np.unique(veh, return_inverse=True)
+    n_cols = uniq.size
+    # +1 keeps every stored weight positive (a stored zero may be read as "no edge"); a constant per matched
+    # row does not change which matching is optimal once every row is matched (real or dummy).
+    cost = eta.astype(np.float64) + 1.0
+    dummy = float(cost.max() + 1.0) * (n_rows + 1)
+    data = np.concatenate((cost, np.full(n_rows, dummy)))
+    r = np.concatenate((rows, np.arange(n_rows)))
+    c = np.concatenate((col, n_cols + np.arange(n_rows)))
+    graph = csr_matrix((data, (r, c)), shape=(n_rows, n_cols + n_rows))
+    row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    real = col_ind < n_cols
+    row_ind, col_ind = row_ind[real].astype(np.int64), col_ind[real]
+    chosen_v = uniq[col_ind].astype(np.int32)
+    # Look up the ETA of each chosen pair.
+    key = rows.astype(np.int64) * (int(veh.max()) + 1) + veh
+    order = np.argsort(key)
+    want = row_ind * (int(veh.max()) + 1) + chosen_v
+    e = eta[order[np.searchsorted(key[order], want)]].astype(np.int32)
+    srt = np.argsort(row_ind)
+    return row_ind[srt], chosen_v[srt], e[srt]
+
+
+#: The typed registry: scenario files and the CLI name a policy; this turns the name into an object.
+POLICIES: Mapping[PolicyName, Callable[[PolicyParams], DispatchPolicy]] = {
+    "immediate": ImmediateNearest,
+    "batch": BatchAssignment,
+}
+
+
+def make_policy(name: PolicyName, params: PolicyParams | None = None) -> DispatchPolicy:
+    """The policy registered as ``name``."""
+    return POLICIES[name](params or PolicyParams())
