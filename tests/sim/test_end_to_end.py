@@ -1,0 +1,97 @@
+"""End to end on real networks (small fleets, short windows) and through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from robotaxi.cli import main
+from robotaxi.sim import Scenario, run_scenario
+
+from ..conftest import shared_file
+
+pytestmark = pytest.mark.integration
+
+DENVER = """
+name = "denver-test"
+seed = 3
+[network]
+path = "{network}"
+[demand]
+kind = "synthetic"
+n_requests = 3000
+[time]
+start = "07:00"
+end = "10:00"
+[fleet]
+vehicles = 25
+[dispatch]
+policy = "{policy}"
+max_wait_s = 420
+"""
+
+
+@pytest.mark.parametrize("policy", ["batch", "immediate"])
+def test_denver_morning(tmp_path: Path, policy: str) -> None:
+    network = shared_file("data/denver_hive/downtown_denver_network.json")
+    text = DENVER.format(network=network, policy=policy)
+    (tmp_path / "s.toml").write_text(text, encoding="utf-8")
+    sc = Scenario.from_file(tmp_path / "s.toml")
+    out = run_scenario(sc, output=tmp_path / "out")
+    k = out.kpis
+    assert k["requests"] == k["served"] + k["rejected"] + k["cancelled"]
+    assert k["requests"] > 100
+    assert 0 < k["served_pct"] <= 100
+    assert k["wait_p95_s"] <= 420
+    folder = tmp_path / "out"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "kpis.json",
+        "report.html",
+        "requests.parquet",
+        "scenario.toml",
+        "vehicle_events.parquet",
+    ]
+    req = pq.read_table(folder / "requests.parquet")
+    assert req.num_rows == k["requests"]
+    assert set(req.column("outcome").to_pylist()) <= {"served", "rejected", "cancelled"}
+    ev = pq.read_table(folder / "vehicle_events.parquet")
+    assert "trip_start" in ev.column("event_type").to_pylist()
+    assert json.loads((folder / "kpis.json").read_text())["policy"] == policy
+    html = (folder / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4
+    assert "http" not in html.replace("http-equiv", "")  # self-contained: nothing fetched
+
+
+def test_cli_default_helsinki_short_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    scenario = tmp_path / "h.toml"
+    scenario.write_text(
+        'name = "h"\n[network]\npath = "helsinki"\n[demand]\nkind = "synthetic"\nn_requests = 4000\n'
+        '[time]\nstart = "08:00"\nend = "09:30"\n[fleet]\nvehicles = 20\n',
+        encoding="utf-8",
+    )
+    assert main(["simulate", str(scenario), "-q", "-o", "res"]) == 0
+    assert (tmp_path / "res" / "report.html").is_file()
+
+
+def test_cli_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "b"\n[network]\npath = "helsinki"\n[demand]\nkind = "synthetic"\nn_requests = 10\n'
+        "[fleet]\nvehicles = 0\n",
+        encoding="utf-8",
+    )
+    assert main(["simulate", str(bad), "-q"]) == 1
+    empty = tmp_path / "empty.toml"
+    empty.write_text(
+        'name = "e"\n[network]\npath = "helsinki"\n[demand]\nkind = "synthetic"\nn_requests = 10\n'
+        '[time]\nstart = "03:00"\nend = "03:01"\n[fleet]\nvehicles = 2\n',
+        encoding="utf-8",
+    )
+    assert main(["simulate", str(empty), "-q"]) == 1
+    assert main(["simulate", str(tmp_path / "nope.toml"), "-q"]) == 1
+    assert not (tmp_path / "out").exists()
