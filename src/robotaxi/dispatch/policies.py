@@ -58,12 +58,18 @@ class PolicyParams:
         Batch interval of the ``batch`` policy (> 0).
     candidates : int
         k: idle vehicles considered per request (> 0); larger is slower and rarely better past ~10.
+    rounds : int
+        Batch matching rounds: requests left unmatched after a round try again with the k nearest of the vehicles
+        still free (>= 1).
     """
 
     batch_seconds: int = 30
     candidates: int = 8
+    rounds: int = 4
 
     def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
         if self.batch_seconds <= 0:
             raise ValueError(f"batch_seconds must be > 0, got {self.batch_seconds}")
         if self.candidates <= 0:
@@ -153,13 +159,35 @@ class BatchAssignment:
 
     def match(self, problem: MatchProblem) -> Matching:
         n = len(problem)
-        rows, veh, eta = k_nearest(problem, self.params.candidates)
         reachable = np.zeros(n, dtype=bool)
-        reachable[rows] = True
-        if rows.size == 0:
+        taken = np.zeros(problem.idle.capacity.size, dtype=bool)
+        todo = np.arange(n, dtype=np.int64)
+        out_r, out_v, out_e = [], [], []
+        # Pruning to k candidates can leave a request unmatched while farther idle vehicles that could still reach
+        # it in time are free: re-run on the leftovers against the leftover vehicles, a few rounds at most.
+        for _ in range(self.params.rounds):
+            rows, veh, eta = k_nearest(problem, self.params.candidates, rows_subset=todo, taken=taken)
+            if rows.size == 0:
+                break
+            reachable[rows] = True
+            r_sel, v_sel, e_sel = solve_assignment(rows, veh, eta, n)
+            out_r.append(r_sel)
+            out_v.append(v_sel)
+            out_e.append(e_sel)
+            taken[v_sel] = True
+            todo = np.setdiff1d(np.unique(rows), r_sel)
+            if todo.size == 0:
+                break
+        if not out_r:
             return Matching.none(n)
-        r_sel, v_sel, e_sel = solve_assignment(rows, veh, eta, n)
-        return Matching(rows=r_sel, vehicles=v_sel, eta_s=e_sel, reachable=reachable)
+        r_all = np.concatenate(out_r)
+        order = np.argsort(r_all)
+        return Matching(
+            rows=r_all[order],
+            vehicles=np.concatenate(out_v)[order],
+            eta_s=np.concatenate(out_e)[order],
+            reachable=reachable,
+        )
 
 
 def solve_assignment(
