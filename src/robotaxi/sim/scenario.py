@@ -41,7 +41,7 @@ end = "24:00"
 [fleet]
 operator = "helsinki-robotaxi"
 kind = "autonomous"
-vehicles = 120
+vehicles = 60
 capacity = 4
 placement = "demand"         # start where requests will come from
 
