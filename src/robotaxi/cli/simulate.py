@@ -24,6 +24,13 @@ def simulate(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (overrides the file).")] = None,
     policy: Annotated[str | None, typer.Option(help="Override the dispatch policy: immediate or batch.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(help="Append every completed trip to this ledger (created if missing) and sign a checkpoint."),
+    ] = None,
+    ledger_key: Annotated[
+        Path | None, typer.Option(help="Signing key for --ledger (default: LEDGER.key, generated if missing).")
+    ] = None,
 ) -> None:
     """Simulate a day of ride-hailing and write requests.parquet, vehicle_events.parquet, kpis.json, report.html."""
     sc = Scenario.from_file(scenario) if scenario is not None else Scenario.default()
@@ -53,6 +60,14 @@ def simulate(
             bar.update(task, completed=done, total=total, count=f"{done:,}/{total:,} requests")
 
         out = run_scenario(sc, output=output, stage=stage, progress=progress)
+        if ledger is not None:
+            from ..sim.ledger_export import export_to_ledger
+
+            stage(f"ledger ({int(out.result.served.sum()):,} trips)")
+            exported = export_to_ledger(
+                out.result, out.network, ledger, scenario=sc.name, seed=sc.seed, timezone=sc.timezone,
+                key_path=ledger_key,
+            )  # fmt: skip
     k = out.kpis
     table = Table(title=f"robotaxi simulate: {sc.name} ({sc.policy})", show_header=False)
     for label, key, fmt in (
@@ -73,6 +88,12 @@ def simulate(
         else:
             table.add_row(label, f"{k['vehicle_km_occupied']:,.0f} / {k['vehicle_km_empty']:,.0f}")
     console.print(table)
+    if ledger is not None:
+        console.print(
+            f"ledger: {exported.count:,} trips appended to {exported.path} (entries {exported.first_index:,}.."
+            f"{exported.size - 1:,}), checkpoint signed with {exported.key_path}; "
+            f"verifier key {exported.key_path}.vkey"
+        )
     console.print(
         f"report: {out.folder / 'report.html' if out.folder else '-'}  ({time.perf_counter() - t0:.1f} s total)"
     )

@@ -111,7 +111,8 @@ def parse_entry(text: str | bytes) -> dict[str, Any]:
 class TripRecord:
     """A completed trip, with the fields of an MDS ``trips`` record that an auditor needs.
 
-    Times are milliseconds since the Unix epoch (UTC), money integer cents, distance metres.
+    Times are milliseconds since the Unix epoch (UTC), money integer cents, distance metres. ``fare_cents`` is
+    ``None`` (JSON ``null``) for a trip that has not been priced, never a made-up zero.
     """
 
     trip_id: str
@@ -125,7 +126,7 @@ class TripRecord:
     end_lat: float
     distance_m: int
     duration_s: int
-    fare_cents: int
+    fare_cents: int | None
     currency: str = "USD"
     request_id: str | None = None
     passengers: int = 1
@@ -136,7 +137,8 @@ class TripRecord:
             raise ValueError("trip_id, provider_id and vehicle_id must be non-empty")
         if self.end_time_ms < self.start_time_ms:
             raise ValueError(f"trip {self.trip_id}: ends before it starts")
-        if min(self.distance_m, self.duration_s, self.fare_cents, self.passengers) < 0:
+        fare = 0 if self.fare_cents is None else self.fare_cents
+        if min(self.distance_m, self.duration_s, fare, self.passengers) < 0:
             raise ValueError(f"trip {self.trip_id}: distance, duration, fare and passengers must be >= 0")
         _check_lonlat(self.start_lon, self.start_lat)
         _check_lonlat(self.end_lon, self.end_lat)

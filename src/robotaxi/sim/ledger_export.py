@@ -1,0 +1,145 @@
+"""Record a run's completed trips in a verifiable ledger (``robotaxi simulate --ledger PATH``).
+
+Each served request becomes one :class:`~robotaxi.ledger.TripRecord`: the trip runs from boarding (MDS
+``trip_start``) to drop-off (``trip_end``), between the network nodes where the vehicle stopped, over the ride
+distance the simulator measured. Times are converted from the simulator's local clock (seconds since the service
+day's local midnight) to UTC epoch milliseconds with the scenario's IANA time zone, per record, so a day that crosses
+a daylight-saving change is stamped correctly. Trip ids are UUIDv5 of (scenario, seed, request id): the same run
+gives the same records, byte for byte, and a different run never collides.
+
+All trips of a run are appended as one durable batch, then a checkpoint is signed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ScenarioError
+from ..ledger import DEFAULT_ORIGIN, Ledger, SigningKey, TripRecord
+from ..network import RoadNetwork
+from .result import SimResult
+
+logger = logging.getLogger(__name__)
+
+#: Namespace of trip ids written by the simulator (UUIDv5 of "robotaxi-sim").
+TRIP_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "robotaxi-sim")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerExport:
+    """What ``--ledger`` wrote."""
+
+    path: Path
+    key_path: Path
+    first_index: int
+    count: int
+    size: int
+    checkpoint: str
+
+
+def epoch_ms(day_start: dt.datetime, seconds: NDArray[np.int64], timezone: str) -> NDArray[np.int64]:
+    """UTC epoch milliseconds of local times ``day_start + seconds`` in ``timezone``."""
+    tz = ZoneInfo(timezone)
+    secs = np.asarray(seconds, dtype=np.int64)
+    if secs.size == 0:
+        return np.empty(0, dtype=np.int64)
+
+    def to_ms(s: int) -> int:
+        return int((day_start + dt.timedelta(seconds=s)).replace(tzinfo=tz).timestamp() * 1000)
+
+    lo, hi = int(secs.min()), int(secs.max())
+    base = to_ms(0)
+    if to_ms(lo) - base == lo * 1000 and to_ms(hi) - base == hi * 1000:
+        return base + secs * 1000  # no offset change inside the run's span
+    return np.fromiter((to_ms(int(s)) for s in secs), dtype=np.int64, count=secs.size)
+
+
+def trip_records(
+    result: SimResult, network: RoadNetwork, *, scenario: str, seed: int, timezone: str = "UTC"
+) -> list[TripRecord]:
+    """One ledger record per served request, in drop-off order (ties by request id).
+
+    Raises
+    ------
+    ScenarioError
+        If the requests carry no calendar date (a ledger needs real timestamps).
+    """
+    day_start = result.requests.day_start
+    if day_start is None:
+        raise ScenarioError(
+            "--ledger needs calendar times, but this demand has no date",
+            hint="set `date = YYYY-MM-DD` in the scenario's [demand] table",
+        )
+    served = np.flatnonzero(result.served)
+    out = result.outcomes
+    start_s = np.where(out.board_s[served] >= 0, out.board_s[served], out.pickup_s[served])
+    end_s = out.dropoff_s[served]
+    order = np.lexsort((result.requests.request_id[served], end_s))
+    served, start_s, end_s = served[order], start_s[order], end_s[order]
+    start_ms = epoch_ms(day_start, start_s, timezone)
+    end_ms = epoch_ms(day_start, end_s, timezone)
+    req = result.requests
+    o, d = req.o_node[served], req.d_node[served]
+    vehicles = out.vehicle[served]
+    names = [op.name for op in result.fleet.operators]
+    op_of = result.fleet.operator[vehicles]
+    records = []
+    for k, i in enumerate(served.tolist()):
+        rid = int(req.request_id[i])
+        fare = int(req.fare_cents[i])
+        op = names[int(op_of[k])]
+        records.append(
+            TripRecord(
+                trip_id=str(uuid.uuid5(TRIP_NAMESPACE, f"{scenario}/{seed}/{rid}")),
+                provider_id=op,
+                vehicle_id=f"{op}-{int(vehicles[k]):05d}",
+                start_time_ms=int(start_ms[k]),
+                end_time_ms=int(end_ms[k]),
+                start_lon=round(float(network.lon[o[k]]), 7),
+                start_lat=round(float(network.lat[o[k]]), 7),
+                end_lon=round(float(network.lon[d[k]]), 7),
+                end_lat=round(float(network.lat[d[k]]), 7),
+                distance_m=int(out.ride_m[i]),
+                duration_s=int(end_s[k] - start_s[k]),
+                fare_cents=fare if fare >= 0 else None,
+                request_id=str(rid),
+                passengers=int(req.passengers[i]),
+            )
+        )
+    return records
+
+
+def export_to_ledger(
+    result: SimResult,
+    network: RoadNetwork,
+    path: str | Path,
+    *,
+    scenario: str,
+    seed: int,
+    timezone: str = "UTC",
+    key_path: str | Path | None = None,
+    origin: str = DEFAULT_ORIGIN,
+) -> LedgerExport:
+    """Append every completed trip of ``result`` to the ledger at ``path`` and sign a checkpoint.
+
+    The ledger is created if missing; the signing key is read from ``key_path`` (default ``PATH.key``) or generated
+    there, with its verifier key beside it (``.vkey``).
+    """
+    p = Path(path)
+    kp = Path(key_path) if key_path is not None else p.with_name(p.name + ".key")
+    records = trip_records(result, network, scenario=scenario, seed=seed, timezone=timezone)
+    key = SigningKey.load_or_generate(kp, origin)
+    with Ledger.open_or_create(p, origin=origin) as ledger:
+        first = ledger.append_records(records) if records else ledger.size
+        note = ledger.sign_checkpoint(key)
+        size = ledger.size
+    logger.info("appended %d trips to %s (entries %d..%d)", len(records), p, first, size - 1)
+    return LedgerExport(path=p, key_path=kp, first_index=first, count=len(records), size=size, checkpoint=note)
