@@ -81,6 +81,16 @@ def test_osm_loader_splits_at_intersections_and_handles_oneway(tmp_path: Path) -
     assert net.travel_time_s[e13] == round(net.length_m[e13] / (30 / 3.6))
 
 
+def test_way_with_a_missing_node_is_split_not_bridged(tmp_path: Path) -> None:
+    # Way 1-2-3-4-5 where node 3 lies outside the (clipped) extract: the pieces 1-2 and 4-5 must stay apart.
+    # Bridging the gap would make one 4-node street; split, they are two 2-node components and one is pruned.
+    nodes = {k: v for k, v in TOWN_NODES.items() if k in (1, 2, 4, 5)}
+    net = load_pbf(_osm_xml(tmp_path / "clipped.osm", nodes, [(20, [1, 2, 3, 4, 5], {"highway": "residential"})]))
+    assert net.n_nodes == 2
+    assert net.prune.components_dropped == 1
+    assert sorted(net.node_id.tolist()) in ([1, 2], [4, 5])
+
+
 def test_osm_without_drivable_roads_is_an_error(tmp_path: Path) -> None:
     p = _osm_xml(tmp_path / "paths.osm", {1: (24.94, 60.17), 2: (24.95, 60.17)}, [(1, [1, 2], {"highway": "footway"})])
     with pytest.raises(NetworkError, match=r"paths\.osm: no drivable roads"):

@@ -20,7 +20,9 @@ Rules (see ``docs/network.md`` for the full tables):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import osmium
@@ -117,6 +119,17 @@ def is_drivable(tags: dict[str, str]) -> bool:
     return not (highway == "service" and tags.get("service") in _EXCLUDED_SERVICE)
 
 
+def _located_runs(nodes: Iterable[Any]) -> list[list[tuple[int, float, float]]]:
+    """Maximal runs (of two or more nodes) of consecutive way nodes that have a valid location."""
+    runs: list[list[tuple[int, float, float]]] = [[]]
+    for nd in nodes:
+        if nd.location.valid():
+            runs[-1].append((nd.ref, nd.location.lon, nd.location.lat))
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if len(r) >= 2]
+
+
 def _haversine(lon1: F64, lat1: F64, lon2: F64, lat2: F64) -> F64:
     """Great-circle distance in metres (spherical Earth, mean radius)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
@@ -154,16 +167,17 @@ def load_pbf(path: str | Path, *, name: str | None = None) -> RoadNetwork:
             direction = way_direction(tags)
             if direction is None:
                 continue
-            nodes = [(nd.ref, nd.location) for nd in obj.nodes if nd.location.valid()]
-            if len(nodes) < 2:
-                continue
-            for ref, loc in nodes:
-                refs.append(ref)
-                lons.append(loc.lon)
-                lats.append(loc.lat)
-            way_len.append(len(nodes))
-            way_dir.append(direction)
-            way_speed.append(parse_maxspeed(tags.get("maxspeed"), tags["highway"]))
+            speed = parse_maxspeed(tags.get("maxspeed"), tags["highway"])
+            # A node without a location (outside a clipped extract) breaks the way: the pieces on either side
+            # become separate ways, never one straight edge across the gap.
+            for piece in _located_runs(obj.nodes):
+                for ref, lon, lat in piece:
+                    refs.append(ref)
+                    lons.append(lon)
+                    lats.append(lat)
+                way_len.append(len(piece))
+                way_dir.append(direction)
+                way_speed.append(speed)
     except RuntimeError as e:  # libosmium reports unreadable or corrupt input as RuntimeError
         raise NetworkError(f"{p}: not a readable OSM file: {e}") from e
     if not way_len:
