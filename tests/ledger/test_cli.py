@@ -71,3 +71,35 @@ def test_errors_are_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["ledger", "init", "--log", db]) == 0
     assert main(["ledger", "prove", "--index", "0", "--log", db]) == 1
     assert main(["ledger", "checkpoint", "--log", db, "--key", str(tmp_path / "no.key")]) == 1
+
+
+def test_unreadable_files_are_clean_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Binary (non-UTF-8) key, bundle or checkpoint files and unwritable key paths: exit 1, no traceback."""
+    binary = tmp_path / "binary.bin"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    assert main(["ledger", "keygen", str(tmp_path / "no" / "such" / "dir" / "k")]) == 1
+    assert "cannot write" in capsys.readouterr().err
+    k = tmp_path / "k"
+    assert main(["ledger", "keygen", str(k)]) == 0
+    vkey = str(tmp_path / "k.vkey")
+    assert main(["ledger", "verify", str(binary), "--key", vkey]) == 1
+    assert "not UTF-8" in capsys.readouterr().err
+    assert main(["ledger", "verify", vkey, "--key", str(binary)]) == 1
+    assert "not UTF-8" in capsys.readouterr().err
+    db = str(tmp_path / "l.db")
+    assert main(["ledger", "init", "--log", db, "--key", vkey]) == 0
+    assert main(["ledger", "checkpoint", "--log", db, "--key", str(tmp_path / "k.key"), "--out", vkey + ".cp"]) == 0
+    assert main(["ledger", "consistency", str(binary), vkey + ".cp", "--log", db]) == 1
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_init_with_a_mismatched_key_leaves_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A refused key must not leave behind a keyless ledger that blocks the corrected command."""
+    k = tmp_path / "k"
+    assert main(["ledger", "keygen", str(k), "--name", "robotaxi.test/ledger"]) == 0
+    db = tmp_path / "l.db"
+    vkey = str(tmp_path / "k.vkey")
+    assert main(["ledger", "init", "--log", str(db), "--key", vkey, "--origin", "other.test/ledger"]) == 1
+    assert "cannot sign" in capsys.readouterr().err
+    assert not db.exists()
+    assert main(["ledger", "init", "--log", str(db), "--key", vkey]) == 0

@@ -49,6 +49,8 @@ def _read(path: Path, what: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as e:
         raise LedgerError(f"cannot read {what} {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise LedgerError(f"{what} {path} is not UTF-8 text") from e
 
 
 @ledger_app.command("keygen")
@@ -62,7 +64,10 @@ def keygen(
     if pub.exists():
         raise LedgerError(f"{pub} already exists; refusing to overwrite a key")
     key.to_file(priv)
-    pub.write_text(str(key.verifier()) + "\n", encoding="utf-8")
+    try:
+        pub.write_text(str(key.verifier()) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise LedgerError(f"cannot write {pub}: {e.strerror}") from e
     console.print(f"private key: {priv}\nverifier key: {pub}\n{key.verifier()}")
 
 

@@ -90,6 +90,14 @@ def _fold_root(pieces: Sequence[bytes]) -> bytes:
     return acc
 
 
+def _check_key_name(verifier: VerifierKey, origin: str) -> None:
+    if verifier.name != origin:
+        raise LedgerError(
+            f"key {verifier.name!r} cannot sign for the ledger {origin!r}",
+            hint="the key name must equal the ledger origin",
+        )
+
+
 class Ledger:
     """An append-only, tamper-evident log of trips, safety events and blob digests.
 
@@ -127,6 +135,9 @@ class Ledger:
             raise LedgerError("the origin must be one non-empty line")
         if Path(path).exists() and Path(path).stat().st_size > 0:
             raise LedgerError(f"{path} already exists", hint="open it instead, or pick another path")
+        if verifier is not None:
+            # Checked before the file exists: a refused key must not leave a keyless ledger behind.
+            _check_key_name(verifier, origin)
         ledger = cls(SQLiteStore(path, create=True, origin=origin))
         if verifier is not None:
             ledger._bind_key(verifier)
@@ -292,11 +303,7 @@ class Ledger:
     # -- checkpoints -------------------------------------------------------------------------------------
 
     def _bind_key(self, verifier: VerifierKey) -> None:
-        if verifier.name != self.origin:
-            raise LedgerError(
-                f"key {verifier.name!r} cannot sign for the ledger {self.origin!r}",
-                hint="the key name must equal the ledger origin",
-            )
+        _check_key_name(verifier, self.origin)
         known = self.verifier
         if known is None:
             self.store.set_verifier_key(str(verifier))

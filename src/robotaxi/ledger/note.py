@@ -189,6 +189,8 @@ class SigningKey:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError as e:
             raise LedgerError(f"{path} already exists; refusing to overwrite a key") from e
+        except OSError as e:
+            raise LedgerError(f"cannot write key file {path}: {e.strerror}") from e
         with os.fdopen(fd, "w") as f:
             f.write(self.to_text() + "\n")
 
@@ -207,6 +209,8 @@ def _read_key_text(path: str | Path) -> str:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as e:
         raise LedgerError(f"cannot read key file {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise LedgerError(f"key file {path} is not UTF-8 text: is it a key?") from e
 
 
 @dataclass(frozen=True, slots=True)
