@@ -95,3 +95,10 @@ def test_cli_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path, monkeyp
     assert main(["simulate", str(empty), "-q"]) == 1
     assert main(["simulate", str(tmp_path / "nope.toml"), "-q"]) == 1
     assert not (tmp_path / "out").exists()
+    # An output folder holding the user's own files is refused up front, and left as it was.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me", encoding="utf-8")
+    good = tmp_path / "good.toml"
+    good.write_text(empty.read_text(encoding="utf-8").replace('"03:01"', '"09:00"'), encoding="utf-8")
+    assert main(["simulate", str(good), "-q", "-o", "notes"]) == 1
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]

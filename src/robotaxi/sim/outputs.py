@@ -1,7 +1,8 @@
 """Writing a run: ``requests.parquet``, ``vehicle_events.parquet``, ``kpis.json`` and ``report.html``.
 
 Everything is written into a fresh sibling folder first and moved into place at the end, so an interrupted or
-failed run never leaves files that could be mistaken for results.
+failed run never leaves files that could be mistaken for results. An existing folder is replaced only if it is empty
+or holds nothing but the outputs of a previous run: ``-o .`` or ``-o ~/notes`` must never delete the user's files.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from ..errors import SimulationError
 from ..fleet import EventType, VehicleState
 from ..network import RoadNetwork
 from .result import REASON_LABELS, Outcome, SimResult
+
+#: The files a run writes; a folder holding anything else is not a previous run and is never replaced.
+OUTPUT_FILES = frozenset(("requests.parquet", "vehicle_events.parquet", "kpis.json", "report.html", "scenario.toml"))
 
 
 def _nullable(a: NDArray[Any]) -> pa.Array:
@@ -103,9 +107,10 @@ def write_outputs(
     Raises
     ------
     SimulationError
-        If the folder cannot be written.
+        If the folder cannot be written, or it exists and holds anything but a previous run's outputs.
     """
     folder = Path(folder)
+    check_output_folder(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -130,3 +135,25 @@ def write_outputs(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse to replace a folder that is not a previous run's output (before anything is computed or written)."""
+    if not folder.exists():
+        return
+    target = folder.resolve()
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        raise SimulationError(
+            f"output folder {folder} is the working directory or contains it",
+            hint="name a fresh folder for the results, e.g. -o out/run1",
+        )
+    if not target.is_dir():
+        raise SimulationError(f"output folder {folder} exists and is not a folder")
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_FILES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise SimulationError(
+            f"output folder {folder} holds files that are not simulation outputs ({shown}); not replacing it",
+            hint="name a fresh folder, or delete this one yourself",
+        )

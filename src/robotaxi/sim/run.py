@@ -17,7 +17,7 @@ from ..errors import DemandError, NetworkError, ScenarioError
 from ..fleet import Fleet, Operator, Placement
 from ..network import RoadNetwork, Router, SpeedProfile, load_network
 from .kpis import compute_kpis
-from .outputs import write_outputs
+from .outputs import check_output_folder, write_outputs
 from .report import render_report
 from .result import SimResult
 from .scenario import DEFAULT_SCENARIO_TOML, Scenario
@@ -97,6 +97,8 @@ def run_scenario(
         A ScenarioError for bad input, a SimulationError if the run fails; nothing is written then.
     """
     say = stage or (lambda _name: None)
+    if write:  # fail before a long run, not after it, if the folder may not be replaced
+        check_output_folder(output or scenario.output)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     router, requests, fleet = prepare(scenario, say)
