@@ -51,11 +51,21 @@ def test_minimal_scenario_gets_defaults(tmp_path: Path) -> None:
         ("[dispatch]\nmax_wait_s = true\n", "dispatch.max_wait_s: expected int"),
         ("[time]\nstart = '10:00'\nend = '09:00'\n", "time.end"),
         ("[time]\nstart = 'noon'\n", "time.start"),
+        ("[dispatch]\nmax_wait_s = -5\n", r"dispatch\.max_wait_s: must be >= 1"),
+        ("[dispatch]\nbatch_seconds = 0\n", r"dispatch\.batch_seconds: must be >= 1"),
+        ("[dispatch]\ncandidates = 0\n", r"dispatch\.candidates: must be >= 1"),
+        ("[sim]\npickup_dwell_s = -1\n", r"sim\.pickup_dwell_s: must be >= 0"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(ScenarioError, match=message):
         Scenario.from_file(write(tmp_path, MINIMAL + extra))
+
+
+def test_negative_seed_is_a_scenario_error(tmp_path: Path) -> None:
+    # NumPy's SeedSequence raises a bare ValueError (a traceback from the CLI) on a negative seed.
+    with pytest.raises(ScenarioError, match="seed: must be >= 0"):
+        Scenario.from_file(write(tmp_path, MINIMAL.replace('name = "t"', 'name = "t"\nseed = -1')))
 
 
 def test_zero_fleet_and_missing_files(tmp_path: Path) -> None:

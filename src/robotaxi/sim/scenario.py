@@ -132,6 +132,8 @@ class Scenario:
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("name: must not be empty")
+        if self.seed < 0:
+            raise ValueError(f"seed: must be >= 0, got {self.seed}")
         if self.policy not in get_args(PolicyName):
             raise ValueError(f"dispatch.policy: expected one of {', '.join(get_args(PolicyName))}, got {self.policy!r}")
         try:
@@ -209,6 +211,15 @@ def _get(table: Mapping[str, Any], section: str, key: str, kind: type, default: 
     return value
 
 
+def _get_int(table: Mapping[str, Any], section: str, key: str, default: int, *, minimum: int) -> int:
+    """An integer key with a lower bound; the error names the key (``dispatch.max_wait_s: must be >= 1``)."""
+    value: int = _get(table, section, key, int, default)
+    if value < minimum:
+        name = f"{section}.{key}" if section else key
+        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    return value
+
+
 def parse_clock(value: Any, name: str) -> int:
     """``"HH:MM"`` (or ``"HH:MM:SS"``, up to ``"48:00"``) or integer seconds -> seconds since midnight."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -275,21 +286,22 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
     )
     dt_ = _table(root, "dispatch", required=False)
     sim_t = _table(root, "sim", required=False)
+    # Bounds are checked here too (not only by the parameter objects) so that the message names the key.
     policy_params = PolicyParams(
-        batch_seconds=_get(dt_, "dispatch", "batch_seconds", int, 30),
-        candidates=_get(dt_, "dispatch", "candidates", int, 8),
+        batch_seconds=_get_int(dt_, "dispatch", "batch_seconds", 30, minimum=1),
+        candidates=_get_int(dt_, "dispatch", "candidates", 8, minimum=1),
     )
     sim = SimParams(
         start_s=start,
         end_s=end,
-        pickup_dwell_s=_get(sim_t, "sim", "pickup_dwell_s", int, 30),
-        dropoff_dwell_s=_get(sim_t, "sim", "dropoff_dwell_s", int, 30),
-        max_wait_s=_get(dt_, "dispatch", "max_wait_s", int, 600),
+        pickup_dwell_s=_get_int(sim_t, "sim", "pickup_dwell_s", 30, minimum=0),
+        dropoff_dwell_s=_get_int(sim_t, "sim", "dropoff_dwell_s", 30, minimum=0),
+        max_wait_s=_get_int(dt_, "dispatch", "max_wait_s", 600, minimum=1),
     )
     name = _get(root, "", "name", str, "scenario")
     return Scenario(
         name=name,
-        seed=_get(root, "", "seed", int, 0),
+        seed=_get_int(root, "", "seed", 0, minimum=0),  # NumPy's SeedSequence takes no negative seed
         network=net_path,
         demand=demand,
         fleet=fleet,
