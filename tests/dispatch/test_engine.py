@@ -138,3 +138,23 @@ def test_solver_maximises_matches_before_minimising_eta() -> None:
     assert r.tolist() == [0, 1]
     assert v.tolist() == [1, 0]
     assert e.tolist() == [50, 1]
+
+
+def test_same_instant_arrivals_after_the_last_idle_vehicle_have_no_vehicle(line5: Router) -> None:
+    """One car at node 0; three riders at node 1 at the same second. The first gets the car; the other two find no
+    idle vehicle at all (not a vehicle too far away)."""
+    e = engine(line5, "immediate", [0])
+    d = e.requests_arrived([1, 2, 3], 0, [1, 1, 1])
+    assert d.assign_request.tolist() == [1]
+    assert d.reject_request.tolist() == [2, 3]
+    assert d.reject_reason.tolist() == [RejectReason.NO_VEHICLE_AVAILABLE] * 2
+
+
+def test_same_instant_arrivals_keep_the_eta_reason_while_vehicles_are_idle(line5: Router) -> None:
+    """Cars at nodes 0 and 1, max wait 30 s; riders at node 4 (too far for both), then 1, then 4 again: the first
+    is turned down for its ETA, the last for want of any idle car."""
+    e = engine(line5, "immediate", [0, 1], max_wait_s=30)
+    d = e.requests_arrived([1, 2, 3, 4], 0, [4, 1, 0, 4])
+    assert dict(zip(d.assign_request.tolist(), d.assign_vehicle.tolist(), strict=True)) == {2: 1, 3: 0}
+    reasons = dict(zip(d.reject_request.tolist(), d.reject_reason.tolist(), strict=True))
+    assert reasons == {1: RejectReason.ETA_EXCEEDS_MAX_WAIT, 4: RejectReason.NO_VEHICLE_AVAILABLE}

@@ -336,7 +336,7 @@ class DispatchEngine:
             router=self.router,
             idle=self._idle,
         )
-        any_idle = self._idle.total > 0
+        n_idle = self._idle.total
         m = self.policy.match(problem)
         req = self._rid[m.rows]
         veh = m.vehicles
@@ -352,8 +352,13 @@ class DispatchEngine:
         matched[m.rows] = True
         reject = ~matched & ~m.reachable & ~self._decided
         rej_ids = self._rid[reject]
-        reason = RejectReason.ETA_EXCEEDS_MAX_WAIT if any_idle else RejectReason.NO_VEHICLE_AVAILABLE
-        rej_reason = np.full(rej_ids.size, int(reason), dtype=np.int8)
+        # Idle vehicles left when each request was decided. An on-arrival policy decides same-instant arrivals one
+        # by one, in arrival order: a request after the earlier ones took the last idle vehicle had none available.
+        taken_before = np.cumsum(matched) - matched if self.policy.on_arrival else 0
+        left = n_idle - taken_before + np.zeros(matched.size, np.int64)
+        rej_reason = np.where(
+            left[reject] > 0, RejectReason.ETA_EXCEEDS_MAX_WAIT, RejectReason.NO_VEHICLE_AVAILABLE
+        ).astype(np.int8)
         if rejected is not None and rejected[0].size:
             rej_ids = np.concatenate((rejected[0], rej_ids))
             rej_reason = np.concatenate((rejected[1], rej_reason))

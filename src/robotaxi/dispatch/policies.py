@@ -29,7 +29,8 @@ class DispatchPolicy(Protocol):
     name : str
         Registry name.
     on_arrival : bool
-        True: the engine asks the policy as soon as requests arrive. False: only on clock ticks.
+        True: the engine asks the policy as soon as requests arrive, and the policy decides them one by one in
+        arrival order (the engine relies on this to give the right reject reason). False: only on clock ticks.
     tick_seconds : int
         How often the caller should send ticks (0 = the policy needs none).
     """
