@@ -84,7 +84,8 @@ def simulate(
         elif label.startswith("rejected"):
             table.add_row(label, f"{k['rejected']:,} / {k['cancelled']:,}")
         elif label.startswith("wait"):
-            table.add_row(label, f"{k['wait_mean_s']} s / {k['wait_p90_s']:.0f} s")
+            p90 = k["wait_p90_s"]
+            table.add_row(label, "-" if p90 is None else f"{k['wait_mean_s']} s / {p90:.0f} s")
         else:
             table.add_row(label, f"{k['vehicle_km_occupied']:,.0f} / {k['vehicle_km_empty']:,.0f}")
     console.print(table)

@@ -24,8 +24,9 @@ def state_durations(result: SimResult) -> dict[str, float]:
     return {VehicleState(i).mds: float(x) for i, x in enumerate(totals)}
 
 
-def _pct(a: NDArray[np.int64], q: float) -> float:
-    return float(np.percentile(a, q)) if a.size else float("nan")
+def _pct(a: NDArray[np.int64], q: float) -> float | None:
+    # None, not NaN, when nothing was served: kpis.json must stay valid JSON (NaN is not).
+    return float(np.percentile(a, q)) if a.size else None
 
 
 def compute_kpis(result: SimResult) -> dict[str, Any]:
