@@ -103,3 +103,24 @@ def test_init_with_a_mismatched_key_leaves_no_file(tmp_path: Path, capsys: pytes
     assert "cannot sign" in capsys.readouterr().err
     assert not db.exists()
     assert main(["ledger", "init", "--log", str(db), "--key", vkey]) == 0
+
+
+def test_damaged_database_is_a_clean_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Text stored where a blob belongs: prove and audit exit 1 with a message, not a traceback."""
+    db, k = str(tmp_path / "l.db"), tmp_path / "k"
+    assert main(["ledger", "keygen", str(k)]) == 0
+    assert main(["ledger", "init", "--log", db]) == 0
+    trips = tmp_path / "t.jsonl"
+    trips.write_text("".join(json.dumps({"i": i}) + "\n" for i in range(10)))
+    assert main(["ledger", "append", str(trips), "--log", db]) == 0
+    assert main(["ledger", "checkpoint", "--log", db, "--key", str(tmp_path / "k.key")]) == 0
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE strips SET hashes = 'text'")
+        con.execute("UPDATE bundles SET data = 'text'")
+    con.close()
+    capsys.readouterr()
+    assert main(["ledger", "audit", db]) == 1
+    assert "first bad index 0" in capsys.readouterr().err
+    assert main(["ledger", "prove", "--index", "0", "--log", db]) == 1
+    assert "l.db: " in capsys.readouterr().err

@@ -229,3 +229,53 @@ def test_checkpoint_note_byte_changed(tmp_path: Path) -> None:
         db.execute("UPDATE checkpoints SET note = ? WHERE seq = 1", (note.replace("\n150\n", "\n151\n"),))
     db.close()
     assert not audit(path).ok
+
+
+def test_bytes_outside_any_entry(tmp_path: Path) -> None:
+    """Trailing bytes or a surplus entry in a bundle row are stored data the tree does not cover: reported."""
+    path = tmp_path / "l.db"
+    _build(path)
+    db = sqlite3.connect(path)
+    (blob0,) = db.execute("SELECT data FROM bundles WHERE id = 0").fetchone()
+    (blob1,) = db.execute("SELECT data FROM bundles WHERE id = 1").fetchone()
+    db.close()
+    _sql(path, "UPDATE bundles SET data = ? WHERE id = 0", (blob0 + b"\x00\x00\x00",))
+    report = audit(path)
+    assert report.first_bad_index == 63, report.problems
+    # A copy of entry 64 smuggled in after entry 63: every entry still matches its leaf, yet the row changed.
+    _sql(path, "UPDATE bundles SET data = ? WHERE id = 0", (blob0 + pack_bundle(unpack_bundle(blob1)[:1]),))
+    report = audit(path)
+    assert report.first_bad_index == 63, report.problems
+    with Ledger.open(path) as led:
+        assert led.entries(60, 70) == [canonical_json({"i": i}) for i in range(60, 70)]
+    _sql(path, "UPDATE bundles SET data = ? WHERE id = 0", (blob0,))
+    assert audit(path).ok
+
+
+@pytest.mark.parametrize(
+    ("sql", "first_bad"),
+    [
+        ("UPDATE bundles SET data = 'text' WHERE id = 1", 64),
+        (f"UPDATE strips SET hashes = 'text' WHERE id = {(1 << 48) | 0}", 0),
+        ("UPDATE checkpoints SET root = 'text' WHERE seq = 1", None),
+        ("UPDATE checkpoints SET size = 'text' WHERE seq = 2", None),
+        ("UPDATE meta SET verifier_key = 'not a key'", None),
+    ],
+)
+def test_values_of_the_wrong_type(tmp_path: Path, sql: str, first_bad: int | None) -> None:
+    """SQLite lets a tamperer store text where a blob or integer belongs: the audit reports it, never crashes."""
+    path = tmp_path / "l.db"
+    _build(path)
+    _sql(path, sql)
+    report = audit(path)
+    assert not report.ok
+    assert report.first_bad_index == first_bad, report.problems
+
+
+def test_damaged_meta_row(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    _build(path)
+    _sql(path, "UPDATE meta SET size = 'text'")
+    report = audit(path)
+    assert not report.ok
+    assert "damaged" in str(report.problems[0])

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LedgerError, VerificationError
 from .merkle import HASH_SIZE, hash_children, hash_leaf, root_of
 from .note import VerifierKey, open_checkpoint
-from .store import STRIP_BITS, SQLiteStore, StoredCheckpoint
+from .store import BUNDLE_BITS, BUNDLE_WIDTH, STRIP_BITS, SQLiteStore, StoredCheckpoint, unpack_bundle
 
 __all__ = ["AuditProblem", "AuditReport", "audit"]
 
@@ -106,11 +106,33 @@ class _Auditor:
             out_flags.append(mismatch or bad_child)
         return parents[:pairs], out_flags
 
+    def chunk_entries(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """``(index, entry)`` of the readable entries in ``start..end - 1``; report malformed bundle rows.
+
+        A bundle row must be exactly its entries, each behind its length prefix, and at most
+        ``BUNDLE_WIDTH`` of them: trailing bytes or surplus entries are data the tree does not cover, which
+        the entries-versus-leaves comparison alone would never see.
+        """
+        rows = self.store.bundle_rows(start >> BUNDLE_BITS, (end - 1) >> BUNDLE_BITS)
+        for bid in sorted(rows):
+            base, blob = bid << BUNDLE_BITS, rows[bid]
+            entries = unpack_bundle(blob)
+            want = min(BUNDLE_WIDTH, self.size - base)
+            used = sum(4 + len(e) for e in entries)
+            if used != len(blob):
+                at = base + min(len(entries), want - 1)
+                self.report(at, f"bundle {bid} holds {len(blob) - used} bytes that are not a whole entry")
+            elif len(entries) > want and base + BUNDLE_WIDTH < self.size:  # the last bundle: see stored_extent
+                self.report(base + want - 1, f"bundle {bid} holds {len(entries)} entries, more than {want}")
+            for k, data in enumerate(entries[:want]):
+                if start <= base + k < end:
+                    yield base + k, data
+
     def check_chunk(self, start: int, end: int, leaf_hash: Callable[[bytes], bytes]) -> None:
         stored = self.stored_level(0, start, end - start)
         flags = [False] * (end - start)
         expected = start
-        for idx, data in self.store.iter_entries(start, end):
+        for idx, data in self.chunk_entries(start, end):
             for missing in range(expected, idx):
                 self.report(missing, "entry is missing")
                 flags[missing - start] = True
@@ -190,10 +212,13 @@ def audit(path: str | Path, verifier: VerifierKey | None = None) -> AuditReport:
             meta = store.meta()
         except LedgerError as e:
             return AuditReport(str(path), 0, 0, (AuditProblem(None, str(e)),))
+        aud = _Auditor(store, meta.size)
         key = verifier
         if key is None and meta.verifier_key:
-            key = VerifierKey.parse(meta.verifier_key)
-        aud = _Auditor(store, meta.size)
+            try:
+                key = VerifierKey.parse(meta.verifier_key)
+            except LedgerError as e:
+                aud.report(None, f"the verifier key recorded in the ledger is damaged: {e}")
         top = store.stored_extent()
         if top > meta.size:
             aud.report(meta.size, f"{top - meta.size} entries are stored beyond the size {meta.size}")
@@ -204,7 +229,11 @@ def audit(path: str | Path, verifier: VerifierKey | None = None) -> AuditReport:
         nodes_ok = not aud.problems
         if nodes_ok and root_of(store, meta.size) != meta.root:
             aud.report(None, "the stored root does not match the entries")
-        cps = store.checkpoints()
+        try:
+            cps = store.checkpoints()
+        except LedgerError as e:
+            aud.report(None, str(e))
+            cps = []
         _check_checkpoints(aud, cps, key, meta.origin, nodes_ok)
         problems = sorted(aud.problems, key=lambda p: (p.index is None, p.index or 0))
         log.info("audited %s: %d entries, %d problems", path, meta.size, len(problems))

@@ -116,6 +116,15 @@ class LedgerStore(Protocol):
         ...
 
 
+def _blob(value: object) -> bytes | None:
+    """A BLOB column's value, or ``None`` when the row holds another type (a damaged or altered row)."""
+    return value if isinstance(value, bytes) else None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _strip_id(level: int, index: int) -> int:
     return (level << _LEVEL_SHIFT) | (index >> STRIP_BITS)
 
@@ -209,7 +218,10 @@ class SQLiteStore:
         row = self._db.execute("SELECT origin, verifier_key, size, root FROM meta WHERE id = 1").fetchone()
         if row is None:
             raise LedgerError(f"{self.path}: the meta row is missing")
-        return LedgerMeta(row[0], row[1], int(row[2]), bytes(row[3]))
+        origin, vkey, size, root = row
+        if not (isinstance(origin, str) and isinstance(vkey, str | None) and _is_int(size) and isinstance(root, bytes)):
+            raise LedgerError(f"{self.path}: the meta row is damaged (a value has the wrong type)")
+        return LedgerMeta(origin, vkey, size, root)
 
     def get_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
         """Hashes of stored perfect subtrees, read strip by strip in one query."""
@@ -218,7 +230,7 @@ class SQLiteStore:
         strips = dict(self._db.execute(f"SELECT id, hashes FROM strips WHERE id IN ({marks})", strip_ids))
         out: dict[NodeId, bytes] = {}
         for lv, i in ids:
-            blob = strips.get(_strip_id(lv, i))
+            blob = _blob(strips.get(_strip_id(lv, i)))
             off = (i & (STRIP_WIDTH - 1)) * HASH_SIZE
             h = bytes(blob[off : off + HASH_SIZE]) if blob is not None else b""
             if len(h) != HASH_SIZE:
@@ -232,11 +244,12 @@ class SQLiteStore:
             "SELECT hashes FROM strips WHERE id BETWEEN ? AND ? ORDER BY id",
             (_strip_id(level, first_strip << STRIP_BITS), _strip_id(level, last_strip << STRIP_BITS)),
         )
-        return b"".join(bytes(r[0]) for r in rows)
+        return b"".join(_blob(r[0]) or b"" for r in rows)
 
-    def _bundles(self, first: int, last: int) -> dict[int, bytes]:
+    def bundle_rows(self, first: int, last: int) -> dict[int, bytes]:
+        """Raw bundle rows ``first..last`` by id; a row whose data is not a blob is left out (unreadable)."""
         rows = self._db.execute("SELECT id, data FROM bundles WHERE id BETWEEN ? AND ?", (first, last))
-        return {int(i): bytes(d) for i, d in rows}
+        return {int(i): d for i, d in rows if isinstance(d, bytes)}
 
     def get_entries(self, start: int, end: int) -> list[bytes]:
         """Entries ``start .. end - 1``; :class:`LedgerError` if one is missing."""
@@ -255,10 +268,11 @@ class SQLiteStore:
         first = start >> BUNDLE_BITS
         last = (end - 1) >> BUNDLE_BITS
         for lo in range(first, last + 1, chunk):
-            bundles = self._bundles(lo, min(lo + chunk - 1, last))
+            bundles = self.bundle_rows(lo, min(lo + chunk - 1, last))
             for bid in sorted(bundles):
                 base = bid << BUNDLE_BITS
-                for k, data in enumerate(unpack_bundle(bundles[bid])):
+                # A bundle holds at most BUNDLE_WIDTH entries: anything past them is not entry base + k.
+                for k, data in enumerate(unpack_bundle(bundles[bid])[:BUNDLE_WIDTH]):
                     if start <= base + k < end:
                         yield base + k, data
 
@@ -267,7 +281,7 @@ class SQLiteStore:
         row = self._db.execute("SELECT id, data FROM bundles ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:
             return 0
-        return (int(row[0]) << BUNDLE_BITS) + len(unpack_bundle(bytes(row[1])))
+        return (int(row[0]) << BUNDLE_BITS) + len(unpack_bundle(_blob(row[1]) or b""))
 
     def find_leaf(self, leaf_hash: bytes, size: int) -> int | None:
         """Lowest index below ``size`` with this leaf hash: a scan of the level-0 strips.
@@ -278,7 +292,7 @@ class SQLiteStore:
         last = _strip_id(0, max(size - 1, 0))
         rows = self._db.execute("SELECT id, hashes FROM strips WHERE id BETWEEN 0 AND ? ORDER BY id", (last,))
         for sid, blob in rows:
-            view = bytes(blob)
+            view = _blob(blob) or b""
             pos = view.find(leaf_hash)
             while pos >= 0:
                 if pos % HASH_SIZE == 0:
@@ -290,7 +304,12 @@ class SQLiteStore:
     def checkpoints(self) -> list[StoredCheckpoint]:
         """Every stored checkpoint, oldest first."""
         rows = self._db.execute("SELECT seq, size, root, note, created_ms FROM checkpoints ORDER BY seq")
-        return [StoredCheckpoint(int(s), int(n), bytes(r), str(t), int(c)) for s, n, r, t, c in rows]
+        out = []
+        for s, n, r, t, c in rows:
+            if not (_is_int(s) and _is_int(n) and isinstance(r, bytes) and isinstance(t, str) and _is_int(c)):
+                raise LedgerError(f"{self.path}: checkpoint #{s} is damaged (a value has the wrong type)")
+            out.append(StoredCheckpoint(s, n, r, t, c))
+        return out
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -322,7 +341,7 @@ class SQLiteStore:
         if offset:
             bid = start >> BUNDLE_BITS
             row = self._db.execute("SELECT data FROM bundles WHERE id = ?", (bid,)).fetchone()
-            prefix = bytes(row[0]) if row else b""
+            prefix = (_blob(row[0]) or b"") if row else b""
             if len(unpack_bundle(prefix)) != offset:
                 raise LedgerError(f"{self.path}: bundle {bid} does not hold the {offset} entries the size says")
             pos = min(BUNDLE_WIDTH - offset, len(entries))
@@ -341,7 +360,7 @@ class SQLiteStore:
                 # The level's last strip is partial: extend it (new hashes start where the strip ends).
                 sid = _strip_id(run.level, first)
                 row = self._db.execute("SELECT hashes FROM strips WHERE id = ?", (sid,)).fetchone()
-                prefix = bytes(row[0])[: offset * HASH_SIZE] if row else b""
+                prefix = (_blob(row[0]) or b"")[: offset * HASH_SIZE] if row else b""
                 if len(prefix) != offset * HASH_SIZE:
                     raise LedgerError(f"{self.path}: strip {sid:#x} is shorter than the tree says")
                 pos = min(STRIP_WIDTH - offset, len(hashes))
