@@ -87,3 +87,27 @@ def test_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["demand", "inspect", "synthetic", "--set", "colour=1"]) == 1
     assert "demand.colour" in capsys.readouterr().err
     assert main(["demand", "build", "synthetic", "--column", "oops", "--out", str(tmp_path / "x.parquet")]) == 1
+
+
+@pytest.mark.integration
+def test_scenario_toml_with_command_line_paths_relative_to_the_working_folder(
+    counts: Path, grid4_zones: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--rejects next to a scenario in another folder lands where the user typed it, not beside the scenario."""
+    from robotaxi.network import grid_city, save_network
+
+    net = save_network(grid_city(4, 4), tmp_path / "grid4.npz")
+    scen_dir = tmp_path / "scenarios"
+    scen_dir.mkdir()
+    scen = scen_dir / "s.toml"
+    scen.write_text(f'[demand]\nkind = "odcounts"\npath = "{counts}"\nn_days = 52\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    zones_copy = work / "zones.geojson"
+    zones_copy.write_text(grid4_zones.read_text())
+    code = main(["demand", "inspect", str(scen), "-n", str(net), "--zones", "zones.geojson",
+                 "--rejects", "rejects.csv", "--json"])  # fmt: skip
+    assert code == 0
+    assert (work / "rejects.csv").is_file()
+    assert not (scen_dir / "rejects.csv").exists()

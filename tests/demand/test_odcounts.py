@@ -176,3 +176,38 @@ def test_manhattan_wednesday_matches_counts(manhattan_wednesday: Requests, manha
     slot = table.column("t_15min").to_numpy()
     exp_hour = np.bincount(slot[dow == 2] // 4, weights=n[dow == 2], minlength=24) / business_days(2018, 2)
     assert np.all(np.abs(per_hour - exp_hour) < 0.02 * exp_hour + 200)
+
+
+def test_rejects_file_shows_the_row_after_a_malformed_line(
+    tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path
+) -> None:
+    """The malformed line is logged first; the zone row after it must still show its fields in the rejects file."""
+    rejects = tmp_path / "rejects.csv"
+    counts = _write(tmp_path / "c.csv", ["2,1", "2,1,1,99,52"])
+    _source(counts, grid4_zones, n_days=52, rejects=rejects).load(grid4, np.random.default_rng(0))
+    rows = pacsv.read_csv(rejects).to_pylist()
+    assert [(r["line"], r["reason"]) for r in rows] == [(2, "unparsable_field"), (3, "unknown_zone")]
+    assert (rows[1]["dow"], rows[1]["t_15min"], rows[1]["puzone"], rows[1]["dozone"], rows[1]["n_trips"]) == (
+        2, 1, 1, 99, 52,
+    )  # fmt: skip
+
+
+def test_bad_cell_past_the_first_block_is_one_rejected_row(
+    tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path
+) -> None:
+    """A bad cell far into the file (past the 16 MB block that fixes CSV column types) is a rejected row."""
+    good = "2,1,1,2,52"
+    rows = [good] * 1_700_000 + ["2,1,1,2,lots"]
+    rep = _source(_write(tmp_path / "c.csv", rows), grid4_zones, n_days=52).load(grid4, np.random.default_rng(0))
+    assert rep.report.rejected == {"unparsable_field": 1}
+    assert rep.report.examples[0].line == 1_700_002
+
+
+def test_parquet_count_table_numbers_rows(tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path) -> None:
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "c.parquet"
+    pq.write_table(pacsv.read_csv(_write(tmp_path / "c.csv", ["2,1,1,2,52", "2,1,1,99,52"])), p)
+    rep = _source(p, grid4_zones, n_days=52).load(grid4, np.random.default_rng(0)).report
+    (e,) = rep.examples
+    assert (e.line, e.locator, e.reason.label) == (1, "row", "unknown_zone")

@@ -164,3 +164,66 @@ def test_hive_20k_manhattan(manhattan: RoadNetwork, tmp_path: Path) -> None:
     # The 21:00 hour holds the sample's peak (SOURCES.md: 3,102 rows in that hour before validation).
     assert int(r.per_hour().argmax()) == 21
     assert pacsv.read_csv(tmp_path / "rejects.csv").num_rows == 1_991
+
+
+def test_rejects_file_keeps_the_fields_of_every_check(tmp_path: Path, grid4: RoadNetwork) -> None:
+    """A file whose first rejections come from the end-of-file checks still shows the rows' fields."""
+    g = grid4
+    p = tmp_path / "t.csv"
+    p.write_text(
+        "request_id,o_lat,o_lon,d_lat,d_lon,departure_time,passengers\n"
+        f"5,{_pt(g, 0)},{_pt(g, 15)},2020-01-01 08:00:00,1\n"
+        "6,1\n"
+        f"5,{_pt(g, 3)},{_pt(g, 12)},2020-01-01 09:00:00,1\n"
+    )
+    rejects = tmp_path / "rejects.csv"
+    rep = TableSource(path=p, columns=HIVE_COLUMNS, rejects=rejects).load(g, np.random.default_rng(0)).report
+    assert rep.rejected == {"unparsable_field": 1, "duplicate_id": 1}
+    table = pacsv.read_csv(rejects).to_pylist()
+    assert [r["line"] for r in table] == [3, 4]
+    dup = table[1]
+    assert dup["reason"] == "duplicate_id"
+    assert dup["request_id"] == 5
+    assert "line 2" in dup["detail"]
+
+
+def test_rejects_file_of_a_clean_run_replaces_an_old_one(tmp_path: Path, grid4: RoadNetwork) -> None:
+    g = grid4
+    p = tmp_path / "t.csv"
+    p.write_text(
+        "request_id,o_lat,o_lon,d_lat,d_lon,departure_time,passengers\n"
+        f"1,{_pt(g, 0)},{_pt(g, 15)},2020-01-01 08:00:00,1\n"
+    )
+    rejects = tmp_path / "rejects.csv"
+    rejects.write_text("file,line,reason,detail\nold.csv,9,missing_field,from last week\n")
+    TableSource(path=p, columns=HIVE_COLUMNS, rejects=rejects).load(g, np.random.default_rng(0))
+    assert pacsv.read_csv(rejects).num_rows == 0
+
+
+def test_zone_based_records_every_zone_reason(tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path) -> None:
+    """Zone-based rows: unknown zone id, a zone with no node, a recorded zero distance, outside the service area."""
+    lon_mid = float(grid4.lon[1] + grid4.lon[2]) / 2
+    area = tmp_path / "west.geojson"
+    poly = [[[9.0, 49.0], [lon_mid, 49.0], [lon_mid, 51.0], [9.0, 51.0], [9.0, 49.0]]]
+    feature = {"type": "Feature", "properties": {"id": 1}, "geometry": {"type": "Polygon", "coordinates": poly}}
+    area.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    p = tmp_path / "z.csv"
+    p.write_text(
+        "t,pu,do,dist\n"
+        "2018-06-13 08:00:00,1,1,1.5\n"  # line 2: fine (west to west)
+        "2018-06-13 08:00:00,1,264,1.5\n"  # line 3: unknown zone 264
+        "2018-06-13 08:00:00,3,1,1.5\n"  # line 4: zone 3 has no node of the network
+        "2018-06-13 08:00:00,1,1,0\n"  # line 5: recorded distance 0
+        "2018-06-13 08:00:00,1,2,1.5\n"  # line 6: drop-off in the east, outside the service area
+    )
+    cols = ColumnMapping(time="t", o_zone="pu", d_zone="do", trip_distance="dist")
+    src = TableSource(path=p, columns=cols, zones=grid4_zones, service_area=area)
+    res = src.load(grid4, np.random.default_rng(0))
+    rep = res.report
+    assert rep.accepted == len(res.requests) == 1
+    assert {e.line: e.reason.label for e in rep.examples} == {
+        3: "unknown_zone",
+        4: "outside_area",
+        5: "zero_distance",
+        6: "outside_area",
+    }

@@ -83,3 +83,20 @@ def test_spec_is_immutable(grid4: RoadNetwork) -> None:
     with pytest.raises(TypeError):
         spec.options["n_requests"] = 6  # type: ignore[index]
     assert len(load_demand(spec.replace(options={"n_requests": 6}), grid4, np.random.default_rng(0))) == 6
+
+
+def test_file_options_resolve_against_the_scenario_folder(tmp_path: Path) -> None:
+    table = {
+        "kind": "tlc",
+        "path": "trips.csv",
+        "service_area": "area.geojson",
+    }
+    src = DemandSpec.from_mapping(table, base_dir=tmp_path).source()
+    assert src.path == tmp_path / "trips.csv"  # type: ignore[attr-defined]
+    assert src.service_area == tmp_path / "area.geojson"  # type: ignore[attr-defined]
+    synth = DemandSpec.from_mapping(
+        {"kind": "synthetic", "n_requests": 1, "osm_path": "city.osm.pbf"}, base_dir=tmp_path
+    ).source()
+    assert synth.osm_path == tmp_path / "city.osm.pbf"  # type: ignore[attr-defined]
+    absolute = DemandSpec.from_mapping({**table, "service_area": "/data/a.geojson"}, base_dir=tmp_path).source()
+    assert absolute.service_area == Path("/data/a.geojson")  # type: ignore[attr-defined]

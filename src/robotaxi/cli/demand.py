@@ -121,15 +121,20 @@ def make_spec(
 ) -> DemandSpec:
     """The DemandSpec the command-line arguments describe."""
     table, base_dir = _base_table(source, kind, columns)
+    # Paths typed on the command line are relative to the working folder, not to a scenario file's folder.
     if zones is not None:
-        table["zones"] = str(zones)
+        table["zones"] = str(zones.absolute())
     if rejects is not None:
-        table["rejects"] = str(rejects)
+        table["rejects"] = str(rejects.absolute())
     if date is not None:
         table["date"] = date
     if weekday is not None:
         table["weekday"] = weekday
-    table.update({k: _value(v) for k, v in _pairs(settings, "--set").items()})
+    for key, text in _pairs(settings, "--set").items():
+        value = _value(text)
+        if key in ("service_area", "osm_path") and isinstance(value, str):
+            value = str(Path(value).absolute())
+        table[key] = value
     if table.get("kind") == "synthetic" and "n_requests" not in table and "rate_per_hour" not in table:
         table["n_requests"] = 10_000
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ DATETIME_FORMATS = (
     "%m/%d/%Y %H:%M:%S",
     "%m/%d/%Y %I:%M:%S %p",
     "%m/%d/%Y %H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
 )
 
 
@@ -57,7 +60,9 @@ def to_float(col: pa.Array | pa.ChunkedArray) -> tuple[NDArray[np.float64], U8]:
     missing = _null_or_empty(arr)
     code = np.where(missing, _MISSING, np.uint8(0)).astype(np.uint8)
     if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
-        vals = np.asarray(arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+        vals = np.asarray(
+            arr.cast(pa.float64(), safe=False).fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
     else:
         try:
             vals = np.asarray(
@@ -80,19 +85,68 @@ def _float_or_nan(v: Any) -> float:
 
 
 def to_int(col: pa.Array | pa.ChunkedArray) -> tuple[NDArray[np.int64], U8]:
-    """Int64 values (0 where bad) and per-row codes; a float with a fractional part is unparsable."""
-    vals, code = to_float(col)
-    frac = np.isfinite(vals) & (vals != np.floor(vals))
-    code[(code == 0) & frac] = _BAD
-    out = np.where(code == 0, vals, 0.0).astype(np.int64)
+    """Int64 values (0 where bad) and per-row codes; a number with a fractional part is unparsable.
+
+    Integers are read exactly, never through a float: an id beyond 2**53 keeps every digit. A value outside the
+    int64 range is unparsable.
+    """
+    arr = _as_array(col)
+    missing = _null_or_empty(arr)
+    code = np.where(missing, _MISSING, np.uint8(0)).astype(np.uint8)
+    exact: pa.Array | None = None
+    if pa.types.is_integer(arr.type):
+        exact = arr
+    elif pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        exact = pc.if_else(pa.array(missing), None, pc.utf8_trim_whitespace(arr))
+    if exact is not None:
+        try:
+            ints = pc.cast(exact, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # some cell is not a plain int64 integer: judge the cells one by one below
+        else:
+            return np.asarray(ints.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64), code
+    vals, code = to_float(arr)
+    code[(code == 0) & (vals != np.floor(vals))] = _BAD
+    # Beyond 2**53 a float has lost digits: read those cells again, exactly, from the source value.
+    big = np.flatnonzero((code == 0) & (np.abs(vals) >= _EXACT_FLOAT))
+    exact_big: dict[int, int] = {}
+    raw = arr.take(pa.array(big)).to_pylist() if big.size else []
+    for i, v in zip(big.tolist(), raw, strict=True):
+        got = _exact_int(v)
+        if got is None:
+            code[i] = _BAD
+        else:
+            exact_big[i] = got
+    out = np.where(code == 0, np.where(np.abs(vals) < _EXACT_FLOAT, vals, 0.0), 0.0).astype(np.int64)
+    for i, got in exact_big.items():
+        out[i] = got
     return out, code
+
+
+_EXACT_FLOAT = float(2**53)
+
+
+def _exact_int(value: Any) -> int | None:
+    """``value`` as an exact int64, or None when it is not an integer in range."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number: Decimal | int = value
+    else:
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return None
+        if not number.is_finite() or number != number.to_integral_value():
+            return None
+    v = int(number)
+    return v if -(2**63) <= v < 2**63 else None
 
 
 def to_epoch_seconds(col: pa.Array | pa.ChunkedArray) -> tuple[NDArray[np.int64], U8]:
     """Timestamps as integer seconds since 1970-01-01 of the same (naive, local) wall clock.
 
-    Accepts Arrow timestamps (any unit, time zone ignored: TLC times are local) and text in ISO 8601 or the layouts
-    in :data:`DATETIME_FORMATS`. Sub-second parts are truncated.
+    Accepts Arrow timestamps (any unit; a time-zone-aware column is read as the wall clock of its own zone: TLC
+    times are local) and text in ISO 8601 or the layouts in :data:`DATETIME_FORMATS`. Sub-second parts are
+    truncated. Each cell is judged on its own: a cell's verdict never depends on the other cells of its batch.
     """
     arr = _as_array(col)
     missing = _null_or_empty(arr)
@@ -106,25 +160,59 @@ def to_epoch_seconds(col: pa.Array | pa.ChunkedArray) -> tuple[NDArray[np.int64]
     else:
         raise DemandError(f"a time column has type {arr.type}, not a timestamp or text")
     if ts.type.tz is not None:
-        ts = ts.cast(pa.timestamp(ts.type.unit))
-    secs = pc.cast(ts.cast(pa.timestamp("s", None), safe=False), pa.int64())
+        # Arrow stores zoned timestamps as UTC; the wall clock of the column's own zone is what the rider saw.
+        ts = pc.local_timestamp(ts)
+    secs = pc.cast(pc.floor_temporal(ts, unit="second").cast(pa.timestamp("s", None), safe=False), pa.int64())
     bad = np.asarray(secs.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     code[(code == 0) & bad] = _BAD
     vals = np.asarray(secs.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
     return vals, code
 
 
+#: Text that may be ISO 8601 (date first); only such cells are tried one by one with Arrow's ISO parser.
+_ISO_LIKE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+#: A fractional part of the seconds, dropped before the ``strptime`` layouts are tried (they have none).
+_FRACTION = r"(:[0-9]{2})[.,][0-9]+"
+
+
 def _parse_text_times(text: pa.Array, missing: NDArray[np.bool_]) -> pa.Array:
     clean = pc.if_else(pa.array(missing), None, text)
     try:
-        return pc.cast(clean, pa.timestamp("s"))
+        return pc.cast(clean, pa.timestamp("ns"))  # every cell ISO 8601: the fast path
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    out: pa.Array = pa.nulls(len(clean), pa.timestamp("s"))
+    # Some cell is not ISO 8601. Parse the ISO-looking cells in groups that split until each group parses or is a
+    # single bad cell, then try the other layouts on what is left: the same rules as the fast path, cell by cell.
+    n = len(clean)
+    ns = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    iso = np.flatnonzero(pc.match_substring_regex(clean, _ISO_LIKE).fill_null(False).to_numpy(zero_copy_only=False))
+    _parse_iso_groups(clean, iso, ns, ok)
+    rest = pc.replace_substring_regex(clean, pattern=_FRACTION, replacement="\\1", max_replacements=1)
+    other: pa.Array = pa.nulls(n, pa.timestamp("s"))
     for fmt in DATETIME_FORMATS:
-        parsed = pc.strptime(clean, format=fmt, unit="s", error_is_null=True)
-        out = pc.coalesce(out, parsed)
-    return out
+        other = pc.coalesce(other, pc.strptime(rest, format=fmt, unit="s", error_is_null=True))
+    other_ok = ~ok & ~np.asarray(other.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    ns[other_ok] = np.asarray(other.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False))[other_ok] * 10**9
+    ok |= other_ok
+    return pa.array(ns, pa.timestamp("ns"), mask=~ok)
+
+
+def _parse_iso_groups(clean: pa.Array, idx: NDArray[np.int64], ns: NDArray[np.int64], ok: NDArray[np.bool_]) -> None:
+    stack = [idx]
+    while stack:
+        part = stack.pop()
+        if part.size == 0:
+            continue
+        try:
+            got = pc.cast(clean.take(pa.array(part)), pa.timestamp("ns")).cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if part.size > 1:
+                half = part.size // 2
+                stack.extend((part[half:], part[:half]))
+            continue
+        ns[part] = np.asarray(got.to_numpy(zero_copy_only=False))
+        ok[part] = True
 
 
 def seconds_of_day(col: pa.Array | pa.ChunkedArray) -> tuple[NDArray[np.int64], U8]:

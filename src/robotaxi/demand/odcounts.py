@@ -182,7 +182,8 @@ class ODCountsSource:
     def sample(self, zone_nodes: ZoneNodes, network: RoadNetwork, rng: np.random.Generator) -> DemandResult:
         """Like :meth:`load` with the zone-to-node assignment already built (reuse it across many days)."""
         path = check_file(self.path, "origin-destination count table")
-        log = RejectLog(path.name, self.rejects)
+        csv_file = _parse.table_kind(path) == "csv"
+        log = RejectLog(path.name, self.rejects, locator="line" if csv_file else "row", fields=self.columns.as_list())
         table, bad_lines = _read_table(path, self.columns, log)
         cols = self.columns
         dow, c_dow = _parse.to_int(table.column(cols.weekday))
@@ -215,7 +216,7 @@ class ODCountsSource:
         pair_code = zone_nodes.pair_codes(o_zone[wanted], d_zone[wanted])
         w_idx = np.flatnonzero(wanted)
         code[w_idx] = pair_code
-        _log_rejects(log, code, detail_col, o_zone, d_zone, zone_nodes, cols, bad_lines)
+        _log_rejects(log, table, code, detail_col, o_zone, d_zone, zone_nodes, bad_lines if csv_file else None)
         good = np.flatnonzero(wanted & (code == 0))
         requests = self._draw(good, slot, o_zone, d_zone, count, zone_nodes, network, rng)
         report = log.report(accepted=int(good.size), requests=len(requests))
@@ -268,7 +269,9 @@ def _read_table(path: Path, cols: ODCountsColumns, log: RejectLog) -> tuple[pa.T
             hint="name the columns with ODCountsColumns / the [demand.columns] table",
         )
     bad = _parse.BadLines()
-    batches = [b.table for b in _parse.iter_batches(path, cols.as_list(), bad_lines=bad)]
+    # Read as text so that a bad cell anywhere is one rejected row, not a type error for the whole file.
+    text = tuple(cols.as_list())
+    batches = [b.table for b in _parse.iter_batches(path, cols.as_list(), text_columns=text, bad_lines=bad)]
     if bad.lines:
         log.rows_read += len(bad.lines)
         lines = np.array([ln for ln, _ in bad.lines], dtype=np.int64)
@@ -280,14 +283,15 @@ def _read_table(path: Path, cols: ODCountsColumns, log: RejectLog) -> tuple[pa.T
 
 def _log_rejects(
     log: RejectLog,
+    table: pa.Table,
     code: NDArray[np.uint8],
     detail_col: NDArray[np.object_],
     o_zone: I64,
     d_zone: I64,
     zone_nodes: ZoneNodes,
-    cols: ODCountsColumns,
-    bad_lines: _parse.BadLines,
+    bad_lines: _parse.BadLines | None,
 ) -> None:
+    """Record the rejected table rows: CSV line numbers (``bad_lines`` given) or 0-based Parquet rows."""
     bad = np.flatnonzero(code)
     if bad.size == 0:
         return
@@ -305,11 +309,13 @@ def _log_rejects(
             details.append(f"zone {o_zone[i]} -> {d_zone[i]}: same zone with a single network node")
         else:
             details.append(str(detail_col[i]))
+    rows = bad.astype(np.int64)
+    sub = table.take(pa.array(rows))
     log.reject(
         code[bad],
-        bad_lines.shift(bad.astype(np.int64) + 2),
+        bad_lines.shift(rows + 2) if bad_lines is not None else rows,
         details,
-        {cols.origin_zone: o_zone[bad], cols.destination_zone: d_zone[bad]},
+        {name: sub.column(name).to_pylist() for name in sub.column_names},
     )
 
 

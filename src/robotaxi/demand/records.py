@@ -177,7 +177,12 @@ class _Judge:
         self.network = network
         self.rng = rng
         self.csv = _parse.table_kind(path) == "csv"
-        self.log = RejectLog(path.name, opts.rejects, locator="line" if self.csv else "row")
+        self.log = RejectLog(
+            path.name,
+            opts.rejects,
+            locator="line" if self.csv else "row",
+            fields=list(dict.fromkeys(mapping.used().values())),
+        )
         self.tree = cKDTree(np.column_stack((network.x, network.y)))
         self.zone_nodes: ZoneNodes | None = None
         if mapping.zone_based:
@@ -363,14 +368,18 @@ class _Judge:
         t = a.get("t", np.int64)
         line = a.get("line", np.int64)
         rid = a.get("request_id", np.int64) if self.mapping.request_id is not None else line - (2 if self.csv else 0)
-        keep = _first_occurrence(rid)
+        keep, first = _first_occurrence(rid)
         if not keep.all():
             dup = np.flatnonzero(~keep)
+            where = "line" if self.csv else "row"
             self.log.reject(
                 np.full(dup.size, RejectReason.DUPLICATE_ID, dtype=np.uint8),
                 line[dup],
-                [f"request id {v} already seen" for v in rid[dup].tolist()],
-                {"request_id": rid[dup], "time_epoch_s": t[dup]},
+                [
+                    f"request id {v} already seen ({where} {w})"
+                    for v, w in zip(rid[dup].tolist(), line[first[dup]].tolist(), strict=True)
+                ],
+                {self.mapping.request_id: rid[dup]} if self.mapping.request_id is not None else {},
             )
         sel = np.flatnonzero(keep)
         day0 = self.day0
@@ -401,12 +410,15 @@ class _Judge:
         return DemandResult(req, report)
 
 
-def _first_occurrence(ids: I64) -> NDArray[np.bool_]:
+def _first_occurrence(ids: I64) -> tuple[NDArray[np.bool_], I64]:
+    """Whether each id is the first of its value, and the position of that first occurrence."""
     keep = np.zeros(ids.shape[0], dtype=bool)
+    first_of = np.zeros(ids.shape[0], dtype=np.int64)
     if ids.size:
-        _, first = np.unique(ids, return_index=True)
+        _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
         keep[first] = True
-    return keep
+        first_of = first[inverse.ravel()].astype(np.int64)
+    return keep, first_of
 
 
 def _raw_rows(table: pa.Table, rows: I64) -> dict[str, list[Any]]:

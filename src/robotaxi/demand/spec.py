@@ -35,6 +35,8 @@ from .validation import LoadReport
 
 #: Keys of the ``[demand]`` table that are not source options.
 _TOP_KEYS = ("kind", "path", "zones", "columns", "rejects")
+#: Source options that name files: resolved against the scenario's folder like ``path``.
+_PATH_OPTIONS = ("service_area", "osm_path")
 
 
 def _date(value: Any, key: str) -> dt.date | None:
@@ -201,7 +203,11 @@ class DemandSpec:
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any], *, base_dir: str | Path | None = None) -> DemandSpec:
-        """Parse a ``[demand]`` table; relative paths are resolved against ``base_dir`` (the scenario's folder)."""
+        """Parse a ``[demand]`` table.
+
+        Relative file paths (``path``, ``zones``, ``rejects`` and the ``service_area`` / ``osm_path`` options) are
+        resolved against ``base_dir``, the scenario's folder.
+        """
         if "kind" not in table:
             raise ValueError("demand.kind: missing (one of " + ", ".join(sorted(SOURCE_BUILDERS)) + ")")
         paths: dict[str, Path | None] = {}
@@ -217,6 +223,10 @@ class DemandSpec:
         if not isinstance(columns, Mapping):
             raise ValueError("demand.columns: expected a table")
         options = {k: v for k, v in table.items() if k not in _TOP_KEYS}
+        for key in _PATH_OPTIONS:
+            value = options.get(key)
+            if isinstance(value, str | Path) and base_dir is not None and not Path(value).is_absolute():
+                options[key] = Path(base_dir) / value
         return cls(
             kind=str(table["kind"]),
             path=paths["path"],

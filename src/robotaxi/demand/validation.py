@@ -195,9 +195,20 @@ class RejectLog:
         Write every rejected row to this CSV file (columns ``file, line, reason, detail`` then the row's fields).
     locator : {"line", "row"}
         How rows are numbered: CSV line numbers or 0-based row indices.
+    fields : sequence of str
+        The input columns the rejects file shows after ``detail``. Fixed up front so that every rejected row,
+        whatever the check that caught it, lands under the same header (values a check cannot give stay empty).
+        Empty: the columns of the first rejected batch.
     """
 
-    def __init__(self, source: str, rejects_path: str | Path | None = None, *, locator: str = "line") -> None:
+    def __init__(
+        self,
+        source: str,
+        rejects_path: str | Path | None = None,
+        *,
+        locator: str = "line",
+        fields: Sequence[str] = (),
+    ) -> None:
         self.source = source
         self.locator = locator
         self.rows_read = 0
@@ -208,7 +219,7 @@ class RejectLog:
         self.rejects_path = Path(rejects_path) if rejects_path is not None else None
         self._fh: IO[str] | None = None
         self._writer: Any = None
-        self._fields: list[str] | None = None
+        self._fields: list[str] | None = list(fields) or None
 
     # ------------------------------------------------------------------ counting
     def skip(self, reason: str, n: int) -> None:
@@ -265,7 +276,8 @@ class RejectLog:
             self.rejects_path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.rejects_path.open("w", newline="", encoding="utf-8")
             self._writer = csv.writer(self._fh)
-            self._fields = list(fields)
+            if self._fields is None:
+                self._fields = list(fields)
             self._writer.writerow(
                 ["file", "line" if self.locator == "line" else "row", "reason", "detail", *self._fields]
             )
@@ -279,10 +291,13 @@ class RejectLog:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-        elif self.rejects_path is not None and not self.rejects_path.exists():
-            # An empty rejects file (header only) says "there were none", which is better than no file.
+        elif self.rejects_path is not None and self._writer is None:
+            # A header-only rejects file says "there were none", which is better than no file, and replaces the
+            # rejects of an earlier run that would otherwise pass for this one's.
             self.rejects_path.parent.mkdir(parents=True, exist_ok=True)
-            self.rejects_path.write_text("file,line,reason,detail\n", encoding="utf-8")
+            header = ["file", "line" if self.locator == "line" else "row", "reason", "detail", *(self._fields or [])]
+            with self.rejects_path.open("w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerow(header)
 
     def report(self, *, accepted: int, requests: int | None = None) -> LoadReport:
         """Close the rejects file and freeze the counts into a :class:`LoadReport`."""
