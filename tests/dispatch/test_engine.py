@@ -158,3 +158,30 @@ def test_same_instant_arrivals_keep_the_eta_reason_while_vehicles_are_idle(line5
     assert dict(zip(d.assign_request.tolist(), d.assign_vehicle.tolist(), strict=True)) == {2: 1, 3: 0}
     reasons = dict(zip(d.reject_request.tolist(), d.reject_reason.tolist(), strict=True))
     assert reasons == {1: RejectReason.ETA_EXCEEDS_MAX_WAIT, 4: RejectReason.NO_VEHICLE_AVAILABLE}
+
+
+def test_a_withdrawn_reservation_puts_the_request_back(line5: Router) -> None:
+    """One car at node 0 is sent to a rider at node 2, then its driver withdraws: the rider is neither served nor
+    turned down, so the request is open again (same deadline) and the next batch gives it a vehicle."""
+    e = engine(line5, "batch", [0])
+    e.request_arrived(1, 0, 2)
+    assert e.tick(30).assign_vehicle.tolist() == [0]
+    e.vehicle_updated(0, EventType.DRIVER_CANCELLATION, 1, 40)
+    assert e.vehicle_of(1) == -1
+    ids, deadline = e.open_requests()
+    assert (ids.tolist(), deadline.tolist()) == ([1], [600])
+    d = e.tick(60)
+    assert (d.assign_request.tolist(), d.assign_vehicle.tolist(), d.assign_eta_s.tolist()) == ([1], [0], [20])
+
+
+def test_a_rider_cancellation_or_a_stop_after_boarding_reopens_nothing(line5: Router) -> None:
+    e = engine(line5, "batch", [0, 4])
+    e.requests_arrived([1, 2], 0, [1, 3])
+    assert sorted(e.tick(30).assign_request.tolist()) == [1, 2]
+    assert e.requests_cancelled([1], 35).tolist() == [0]
+    e.vehicle_updated(0, EventType.PASSENGER_CANCELLATION, 1, 40)
+    for ev in (EventType.RESERVATION_STOP, EventType.TRIP_START, EventType.TRIP_STOP):
+        e.vehicle_updated(1, ev, 3, 50)
+    e.vehicle_updated(1, EventType.PROVIDER_CANCELLATION, 2, 60)  # legal from stopped; the rider already rode
+    assert e.open_requests()[0].size == 0
+    assert e.n_idle == 2

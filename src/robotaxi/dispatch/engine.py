@@ -14,7 +14,9 @@ event loop or the HTTP service) decides when to call. Given the same inputs it g
 Request lifecycle, as the engine sees it: *open* (waiting for a vehicle) -> *assigned* (vehicle committed,
 state ``reserved``) -> closed when the vehicle reports ``trip_end``. An open request is *rejected* at its first
 decision if no idle vehicle can reach it before its deadline; one that could be reached but lost its vehicles to
-other requests stays open for the next decision, until assigned or cancelled by the rider.
+other requests stays open for the next decision, until assigned or cancelled by the rider. If the vehicle reports
+``provider_cancellation`` or ``driver_cancellation`` before the rider boards, the request is open again (same deadline,
+never rejected): the rider still wants a ride, and the request must not be lost.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ _RELEASE = frozenset(
     )
 )
 _TABLE = {(int(s), int(e)): int(d) for (s, e), d in TRANSITIONS.items()}
+# The operator or driver withdrew a reservation: the rider still wants a ride, so the request goes back to open.
+_REOPEN = frozenset((int(EventType.PROVIDER_CANCELLATION), int(EventType.DRIVER_CANCELLATION)))
 
 
 class _Idle:
@@ -146,6 +150,8 @@ class DispatchEngine:
             for v in range(n_v):
                 self._idle.add(v, int(self._node[v]))
         self._assigned: dict[int, int] = {}
+        # Assigned requests whose rider has not boarded yet: (pickup node, deadline, passengers), to re-open them.
+        self._booked: dict[int, tuple[int, int, int]] = {}
         self._seen: set[int] = set()
         # Open requests, as columns in arrival order.
         self._rid = np.empty(0, np.int64)
@@ -302,8 +308,15 @@ class DispatchEngine:
         self._node[v] = node
         if new == _AVAILABLE:
             self._idle.add(v, int(node))
-        if event is not None and int(event) in _RELEASE and self._serving[v] >= 0:
-            self._assigned.pop(int(self._serving[v]), None)
+        if event is None or self._serving[v] < 0:
+            return
+        r = int(self._serving[v])
+        if int(event) == EventType.TRIP_START:
+            self._booked.pop(r, None)  # on board: no longer re-openable
+        elif int(event) in _RELEASE:
+            booked = self._booked.pop(r, None)
+            if self._assigned.pop(r, None) is not None and booked is not None and int(event) in _REOPEN:
+                self._reopen(r, *booked)
             self._serving[v] = -1
 
     def vehicles_updated(self, vehicles: ArrayLike, event: EventType, nodes: ArrayLike, time_s: int) -> None:
@@ -322,6 +335,18 @@ class DispatchEngine:
         return self._decide(int(now), None)
 
     # ------------------------------------------------------------------ internals
+    def _reopen(self, request: int, o_node: int, deadline: int, passengers: int) -> None:
+        """Put a request whose reservation was withdrawn back among the open ones, keeping its deadline.
+
+        It counts as already decided: it is matched again at a later decision or, unassigned past its deadline,
+        cancelled by the rider; never rejected.
+        """
+        self._rid = np.append(self._rid, np.int64(request))
+        self._o = np.append(self._o, np.int32(o_node))
+        self._deadline = np.append(self._deadline, np.int64(deadline))
+        self._pax = np.append(self._pax, np.int16(passengers))
+        self._decided = np.append(self._decided, True)
+
     def _keep(self, mask: NDArray[np.bool_]) -> None:
         self._rid, self._o, self._deadline = self._rid[mask], self._o[mask], self._deadline[mask]
         self._pax, self._decided = self._pax[mask], self._decided[mask]
@@ -348,6 +373,15 @@ class DispatchEngine:
                 self._idle.remove(v, int(self._node[v]))
                 self._serving[v] = r
                 self._assigned[r] = v
+            rows = m.rows.tolist()
+            for r, o, dl, pax in zip(
+                req.tolist(),
+                self._o[rows].tolist(),
+                self._deadline[rows].tolist(),
+                self._pax[rows].tolist(),
+                strict=True,
+            ):
+                self._booked[r] = (o, dl, pax)
         matched = np.zeros(self._rid.size, dtype=bool)
         matched[m.rows] = True
         reject = ~matched & ~m.reachable & ~self._decided
