@@ -227,3 +227,18 @@ def test_zone_based_records_every_zone_reason(tmp_path: Path, grid4: RoadNetwork
         5: "zero_distance",
         6: "outside_area",
     }
+
+
+def test_negative_seconds_are_invalid(tmp_path: Path, grid4: RoadNetwork) -> None:
+    """Without a date nothing else would stop a request 5 s before the day starts."""
+    g = grid4
+    p = tmp_path / "t.csv"
+    p.write_text(
+        f"id,t,olon,olat,dlon,dlat\n1,-5,{g.lon[0]},{g.lat[0]},{g.lon[9]},{g.lat[9]}\n"
+        f"2,30,{g.lon[0]},{g.lat[0]},{g.lon[9]},{g.lat[9]}\n"
+    )
+    cols = ColumnMapping(request_id="id", time="t", o_lon="olon", o_lat="olat", d_lon="dlon", d_lat="dlat")
+    res = TableSource(path=p, columns=cols, time_unit="seconds").load(g, np.random.default_rng(0))
+    assert res.requests.time_s.tolist() == [30]
+    assert res.report.rejected == {"invalid_value": 1}
+    assert res.report.examples[0].line == 2

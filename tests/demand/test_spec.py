@@ -100,3 +100,15 @@ def test_file_options_resolve_against_the_scenario_folder(tmp_path: Path) -> Non
     assert synth.osm_path == tmp_path / "city.osm.pbf"  # type: ignore[attr-defined]
     absolute = DemandSpec.from_mapping({**table, "service_area": "/data/a.geojson"}, base_dir=tmp_path).source()
     assert absolute.service_area == Path("/data/a.geojson")  # type: ignore[attr-defined]
+
+
+def test_requests_file_with_negative_nodes_is_refused(tmp_path: Path, grid4: RoadNetwork) -> None:
+    from robotaxi.demand import Requests
+
+    r = Requests.build(
+        request_id=[0], time_s=[0], o_lon=[0.0], o_lat=[0.0], d_lon=[0.0], d_lat=[0.0], o_node=[-1], d_node=[3],
+        network=grid4.name,
+    )  # fmt: skip
+    out = r.to_parquet(tmp_path / "r.parquet")
+    with pytest.raises(DemandError, match="node indices"):
+        load_demand({"kind": "requests", "path": str(out)}, grid4)

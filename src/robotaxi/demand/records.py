@@ -6,7 +6,8 @@ which file column feeds each request field, :class:`RecordOptions` says how to j
 
 Checks, in order (a row gets the first reason that applies):
 
-1. missing / unparsable request time (``missing_field`` / ``unparsable_field``);
+1. missing / unparsable request time (``missing_field`` / ``unparsable_field``), or a negative one in seconds
+   (``invalid_value``);
 2. with a service ``date``: a request time outside ``[date 00:00, date + 1 day)`` is *skipped* (``outside_day``);
 3. missing / unparsable other mapped fields; a passenger count that is negative or above 9 (``invalid_value``);
 4. zone ids not in the zone file (``unknown_zone``);
@@ -230,6 +231,8 @@ class _Judge:
     def _times(self, col: pa.ChunkedArray) -> tuple[I64, U8]:
         if self.opts.time_unit == "seconds":
             t, code = _parse.seconds_of_day(col)
+            # Seconds count from the service day's midnight: a negative one is no time of that day.
+            code[(code == 0) & (t < 0)] = RejectReason.INVALID_VALUE
             if self.day0 is not None:
                 t = t + self.day0
             return t, code

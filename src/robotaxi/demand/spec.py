@@ -137,8 +137,11 @@ class RequestsFileSource:
                 f"{self.path}: the requests were built for the {req.network!r} network, not {network.name!r}",
                 hint="rebuild them with robotaxi demand build on this network",
             )
-        if len(req) and (int(req.o_node.max()) >= network.n_nodes or int(req.d_node.max()) >= network.n_nodes):
-            raise DemandError(f"{self.path}: node indices exceed the {network.name} network's {network.n_nodes} nodes")
+        nodes = (req.o_node, req.d_node)
+        if len(req) and any(int(v.min()) < 0 or int(v.max()) >= network.n_nodes for v in nodes):
+            raise DemandError(
+                f"{self.path}: node indices outside 0..{network.n_nodes - 1} of the {network.name} network"
+            )
         n = len(req)
         return DemandResult(req, LoadReport(source=str(self.path), rows_read=n, accepted=n, requests=n))
 
