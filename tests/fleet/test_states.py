@@ -19,6 +19,8 @@ from robotaxi.fleet import (
 )
 from robotaxi.network import RoadNetwork
 
+from ..conftest import shared_file
+
 S, E = VehicleState, EventType
 
 
@@ -68,6 +70,33 @@ def test_every_target_state_is_allowed_by_the_mds_schema() -> None:
     }
     for (_src, ev), dst in TRANSITIONS.items():
         assert ev.mds in allowed[dst], (ev.mds, dst.mds)
+
+
+def _event_yaml_targets(text: str) -> dict[str, set[str]]:
+    """``vehicle_state -> allowed event_types`` from MDS ``event.yaml`` (its oneOf list; no YAML library needed)."""
+    targets: dict[str, set[str]] = {}
+    state = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("const:"):
+            state = stripped.split(":", 1)[1].strip()
+            targets[state] = set()
+        elif state is not None and stripped.startswith("- ") and not stripped.startswith("- title"):
+            targets[state].add(stripped[2:].strip())
+        elif stripped.startswith("if:"):
+            break
+    return targets
+
+
+@pytest.mark.integration
+def test_every_transition_is_allowed_by_the_mds_event_yaml() -> None:
+    """The same check against the MDS 2.0 file itself (../shared/mds-openapi), not a copy of it."""
+    text = shared_file("mds-openapi/models/modes/passenger-services/event.yaml").read_text(encoding="utf-8")
+    allowed = _event_yaml_targets(text)
+    assert set(allowed) == {s.mds for s in VehicleState}
+    for (_src, ev), dst in TRANSITIONS.items():
+        assert ev.mds in allowed[dst.mds], (ev.mds, dst.mds)
+    assert all("comms_restored" in allowed[s.mds] for s in VehicleState if s is not S.NON_CONTACTABLE)
 
 
 def test_comms_restored_returns_to_the_reported_state() -> None:

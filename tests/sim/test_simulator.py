@@ -89,10 +89,13 @@ def test_every_request_is_accounted_for_and_runs_are_deterministic(policy: Polic
     assert np.array_equal(a.events.vehicle, b.events.vehicle)
     served = out == Outcome.SERVED
     assert np.all(a.wait_s[served] <= 300)
-    # A vehicle serves one trip at a time: its served trips never overlap.
-    v, ta, te = a.outcomes.vehicle[served], a.outcomes.assigned_s[served], a.outcomes.dropoff_s[served]
+    # A vehicle serves one trip at a time: its next assignment comes after the previous trip's trip_end, i.e. after
+    # the arrival at the dropoff plus the alighting dwell.
+    v, ta = a.outcomes.vehicle[served], a.outcomes.assigned_s[served]
+    te = a.outcomes.dropoff_s[served] + params.dropoff_dwell_s
     order = np.lexsort((ta, v))
     same = v[order][1:] == v[order][:-1]
+    assert same.any()
     assert np.all(ta[order][1:][same] >= te[order][:-1][same])
     # Every vehicle ends out of service, having gone through legal transitions only.
     last = {int(x): int(s) for x, s in zip(a.events.vehicle, a.events.state, strict=True)}
