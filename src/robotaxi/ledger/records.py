@@ -6,14 +6,17 @@ Every entry is the canonical JSON encoding of one JSON object, so the same recor
 same leaf, whoever writes it:
 
 * UTF-8, no byte-order mark, no whitespace outside strings (separators ``,`` and ``:``);
-* object keys sorted by code point, no duplicate keys;
+* object keys sorted by their UTF-16 code units (RFC 8785 section 3.2.3), no duplicate keys;
 * strings escaped as JSON requires and nothing more (non-ASCII characters stay literal);
-* integers in plain decimal; floats in the shortest form that reads back to the same double (Python
-  ``repr``); ``NaN`` and infinities are refused; a float with an integral value is kept as a float.
+* integers in plain decimal; floats as ECMAScript ``Number.prototype.toString`` writes them (RFC 8785
+  section 3.2.2.3): the shortest digits that read back to the same double, so ``1.0`` is ``1``, ``-0.0``
+  is ``0``, ``1e-7`` is ``1e-7`` and ``1e16`` is ``10000000000000000``; ``NaN`` and infinities are refused.
 
-This matches RFC 8785 (JCS) for every record this module produces: integer-valued money, times and
-distances, coordinates as ordinary floats, ASCII keys. Records store money in integer cents, times in
-integer milliseconds since the Unix epoch (UTC), distances in integer metres and durations in seconds.
+This is RFC 8785 (JCS) for every value a double holds exactly; integers beyond 2**53, which JCS would
+round to a double, are kept exact. The same JSON value therefore gives the same bytes whichever way it was
+written (``1``, ``1.0`` and ``1e0`` are one number), and any JCS implementation reproduces them. Records
+store money in integer cents, times in integer milliseconds since the Unix epoch (UTC), distances in
+integer metres and durations in seconds.
 """
 
 from __future__ import annotations
@@ -68,17 +71,66 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed in the ledger")
 
 
-def _check_finite(value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
+def _number(x: float) -> str:
+    """A finite double as ECMAScript ``Number.prototype.toString`` (ECMA-262 Number::toString, RFC 8785)."""
+    if not math.isfinite(x):
         raise ValueError("NaN and infinity are not allowed in the ledger")
+    if x == 0:
+        return "0"
+    # repr gives the shortest round-trip digits, as ECMAScript does; only the layout differs.
+    mantissa, _, exp = repr(abs(x)).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac).lstrip("0")
+    n = len(whole) + int(exp or 0) - (len(whole + frac) - len(digits))  # x = 0.digits * 10**n
+    digits = digits.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        text = digits[0] + ("." + digits[1:] if k > 1 else "") + ("e+" if e >= 0 else "e-") + str(abs(e))
+    return "-" + text if x < 0 else text
+
+
+_LITERALS: dict[object, str] = {None: "null", True: "true", False: "false"}
+
+
+def _scalar(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return _LITERALS[value]
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _number(value)
+    raise ValueError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encode(value: Any, out: list[str]) -> None:
     if isinstance(value, Mapping):
-        for k, v in value.items():
+        for k in value:
             if not isinstance(k, str):
                 raise ValueError(f"object keys must be strings, not {type(k).__name__}")
-            _check_finite(v)
+        out.append("{")
+        # RFC 8785 3.2.3: members sorted by the UTF-16 code units of their names.
+        for i, k in enumerate(sorted(value, key=lambda name: name.encode("utf-16-be", "surrogatepass"))):
+            out.append(("," if i else "") + json.dumps(k, ensure_ascii=False) + ":")
+            _encode(value[k], out)
+        out.append("}")
     elif isinstance(value, list | tuple):
-        for v in value:
-            _check_finite(v)
+        out.append("[")
+        for i, v in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(v, out)
+        out.append("]")
+    else:
+        out.append(_scalar(value))
 
 
 def canonical_json(obj: Mapping[str, Any]) -> bytes:
@@ -91,12 +143,9 @@ def canonical_json(obj: Mapping[str, Any]) -> bytes:
     """
     if not isinstance(obj, Mapping):
         raise ValueError(f"a ledger entry is a JSON object, not {type(obj).__name__}")
-    _check_finite(obj)
-    try:
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except TypeError as e:
-        raise ValueError(str(e)) from e
-    return text.encode("utf-8")
+    out: list[str] = []
+    _encode(obj, out)
+    return "".join(out).encode("utf-8")
 
 
 def parse_entry(text: str | bytes) -> dict[str, Any]:
