@@ -42,6 +42,22 @@ def test_poisson_total_within_bounds(tmp_path: Path, grid4: RoadNetwork, grid4_z
     assert 0 < np.std(totals) < 60
 
 
+def test_scale_multiplies_the_rate(tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path) -> None:
+    # The same 800-a-day table at scale 0.25: Poisson(200) a day, the mean of 20 days has sd 3.2.
+    rows = [f"2,{s},1,2,520" for s in range(40)] + [f"2,{s},2,1,520" for s in range(40)]
+    src = _source(_write(tmp_path / "c.csv", rows), grid4_zones, weekday=2, n_days=52, scale=0.25)
+    totals = [len(src.load(grid4, np.random.default_rng(seed)).requests) for seed in range(20)]
+    assert abs(float(np.mean(totals)) - 200) < 16
+
+
+def test_default_divisor_is_the_business_days(tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path) -> None:
+    # 51 Wednesdays of 2018 were business days: 51 x 500 trips in a cell is 500 a day.
+    src = _source(_write(tmp_path / "c.csv", ["2,1,1,2,25500"]), grid4_zones, weekday=2)
+    assert src.divisor == 51
+    totals = [len(src.load(grid4, np.random.default_rng(seed)).requests) for seed in range(10)]
+    assert abs(float(np.mean(totals)) - 500) < 36  # sd of the mean of 10 Poisson(500): 7.1
+
+
 def test_times_inside_slot_and_nodes_inside_zones(tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path) -> None:
     src = _source(_write(tmp_path / "c.csv", ["2,5,1,2,5200", "1,5,1,2,99"]), grid4_zones, weekday=2, n_days=52)
     res = src.load(grid4, np.random.default_rng(1))

@@ -72,7 +72,9 @@ def test_every_rejection_reason(tmp_path: Path, grid4: RoadNetwork) -> None:
     table = pacsv.read_csv(rejects)
     assert table.num_rows == 8
     assert sorted(table.column("line").to_pylist()) == [3, 4, 5, 6, 7, 8, 9, 10]
-    assert "nothing" not in " ".join(rep.summary_lines())
+    summary = rep.summary_lines()
+    assert "rejected: 8" in summary[3]
+    assert sum("e.g. trips.csv:" in line for line in summary) == 8
 
 
 def test_service_area_polygon(tmp_path: Path, grid4: RoadNetwork) -> None:

@@ -100,3 +100,20 @@ def test_osm_required_but_unknown(grid4: RoadNetwork) -> None:
 def test_invalid_parameters(kw: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         SyntheticSource(**kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+def test_profile_is_the_one_the_counts_file_gives() -> None:
+    """The cited derivation of MANHATTAN_HOURLY_PROFILE (docs/demand.md) reproduces it."""
+    import pyarrow.csv as pacsv
+
+    from tests.conftest import shared_file
+
+    from .conftest import TRIPS_CSV
+
+    t = pacsv.read_csv(
+        shared_file(TRIPS_CSV), convert_options=pacsv.ConvertOptions(include_columns=["t_15min", "n_trips"])
+    )
+    h = np.bincount(t.column("t_15min").to_numpy() // 4, weights=t.column("n_trips").to_numpy(), minlength=24)
+    assert int(h.sum()) == 110_932_862
+    assert np.allclose(h / h.sum(), MANHATTAN_HOURLY_PROFILE, atol=1e-5)

@@ -87,9 +87,11 @@ class TableSource:
 
     @property
     def kind(self) -> str:
+        """``"table"``."""
         return "table"
 
     def options(self) -> RecordOptions:
+        """The record options this source loads with."""
         return RecordOptions(
             zones=self.zones,
             date=self.date,

@@ -58,7 +58,25 @@ def us_federal_holidays(year: int) -> list[dt.date]:
 
 
 def business_days(year: int, weekday: int) -> int:
-    """Number of ``weekday`` (0 = Monday) dates in ``year`` that are not US federal holidays."""
+    """Number of ``weekday`` dates in ``year`` that are not US federal holidays (the default OD-count divisor).
+
+    Parameters
+    ----------
+    year : int
+        Calendar year.
+    weekday : int
+        0 = Monday .. 6 = Sunday.
+
+    Returns
+    -------
+    int
+        For 2018: Mon 46, Tue 51, Wed 51, Thu 51, Fri 52.
+
+    Raises
+    ------
+    ValueError
+        If ``weekday`` is not in 0..6.
+    """
     if not 0 <= weekday <= 6:
         raise ValueError(f"weekday must be 0 (Monday) .. 6 (Sunday), got {weekday}")
     holidays = set(us_federal_holidays(year))
@@ -90,6 +108,7 @@ class ODCountsColumns:
             raise ValueError("ODCountsColumns: the five column names must be distinct")
 
     def as_list(self) -> list[str]:
+        """The five column names: weekday, slot, origin zone, destination zone, count."""
         return [self.weekday, self.slot, self.origin_zone, self.destination_zone, self.count]
 
 
@@ -158,6 +177,7 @@ class ODCountsSource:
 
     @property
     def kind(self) -> str:
+        """``"odcounts"``."""
         return "odcounts"
 
     @property

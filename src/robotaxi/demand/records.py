@@ -92,6 +92,7 @@ class ColumnMapping:
 
     @property
     def zone_based(self) -> bool:
+        """True when trip ends are zone ids rather than coordinates."""
         return self.o_zone is not None
 
     def used(self) -> dict[str, str]:
@@ -440,6 +441,24 @@ def load_records(
     path: str | Path, mapping: ColumnMapping, opts: RecordOptions, network: RoadNetwork, rng: np.random.Generator
 ) -> DemandResult:
     """Stream, validate and snap a trip-record file (see the module notes).
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV (optionally compressed) or Parquet file.
+    mapping : ColumnMapping
+        Which file column feeds each request field.
+    opts : RecordOptions
+        How rows are judged and placed.
+    network : RoadNetwork
+        The network the trip ends are snapped to.
+    rng : numpy.random.Generator
+        Draws the nodes of zone-based trip ends.
+
+    Returns
+    -------
+    DemandResult
+        The accepted requests and the load report.
 
     Raises
     ------

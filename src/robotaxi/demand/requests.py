@@ -149,6 +149,7 @@ class Requests:
 
     @classmethod
     def empty(cls, network: str = "") -> Requests:
+        """No requests (every column of length 0) on the network named ``network``."""
         return cls.build(
             request_id=np.empty(0, np.int64),
             time_s=[],
@@ -166,6 +167,7 @@ class Requests:
         return int(self.request_id.shape[0])
 
     def columns(self) -> dict[str, NDArray[Any]]:
+        """Column name -> array, in file order (the arrays themselves, not copies)."""
         return {name: getattr(self, name) for name in COLUMNS}
 
     def take(self, index: NDArray[Any]) -> Requests:
@@ -188,6 +190,7 @@ class Requests:
 
     # ------------------------------------------------------------------ Parquet
     def to_arrow(self) -> pa.Table:
+        """An Arrow table of the columns; ``day_start``, ``network`` and ``operators`` go into the schema metadata."""
         meta = {
             b"robotaxi.day_start": (self.day_start.isoformat() if self.day_start else "").encode(),
             b"robotaxi.network": self.network.encode(),
@@ -197,6 +200,18 @@ class Requests:
         return table.replace_schema_metadata(meta)
 
     def to_parquet(self, path: str | Path) -> Path:
+        """Write the requests to a zstd-compressed Parquet file (creating its folder) and return its path.
+
+        Parameters
+        ----------
+        path : str or Path
+            File to write; :meth:`from_parquet` reads it back unchanged.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(self.to_arrow(), p, compression="zstd")
@@ -204,6 +219,13 @@ class Requests:
 
     @classmethod
     def from_arrow(cls, table: pa.Table) -> Requests:
+        """Requests from a table written by :meth:`to_arrow`.
+
+        Raises
+        ------
+        DemandError
+            If a request column is missing.
+        """
         missing = [c for c in COLUMNS if c not in table.column_names]
         if missing:
             raise DemandError(f"not a robotaxi requests table: missing columns {', '.join(missing)}")
@@ -219,6 +241,13 @@ class Requests:
 
     @classmethod
     def from_parquet(cls, path: str | Path) -> Requests:
+        """Requests from a Parquet file written by :meth:`to_parquet`.
+
+        Raises
+        ------
+        DemandError
+            If the file is missing, not Parquet, or not a requests table.
+        """
         p = Path(path)
         try:
             table = pq.read_table(p)

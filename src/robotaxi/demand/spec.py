@@ -126,9 +126,17 @@ class RequestsFileSource:
 
     @property
     def kind(self) -> str:
+        """``"requests"``."""
         return "requests"
 
     def load(self, network: RoadNetwork, rng: Any) -> DemandResult:
+        """Read the requests (``rng`` is unused: the file is already one draw).
+
+        Raises
+        ------
+        DemandError
+            If the file is not a requests Parquet, or was built for another network.
+        """
         from ..errors import DemandError
 
         req = Requests.from_parquet(self.path)
@@ -270,12 +278,48 @@ def _as_spec(spec: DemandSpec | Mapping[str, Any]) -> DemandSpec:
 
 
 def build_demand(spec: DemandSpec | Mapping[str, Any], network: RoadNetwork, seed: Seed = 0) -> DemandResult:
-    """Run a demand spec: the requests and the validation report."""
+    """Run a demand spec: the requests and the validation report.
+
+    Parameters
+    ----------
+    spec : DemandSpec or mapping
+        The spec, or a ``[demand]`` table (relative paths are taken as they are).
+    network : RoadNetwork
+        The network the requests are snapped to.
+    seed : int, numpy.random.Generator or None
+        Same seed, same requests.
+
+    Returns
+    -------
+    DemandResult
+        Requests and load report.
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is a mapping that does not validate.
+    DemandError
+        If the demand file is missing or malformed.
+    """
     return _as_spec(spec).source().load(network, as_generator(seed))
 
 
 def load_demand(spec: DemandSpec | Mapping[str, Any], network: RoadNetwork, seed: Seed = 0) -> Requests:
     """The requests a demand spec describes, snapped to ``network`` (same seed, same requests).
+
+    Parameters
+    ----------
+    spec : DemandSpec or mapping
+        The spec, or a ``[demand]`` table.
+    network : RoadNetwork
+        The network the requests are snapped to.
+    seed : int, numpy.random.Generator or None
+        Same seed, same requests.
+
+    Returns
+    -------
+    Requests
+        The requests (the report is logged; :func:`build_demand` returns it).
 
     Raises
     ------

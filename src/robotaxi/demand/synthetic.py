@@ -107,6 +107,7 @@ class SyntheticSource:
 
     @property
     def kind(self) -> str:
+        """``"synthetic"``."""
         return "synthetic"
 
     def _osm_source(self, network: RoadNetwork) -> Path | None:
@@ -209,6 +210,20 @@ def osm_node_weights(network: RoadNetwork, pbf: str | Path, *, max_distance_m: f
 
     Ways count at the mean of their node locations. Features farther than ``max_distance_m`` from every node are
     ignored (they belong to a part of the extract the network does not cover).
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        The network whose nodes are weighted.
+    pbf : str or Path
+        OSM extract (PBF or XML).
+    max_distance_m : float
+        Farthest a feature may be from its node.
+
+    Returns
+    -------
+    ndarray of float64
+        One weight per node, all >= 1.
 
     Raises
     ------

@@ -55,6 +55,18 @@ TLC_COLUMN_VARIANTS: dict[str, tuple[str, ...]] = {
 def detect_tlc_columns(names: list[str], *, source: str = "") -> ColumnMapping:
     """The column mapping for a TLC file with these header names.
 
+    Parameters
+    ----------
+    names : list of str
+        Header names as written (matched case-insensitively, spaces around them ignored).
+    source : str
+        File name for error messages.
+
+    Returns
+    -------
+    ColumnMapping
+        Coordinates when the header has them, else zone ids.
+
     Raises
     ------
     DemandError
@@ -125,9 +137,11 @@ class TLCSource:
 
     @property
     def kind(self) -> str:
+        """``"tlc"``."""
         return "tlc"
 
     def options(self) -> RecordOptions:
+        """The record options this source loads with (a 0 or missing passenger count becomes 1, counted)."""
         return RecordOptions(
             zones=self.zones,
             date=self.date,
@@ -157,7 +171,28 @@ def tlc_trips(
     seed: Seed = 0,
     rejects: str | Path | None = None,
 ) -> DemandResult:
-    """Requests and report from a TLC file; ``zones`` is needed for 2017+ (zone-based) files."""
+    """Requests and report from a TLC file; ``zones`` is needed for 2017+ (zone-based) files.
+
+    Parameters
+    ----------
+    network : RoadNetwork
+        The network trip ends are snapped to.
+    path : str or Path
+        TLC trip-record file (CSV, CSV.gz or Parquet).
+    zones : str, Path or None
+        Taxi-zone polygons, for zone-based files.
+    date : date or None
+        Keep only this service day.
+    seed : int, numpy.random.Generator or None
+        Same seed, same nodes for zone-based trip ends.
+    rejects : str, Path or None
+        Write every rejected row to this CSV.
+
+    Returns
+    -------
+    DemandResult
+        Requests and load report.
+    """
     src = TLCSource(
         path=Path(path),
         zones=Path(zones) if zones is not None else None,

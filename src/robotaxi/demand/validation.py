@@ -123,10 +123,12 @@ class LoadReport:
 
     @property
     def n_rejected(self) -> int:
+        """Rejected rows, all reasons together."""
         return sum(self.rejected.values())
 
     @property
     def n_skipped(self) -> int:
+        """Skipped rows, all reasons together."""
         return sum(self.skipped.values())
 
     def as_dict(self) -> dict[str, Any]:
