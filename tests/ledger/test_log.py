@@ -183,3 +183,16 @@ def test_checkpoints_and_bundles(tmp_path: Path, key: SigningKey) -> None:
         verify_bundle(json.dumps(dict(inc.to_json(), index=32)), key.verifier())
     with pytest.raises(VerificationError):
         verify_bundle("[]", key.verifier())
+
+
+def test_consistency_from_a_forged_empty_checkpoint(key: SigningKey) -> None:
+    """A signed size-0 checkpoint must carry SHA-256(""); any other root is not the empty tree."""
+    from robotaxi.ledger.merkle import EMPTY_ROOT
+    from robotaxi.ledger.note import Checkpoint
+
+    new = Checkpoint(ORIGIN, 1, hash_leaf(b"x")).sign(key)
+    good = ConsistencyBundle(Checkpoint(ORIGIN, 0, EMPTY_ROOT).sign(key), new, ())
+    assert good.verify(key.verifier())[0].size == 0
+    forged = ConsistencyBundle(Checkpoint(ORIGIN, 0, hash_leaf(b"y")).sign(key), new, ())
+    with pytest.raises(VerificationError, match="empty tree"):
+        forged.verify(key.verifier())

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import VerificationError
 from .log import Ledger
-from .merkle import hash_leaf, verify_consistency, verify_inclusion
+from .merkle import EMPTY_ROOT, hash_leaf, verify_consistency, verify_inclusion
 from .note import Checkpoint, VerifierKey, open_checkpoint
 
 __all__ = [
@@ -141,6 +141,8 @@ class ConsistencyBundle:
             # Every tree extends the empty one; RFC 9162 has no proof for it, so there is nothing to check.
             if self.proof:
                 raise VerificationError("a proof from the empty tree must be empty")
+            if old.root != EMPTY_ROOT:
+                raise VerificationError("the checkpoint of size 0 does not carry the empty tree's root")
             return old, new
         verify_consistency(old.size, new.size, old.root, new.root, self.proof)
         return old, new
