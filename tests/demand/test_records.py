@@ -183,6 +183,7 @@ def test_rejects_file_keeps_the_fields_of_every_check(tmp_path: Path, grid4: Roa
     assert rep.rejected == {"unparsable_field": 1, "duplicate_id": 1}
     table = pacsv.read_csv(rejects).to_pylist()
     assert [r["line"] for r in table] == [3, 4]
+    assert "'6,1'" in table[0]["detail"]  # the malformed line itself is in the rejects file
     dup = table[1]
     assert dup["reason"] == "duplicate_id"
     assert dup["request_id"] == 5

@@ -275,7 +275,10 @@ class BadLines:
 
     def handler(self, row: Any) -> str:
         number = row.number if row.number is not None else -1
-        self.lines.append((int(number), f"expected {row.expected_columns} fields, got {row.actual_columns}"))
+        text = str(row.text or "")
+        text = text if len(text) <= 200 else text[:200] + "..."
+        detail = f"expected {row.expected_columns} fields, got {row.actual_columns}: {text!r}"
+        self.lines.append((int(number), detail))
         return "skip"
 
     def shift(self, lines: NDArray[np.int64]) -> NDArray[np.int64]:
