@@ -87,6 +87,9 @@ def test_clock_parsing() -> None:
     assert parse_clock(3600, "x") == 3600
     with pytest.raises(ValueError, match="x"):
         parse_clock("7h", "x")
+    for typo in ("07:99", "07:30:60", "-1:30", "07:-5"):
+        with pytest.raises(ValueError, match="expected HH:MM"):
+            parse_clock(typo, "x")
 
 
 def test_embedded_default_matches_the_example() -> None:

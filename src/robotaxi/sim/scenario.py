@@ -230,6 +230,8 @@ def parse_clock(value: Any, name: str) -> int:
             if len(parts) not in (2, 3):
                 raise ValueError
             nums = [int(x) for x in parts]
+            if any(x < 0 for x in nums) or any(x >= 60 for x in nums[1:]):
+                raise ValueError  # "07:99" is a typo, not 08:39
         except ValueError as e:
             raise ValueError(f"{name}: expected HH:MM or seconds, got {value!r}") from e
         seconds = nums[0] * 3600 + nums[1] * 60 + (nums[2] if len(nums) == 3 else 0)
