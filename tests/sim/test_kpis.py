@@ -59,3 +59,19 @@ def test_the_cli_summary_prints_a_run_without_a_served_trip(
     monkeypatch.setattr(cli_simulate, "run_scenario", lambda *_a, **_k: out)
     monkeypatch.chdir(tmp_path)
     assert main(["simulate", "-q"]) == 0
+
+
+def test_fleet_states_are_counted_at_each_bin_start(grid3: RoadNetwork) -> None:
+    """One car at node 0, a rider at node 2 at t=280: reserved 280..320, so at 0 s it is available, at 300 s
+    reserved, at 600 s available again (trip over at 420)."""
+    from robotaxi.fleet import VehicleState
+    from robotaxi.sim.report import fleet_states_over_time
+
+    fleet = Fleet.build((Operator("acme", 1, start_nodes=(0,)),), grid3, np.random.default_rng(0))
+    reqs = requests_on(grid3, [280], [2], [8])
+    res = Simulator(Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=900)).run()
+    edges, counts = fleet_states_over_time(res, bin_s=300)
+    assert edges.tolist() == [0, 300, 600, 900]
+    assert counts[:3, VehicleState.AVAILABLE].tolist() == [1, 0, 1]
+    assert counts[:3, VehicleState.RESERVED].tolist() == [0, 1, 0]
+    assert counts[3, VehicleState.NON_OPERATIONAL] == 1  # service_end at 900

@@ -89,7 +89,8 @@ def fleet_states_over_time(result: SimResult, bin_s: int = 300) -> tuple[NDArray
     prev[first] = int(VehicleState.NON_OPERATIONAL)
     t0, t1 = int(t.min()), int(t.max())
     edges = np.arange(t0 - t0 % bin_s, t1 + bin_s, bin_s)
-    b = np.searchsorted(edges, t, side="right") - 1
+    # An event at time t shows from the first bin edge at or after t on (the count at an edge is the state there).
+    b = np.searchsorted(edges, t, side="left")
     k = len(VehicleState)
     delta = np.zeros((edges.size + 1, k))
     np.add.at(delta, (b + 1, s), 1)
