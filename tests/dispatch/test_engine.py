@@ -185,3 +185,45 @@ def test_a_rider_cancellation_or_a_stop_after_boarding_reopens_nothing(line5: Ro
     e.vehicle_updated(1, EventType.PROVIDER_CANCELLATION, 2, 60)  # legal from stopped; the rider already rode
     assert e.open_requests()[0].size == 0
     assert e.n_idle == 2
+
+
+@pytest.mark.parametrize("policy", ["immediate", "batch"])
+def test_a_large_party_gets_the_nearest_vehicle_with_enough_seats(line5: Router, policy: PolicyName) -> None:
+    """A 4-seater at node 0 and a 6-seater at node 4; a party of five at node 1. The 4-seater is nearer but too
+    small: the 6-seater (60 s away) takes them, under both policies."""
+    e = DispatchEngine(line5, make_policy(policy), start_nodes=[0, 4], capacity=[4, 6], max_wait_s=600)
+    e.vehicles_updated([0, 1], EventType.SERVICE_START, [0, 4], 0)
+    d = e.request_arrived(1, 0, 1, passengers=5)
+    if policy == "batch":
+        d = e.tick(0)
+    assert (d.assign_vehicle.tolist(), d.assign_eta_s.tolist()) == ([1], [60])
+    d = e.request_arrived(2, 1, 1, passengers=2)
+    if policy == "batch":
+        d = e.tick(1)
+    assert (d.assign_vehicle.tolist(), d.assign_eta_s.tolist()) == ([0], [20])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_req=st.integers(1, 12),
+    n_veh=st.integers(1, 12),
+    seed=st.integers(0, 10_000),
+    policy=st.sampled_from(["immediate", "batch"]),
+)
+def test_mixed_fleets_seat_every_party_once(n_req: int, n_veh: int, seed: int, policy: PolicyName) -> None:
+    rng = np.random.default_rng(seed)
+    router = Router(grid_city(4, 4))
+    nodes = rng.integers(0, 16, n_veh)
+    cap = rng.choice([2, 4, 6], n_veh)
+    e = DispatchEngine(router, make_policy(policy), start_nodes=nodes, capacity=cap, max_wait_s=10_000)
+    e.vehicles_updated(np.arange(n_veh), EventType.SERVICE_START, nodes, 0)
+    pax = rng.integers(1, 7, n_req)
+    d = e.requests_arrived(np.arange(n_req), 0, rng.integers(0, 16, n_req), passengers=pax)
+    if policy == "batch":
+        d = e.tick(0)
+    assert np.unique(d.assign_vehicle).size == d.assign_vehicle.size
+    assert np.all(cap[d.assign_vehicle] >= pax[d.assign_request])
+    if policy == "immediate":
+        # With a generous max wait, immediate turns a party down only when every vehicle big enough is taken.
+        for p in pax[d.reject_request]:
+            assert np.all(np.isin(np.flatnonzero(cap >= p), d.assign_vehicle))

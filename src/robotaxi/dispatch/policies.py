@@ -7,7 +7,8 @@ to take the promise back (see ``docs/simulation.md`` for the trade-off).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -82,7 +83,8 @@ class ImmediateNearest:
     """Each request, on arrival and in arrival order, gets the idle vehicle with the smallest ETA (the baseline).
 
     Ties go to the lower node index, then the lower vehicle id. The ETA scan covers every node holding an idle
-    vehicle (one table column look-up), so the nearest vehicle is exact, not pruned.
+    vehicle (one table column look-up), so the nearest vehicle is exact, not pruned. In a mixed fleet, a party goes
+    to the nearest vehicle with enough seats.
     """
 
     params: PolicyParams = PolicyParams()
@@ -106,21 +108,19 @@ class ImmediateNearest:
         if nodes.size == 0:
             return Matching.none(n)
         left = problem.idle.count[nodes].astype(np.int64)
+        # Vehicles still free at each node touched in this call, by increasing id (copied on first use).
+        free: dict[int, list[int]] = {}
         rows: list[int] = []
         vehicles: list[int] = []
         etas: list[int] = []
-        cap = problem.idle.capacity
         for i in range(n):
             eta = problem.router.times(nodes, np.int64(problem.o_node[i]), problem.now).astype(np.int64)
             eta[left <= 0] = np.iinfo(np.int64).max // 2
-            j = int(np.argmin(eta))
-            if left[j] <= 0 or problem.now + eta[j] > problem.deadline_s[i]:
+            latest = int(problem.deadline_s[i]) - problem.now
+            found = self._pick(problem, nodes, eta, left, free, latest, int(problem.passengers[i]))
+            if found is None:
                 continue
-            at = problem.idle.vehicles_at(int(nodes[j]))
-            taken = int(problem.idle.count[nodes[j]] - left[j])
-            v = at[taken]
-            if cap[v] < problem.passengers[i]:
-                continue  # the engine rejects parties above the largest vehicle; mixed fleets are next issue
+            j, v = found
             reachable[i] = True
             left[j] -= 1
             rows.append(i)
@@ -132,6 +132,34 @@ class ImmediateNearest:
             eta_s=np.asarray(etas, dtype=np.int32),
             reachable=reachable,
         )
+
+    @staticmethod
+    def _pick(
+        problem: MatchProblem,
+        nodes: np.ndarray,
+        eta: np.ndarray,
+        left: np.ndarray,
+        free: dict[int, list[int]],
+        latest: int,
+        passengers: int,
+    ) -> tuple[int, int] | None:
+        """(node position, vehicle) of the nearest free vehicle with enough seats within ``latest`` s, or None."""
+        first = int(np.argmin(eta))
+        cap = problem.idle.capacity
+        # The nearest node first (the common case); only if its vehicles are all too small for the party (a mixed
+        # fleet), the others by increasing ETA, ties by node. Nodes come by ETA: past the deadline, nothing can do.
+        for j in itertools.chain((first,), _by_eta_after(eta, first)):
+            if left[j] <= 0 or eta[j] > latest:
+                return None
+            node = int(nodes[j])
+            at = free.get(node)
+            if at is None:
+                at = free[node] = list(problem.idle.vehicles_at(node))
+            for k, v in enumerate(at):
+                if cap[v] >= passengers:
+                    del at[k]
+                    return j, int(v)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +217,13 @@ class BatchAssignment:
             eta_s=np.concatenate(out_e)[order],
             reachable=reachable,
         )
+
+
+def _by_eta_after(eta: np.ndarray, first: int) -> Iterator[int]:
+    """Positions by increasing ETA (ties by position) except ``first``; sorted only if someone asks (lazily)."""
+    for x in np.argsort(eta, kind="stable").tolist():
+        if x != first:
+            yield x
 
 
 def solve_assignment(
