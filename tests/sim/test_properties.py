@@ -6,12 +6,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robotaxi.dispatch import PolicyName, make_policy
+from robotaxi.dispatch import PolicyName, RejectReason, make_policy
 from robotaxi.fleet import Fleet, Operator, VehicleState
 from robotaxi.fleet.states import TRANSITIONS
 from robotaxi.network import Router, grid_city
 from robotaxi.sim import Simulator
-from robotaxi.sim.result import Outcome
+from robotaxi.sim.result import CANCEL_MAX_WAIT, Outcome
 from robotaxi.sim.simulator import SimParams
 
 from .helpers import random_requests
@@ -45,6 +45,16 @@ def test_simulation_invariants(size: int, n_req: int, n_veh: int, max_wait: int,
     assert np.all(out.assigned_s[served] <= out.pickup_s[served])
     assert np.all(out.pickup_s[served] <= out.dropoff_s[served])
     assert np.all(out.pickup_s[served] - t_req <= max_wait)
+    # Each outcome carries a reason of its own kind: none when served, a RejectReason when rejected, max wait when
+    # cancelled.
+    assert np.all(out.reason[served] == 0)
+    assert set(out.reason[out.outcome == Outcome.REJECTED].tolist()) <= {int(r) for r in RejectReason}
+    assert np.all(out.reason[out.outcome == Outcome.CANCELLED] == CANCEL_MAX_WAIT)
+    # One trip at a time per vehicle: the next assignment comes after the previous trip_end (dropoff + dwell 30 s).
+    v, ta, te = out.vehicle[served], out.assigned_s[served], out.dropoff_s[served] + 30
+    order = np.lexsort((ta, v))
+    same = v[order][1:] == v[order][:-1]
+    assert np.all(ta[order][1:][same] >= te[order][:-1][same])
     # Simulated time never goes backwards, and every vehicle's history follows the MDS state machine.
     ev = res.events
     assert np.all(np.diff(ev.time_s) >= 0)
