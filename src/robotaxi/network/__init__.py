@@ -13,3 +13,4 @@ from .osmnx_io import load_graphml as load_graphml
 from .osmnx_io import load_node_link_json as load_node_link_json
 from .router import Router as Router
 from .speeds import SpeedProfile as SpeedProfile
+from .travel import TravelTimes as TravelTimes
