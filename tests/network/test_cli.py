@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from robotaxi.cli import main
@@ -74,3 +75,52 @@ def test_usage_error_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["network", "no-such-command"]) == 2
     assert main([]) == 2  # no arguments: help on stderr, usage exit code
     assert "Usage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("frm", "message"),
+    [
+        ("500,100", "--from: longitude must be in -180..180, got '500,100'"),
+        ("24.94,95", "did you mean 95,24.94?"),
+        ("nan,60.17", "must be finite"),
+        ("inf,60.17", "must be finite"),
+    ],
+)
+def test_route_out_of_range_coordinates(capsys: pytest.CaptureFixture[str], frm: str, message: str) -> None:
+    """Degrees outside -180..180 / -90..90 are a one-line error (it was a KD-tree traceback), with a swap hint."""
+    assert main(["route", "helsinki", "--from", frm, "--to", "24.95,60.17"]) == 1
+    err = capsys.readouterr().err
+    assert message in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+def test_route_swapped_coordinates_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    """LAT,LON that happens to be in range is off the network; the hint says the order looks swapped."""
+    assert main(["route", "helsinki", "--from", "60.17,24.94", "--to", "24.95,60.17"]) == 1
+    assert "look swapped" in capsys.readouterr().err
+
+
+def test_snap_out_of_range_degrees_is_off_network() -> None:
+    from robotaxi.errors import OffNetworkError
+    from robotaxi.network import grid_city
+
+    net = grid_city(3, 3)
+    _idx, dist = net.nearest([500.0, float(net.lon[0])], [100.0, float(net.lat[0])])
+    assert np.isinf(dist[0])
+    assert dist[1] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(OffNetworkError, match="off the"):
+        net.snap([500.0], [100.0])
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"", "empty (0 bytes)"), (b"PK\x03\x04abc", "not a robotaxi")])
+def test_broken_npz_cache_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    """A 0-byte or truncated cache names the file and the problem (a 0-byte file printed only "Aborted.")."""
+    bad = tmp_path / "net.npz"
+    bad.write_bytes(content)
+    assert main(["network", "info", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err
+    assert message in err
+    assert "Aborted" not in err

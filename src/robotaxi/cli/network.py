@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
+from numpy.typing import NDArray
 from rich.table import Table
 
-from ..errors import RobotaxiError
-from ..network import DEFAULT_SNAP_LIMIT_M, Router, load_network
-from .app import app, console
+from ..errors import OffNetworkError, RobotaxiError
+from ..network import DEFAULT_SNAP_LIMIT_M, RoadNetwork, Router, load_network
+from .app import app, console, sub_app
 
-network_app = typer.Typer(help="Road networks: load, inspect, cache.", no_args_is_help=True)
+network_app = sub_app("Road networks: load, inspect, cache.")
 app.add_typer(network_app, name="network")
 
 PathArg = Annotated[
@@ -25,7 +27,13 @@ PathArg = Annotated[
 
 
 def parse_lonlat(text: str, what: str) -> tuple[float, float]:
-    """Parse ``LON,LAT``."""
+    """Parse ``LON,LAT`` in degrees: finite, longitude in -180..180, latitude in -90..90.
+
+    Raises
+    ------
+    RobotaxiError
+        Naming the option, with a hint when the two numbers look swapped (LAT,LON).
+    """
     parts = text.split(",")
     try:
         if len(parts) != 2:
@@ -33,7 +41,31 @@ def parse_lonlat(text: str, what: str) -> tuple[float, float]:
         lon, lat = float(parts[0]), float(parts[1])
     except ValueError as e:
         raise RobotaxiError(f"{what}: expected LON,LAT in degrees, got {text!r}") from e
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise RobotaxiError(f"{what}: longitude and latitude must be finite numbers, got {text!r}")
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        problem = "longitude must be in -180..180" if abs(lon) > 180.0 else "latitude must be in -90..90"
+        swapped = abs(lat) <= 180.0 and abs(lon) <= 90.0
+        raise RobotaxiError(
+            f"{what}: {problem}, got {text!r}",
+            hint=f"longitude comes first: did you mean {lat:g},{lon:g}?" if swapped else "give LON,LAT in degrees",
+        )
     return lon, lat
+
+
+def _snap_route_ends(net: RoadNetwork, ends: list[tuple[float, float]], max_snap_m: float) -> NDArray[np.int64]:
+    """Snap the route's ends; if one is off the network but its swapped LAT,LON is on it, say so."""
+    lon, lat = np.array([e[0] for e in ends]), np.array([e[1] for e in ends])
+    try:
+        return net.snap(lon, lat, max_snap_m)
+    except OffNetworkError as e:
+        lo_lon, lo_lat, hi_lon, hi_lat = net.bbox
+        swapped_inside = (lo_lon <= lat) & (lat <= hi_lon) & (lo_lat <= lon) & (lon <= hi_lat)
+        if bool(swapped_inside.any()):
+            raise OffNetworkError(
+                str(e.args[0]), hint="the coordinates look swapped: give LON,LAT (longitude first)"
+            ) from e
+        raise
 
 
 @network_app.command("info")
@@ -92,7 +124,7 @@ def route(
     o_lon, o_lat = parse_lonlat(from_, "--from")
     d_lon, d_lat = parse_lonlat(to, "--to")
     net = load_network(path)
-    nodes = net.snap(np.array([o_lon, d_lon]), np.array([o_lat, d_lat]), max_snap_m)
+    nodes = _snap_route_ends(net, [(o_lon, o_lat), (d_lon, d_lat)], max_snap_m)
     # One route needs two Dijkstra rows, not the whole table.
     router = Router(net, table_max_nodes=0)
     o, d = int(nodes[0]), int(nodes[1])

@@ -41,6 +41,8 @@ def load_network_cache(path: str | Path) -> RoadNetwork:
     """Read a network written by :func:`save_network`."""
     p = Path(path)
     try:
+        if p.stat().st_size == 0:
+            raise NetworkError(f"{p}: the network cache file is empty (0 bytes)", hint="delete it and rebuild it")
         with np.load(p, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             if meta.get("format") != CACHE_FORMAT:
@@ -48,8 +50,14 @@ def load_network_cache(path: str | Path) -> RoadNetwork:
             arrays = {k: _ro(z[k]) for k in _ARRAYS}
     except FileNotFoundError as e:
         raise NetworkError(f"network cache not found: {p}") from e
-    except (KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+    except IsADirectoryError as e:
+        raise NetworkError(f"{p}: is a folder, not a network cache file") from e
+    except EOFError as e:  # np.load of a truncated file; click would print a bare "Aborted."
+        raise NetworkError(f"{p}: the network cache file is truncated", hint="delete it and rebuild it") from e
+    except (KeyError, ValueError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise NetworkError(f"{p}: not a robotaxi network cache: {e}") from e
+    except OSError as e:
+        raise NetworkError(f"cannot read the network cache {p}: {e.strerror}") from e
     return RoadNetwork(
         name=meta["name"],
         crs=meta["crs"],

@@ -274,7 +274,9 @@ class RoadNetwork:
         lat_a = np.atleast_1d(np.asarray(lat, dtype=np.float64))
         if lon_a.shape != lat_a.shape:
             raise NetworkError("snap: lon and lat must have the same shape")
-        bad = ~(np.isfinite(lon_a) & np.isfinite(lat_a))
+        # Out-of-range degrees project to infinity (a KD-tree query error), so they are treated like NaN: no node.
+        with np.errstate(invalid="ignore"):
+            bad = ~((np.abs(lon_a) <= 180.0) & (np.abs(lat_a) <= 90.0))
         x, y = self.project(np.where(bad, self.lon[0], lon_a), np.where(bad, self.lat[0], lat_a))
         dist, idx = self._tree().query(np.column_stack((x, y)))
         dist = np.where(bad, np.inf, dist)
@@ -286,8 +288,8 @@ class RoadNetwork:
         Raises
         ------
         OffNetworkError
-            If any point is farther than ``max_distance_m`` from every node (or not a finite coordinate); the
-            message names the first such point.
+            If any point is farther than ``max_distance_m`` from every node (or is not a longitude in
+            -180..180 and a latitude in -90..90); the message names the first such point.
         """
         idx, dist = self.nearest(lon, lat)
         far = dist > max_distance_m
