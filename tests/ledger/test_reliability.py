@@ -279,3 +279,15 @@ def test_damaged_meta_row(tmp_path: Path) -> None:
     report = audit(path)
     assert not report.ok
     assert "damaged" in str(report.problems[0])
+
+
+def test_flipped_stored_checkpoint_root_reported_once(tmp_path: Path) -> None:
+    """A byte flipped in a checkpoint's stored root is one finding (the stored copy), not also a fork."""
+    path = tmp_path / "l.db"
+    _build(path)
+    _flip_blob_byte(path, "checkpoints", "seq", 1, "root", 3)
+    report = audit(path)
+    assert not report.ok
+    assert len(report.problems) == 1, report.problems
+    assert "differ from the signed note" in report.problems[0].what
+    assert not any("forked" in p.what for p in report.problems)

@@ -167,24 +167,31 @@ class _Auditor:
 def _check_checkpoints(
     aud: _Auditor, cps: list[StoredCheckpoint], verifier: VerifierKey | None, origin: str, nodes_ok: bool
 ) -> None:
+    # Only what a valid signature vouches for can show a fork: a damaged stored copy of a checkpoint's size or
+    # root is reported once, as such, and the signed values are used for the remaining checks.
     roots_by_size: dict[int, set[bytes]] = defaultdict(set)
     for cp in cps:
         label = f"checkpoint #{cp.seq} (size {cp.size})"
-        roots_by_size[cp.size].add(cp.root)
+        size, root = cp.size, cp.root
         if verifier is None:
             aud.report(None, f"{label}: the ledger has no verifier key to check it with")
+            roots_by_size[size].add(root)
         else:
             try:
                 parsed = open_checkpoint(cp.note, verifier, origin)
             except VerificationError as e:
                 aud.report(None, f"{label} is not validly signed by {verifier.name}: {e}")
-            else:
-                if parsed.size != cp.size or parsed.root != cp.root:
-                    aud.report(None, f"{label}: the stored size/root differ from the signed note")
-                roots_by_size[parsed.size].add(parsed.root)
-        if cp.size > aud.size:
+                continue
+            if parsed.size != cp.size or parsed.root != cp.root:
+                aud.report(
+                    None, f"{label}: the stored size/root differ from the signed note (the stored copy was altered)"
+                )
+                label = f"checkpoint #{cp.seq} (signed size {parsed.size})"
+            size, root = parsed.size, parsed.root
+            roots_by_size[size].add(root)
+        if size > aud.size:
             aud.report(None, f"{label} is beyond the ledger's {aud.size} entries: the log was truncated")
-        elif nodes_ok and root_of(aud.store, cp.size) != cp.root:
+        elif nodes_ok and root_of(aud.store, size) != root:
             aud.report(None, f"{label}: its root does not match the entries")
     for size, roots in sorted(roots_by_size.items()):
         if len(roots) > 1:
