@@ -111,3 +111,82 @@ def test_scenario_toml_with_command_line_paths_relative_to_the_working_folder(
     assert code == 0
     assert (work / "rejects.csv").is_file()
     assert not (scen_dir / "rejects.csv").exists()
+
+
+_MAPPING = ["-c", "time=t", "-c", "o_lon=ox", "-c", "o_lat=oy", "-c", "d_lon=dx", "-c", "d_lat=dy"]
+
+
+@pytest.mark.parametrize("where", ["start", "after_the_sniff_window"])
+def test_binary_junk_as_csv_is_one_clean_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    """Binary data given as CSV: one error line, bytes escaped, no "Exception ignored" traceback on stderr."""
+    junk = bytes(range(256)) * 8
+    p = tmp_path / "junk.csv"
+    if where == "start":
+        p.write_bytes(junk)
+        argv = ["demand", "inspect", str(p)]
+    else:
+        rows = "".join(f"2024-01-01 08:00:{i % 60:02d},24.94,60.17,24.95,60.18\n" for i in range(5000))
+        p.write_bytes(b"t,ox,oy,dx,dy\n" + rows.encode() + junk.replace(b"\x00", b"") + b"\n")
+        argv = ["demand", "inspect", str(p), *_MAPPING]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Exception ignored" not in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.isprintable() or err.rstrip("\n").isprintable()
+    assert str(p) in err
+    assert "not a CSV text file" in err
+
+
+def test_build_with_every_row_rejected_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """All rows rejected: exit 1 with the reject summary and no file, unless --allow-empty."""
+    src = tmp_path / "far.csv"
+    src.write_text("t,ox,oy,dx,dy\n2024-01-01 08:00:00,10,10,10.01,10.01\n2024-01-01 09:00:00,11,10,11,10.01\n")
+    out = tmp_path / "req.parquet"
+    assert main(["demand", "build", str(src), *_MAPPING, "--out", str(out)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no requests to write" in err
+    assert "outside_area: 2" in err
+    assert "--allow-empty" in err
+    assert not out.exists()
+    assert main(["demand", "build", str(src), *_MAPPING, "--out", str(out), "--allow-empty"]) == 0
+    assert len(Requests.from_parquet(out)) == 0
+
+
+def test_rejected_rows_reported_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The examples go to stdout with the summary, not a second time as WARNING lines on stderr."""
+    import logging
+
+    src = tmp_path / "some_far.csv"
+    src.write_text(
+        "t,ox,oy,dx,dy\n2024-01-01 08:00:00,10,10,10.01,10.01\n2024-01-01 08:05:00,24.94,60.17,24.95,60.18\n"
+    )
+    assert main(["demand", "inspect", str(src), *_MAPPING]) == 0
+    captured = capsys.readouterr()
+    assert "outside_area" in captured.out
+    assert "WARNING" not in captured.err
+    assert "outside_area" not in captured.err
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_odcount_summary_labels_rows_and_requests(
+    counts: Path, grid4_zones: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OD counts: accepted count rows and sampled requests are labelled as what they count."""
+    from robotaxi.network import grid_city, save_network
+
+    net = save_network(grid_city(4, 4), tmp_path / "grid4.npz")
+    assert main(["demand", "inspect", str(counts), "-n", str(net), "--zones", str(grid4_zones),
+                 "--set", "n_days=52"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "count rows read: 3" in out
+    assert "count rows accepted: 2" in out
+    assert "(sampled from the trip counts of the accepted count rows)" in out
+
+
+def test_help_keeps_square_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    """Help text is not rich markup: "[demand]" stays in `demand inspect --help`."""
+    assert main(["demand", "inspect", "--help"]) == 0
+    assert "with a [demand] table" in " ".join(capsys.readouterr().out.split())

@@ -124,3 +124,26 @@ def test_damaged_database_is_a_clean_error(tmp_path: Path, capsys: pytest.Captur
     assert "first bad index 0" in capsys.readouterr().err
     assert main(["ledger", "prove", "--index", "0", "--log", db]) == 1
     assert "l.db: " in capsys.readouterr().err
+
+
+def test_audit_takes_the_ledger_positionally_or_with_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "l.db")
+    assert main(["ledger", "init", "--log", db]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "audit", db]) == 0
+    assert main(["ledger", "audit", "--log", db]) == 0
+    assert main(["ledger", "audit", "-l", db]) == 0
+    assert capsys.readouterr().out.count("OK: 0 entries") == 3
+    assert main(["ledger", "audit", db, "--log", str(tmp_path / "other.db")]) == 1
+    assert "two ledgers given" in capsys.readouterr().err
+
+
+def test_error_text_in_square_brackets_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Error messages are printed as written: a file named "[x].jsonl" keeps its brackets."""
+    db = str(tmp_path / "l.db")
+    assert main(["ledger", "init", "--log", db]) == 0
+    bad = tmp_path / "[bold]x.jsonl"
+    bad.write_text("{oops\n")
+    capsys.readouterr()
+    assert main(["ledger", "append", str(bad), "--log", db]) == 1
+    assert "[bold]x.jsonl" in capsys.readouterr().err

@@ -10,6 +10,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from rich.text import Text
+
 from ..errors import RobotaxiError
 from . import demand as _demand  # noqa: F401
 from . import ledger as _ledger  # noqa: F401
@@ -17,6 +19,16 @@ from . import network as _network  # noqa: F401  (registers commands)
 from . import simulate as _simulate  # noqa: F401
 from .app import app as app
 from .app import err_console
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with control characters and undecodable bytes escaped (``\\x00``, ``\\udcff``).
+
+    Error messages quote file content (a CSV line, a header); binary junk must not reach the terminal raw.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,14 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Standalone mode: typer reports usage errors itself and always ends with SystemExit.
         app(args=args, prog_name="robotaxi")
     except RobotaxiError as e:
-        err_console.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+        err_console.print(Text.assemble(("error:", "bold red"), " ", printable(str(e))))
         return 1
     except SystemExit as e:
         if e.code is None:
             return 0
         if isinstance(e.code, int):
             return e.code
-        err_console.print(str(e.code))
+        err_console.print(printable(str(e.code)))
         return 1
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -17,9 +17,9 @@ from ..demand import _parse as parse
 from ..demand.requests import COLUMNS as REQUEST_COLUMNS
 from ..errors import DemandError, RobotaxiError
 from ..network import RoadNetwork, load_network
-from .app import app, console
+from .app import app, console, sub_app
 
-demand_app = typer.Typer(help="Demand: read, validate, inspect and materialise ride requests.", no_args_is_help=True)
+demand_app = sub_app("Demand: read, validate, inspect and materialise ride requests.")
 app.add_typer(demand_app, name="demand")
 
 SourceArg = Annotated[
@@ -254,12 +254,26 @@ def build(
     set_: SetOpt = None,
     rejects: RejectsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Write the file even when no request is left (all rows rejected).")
+    ] = False,
 ) -> None:
-    """Materialise a day of requests, snapped to the network, as a Parquet file the simulator reads fastest."""
+    """Materialise a day of requests, snapped to the network, as a Parquet file the simulator reads fastest.
+
+    A source that yields no request at all is refused (exit 1, nothing written) unless --allow-empty is given.
+    """
     spec = make_spec(
         source, kind=kind, zones=zones, date=date, weekday=weekday, columns=column, settings=set_, rejects=rejects
     )
     net, res, seconds = _run(spec, network, seed)
+    if len(res.requests) == 0 and not allow_empty:
+        rep = res.report
+        why = "; ".join(line for line in rep.summary_lines()[1:] if not line.startswith("  e.g."))
+        first = f"; first: {rep.examples[0]}" if rep.examples else ""
+        raise DemandError(
+            f"{rep.source}: no requests to write ({why}){first}; {out} was not written",
+            hint="fix the input, or pass --allow-empty to write an empty file",
+        )
     path = res.requests.to_parquet(out)
     facts = _facts(net, res, seconds)
     facts["out"] = str(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,12 +20,9 @@ from ..ledger import (
     audit,
     load_bundle,
 )
-from .app import app, console
+from .app import app, console, sub_app
 
-ledger_app = typer.Typer(
-    help="Verifiable ledger of trips and safety events (RFC 9162 log, C2SP signed checkpoints).",
-    no_args_is_help=True,
-)
+ledger_app = sub_app("Verifiable ledger of trips and safety events (RFC 9162 log, C2SP signed checkpoints).")
 app.add_typer(ledger_app, name="ledger")
 
 LogOpt = Annotated[Path, typer.Option("--log", "-l", envvar="ROBOTAXI_LEDGER", help="Ledger database file (SQLite).")]
@@ -162,12 +160,22 @@ def consistency(
 
 @ledger_app.command("audit")
 def audit_cmd(
-    path: Annotated[Path, typer.Argument(help="Ledger database file.")],
+    path: Annotated[
+        Path | None, typer.Argument(help="Ledger database file (or give it with -l/--log, like the other commands).")
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option("--log", "-l", envvar="ROBOTAXI_LEDGER", help="Ledger database file (SQLite).")
+    ] = None,
     key: Annotated[
         Path | None, typer.Option("--key", "-k", help="Verifier key to trust (default: the one in the ledger).")
     ] = None,
 ) -> None:
     """Recompute the whole tree from the entries; check every stored hash and every signed checkpoint."""
+    # $ROBOTAXI_LEDGER is a default: a ledger named on the command line wins over it.
+    from_env = log is not None and os.environ.get("ROBOTAXI_LEDGER") == str(log)
+    if path is not None and log is not None and path != log and not from_env:
+        raise LedgerError(f"two ledgers given: {path} and --log {log}", hint="give one")
+    path = path or log or Path("ledger.db")
     vkey = VerifierKey.from_file(key) if key is not None else None
     report = audit(path, vkey)
     if report.ok:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Annotated
@@ -23,7 +24,7 @@ def simulate(
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (overrides the file).")] = None,
     policy: Annotated[str | None, typer.Option(help="Override the dispatch policy: immediate or batch.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings; errors only.")] = False,
     ledger: Annotated[
         Path | None,
         typer.Option(help="Append every completed trip to this ledger (created if missing) and sign a checkpoint."),
@@ -33,6 +34,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate a day of ride-hailing and write requests.parquet, vehicle_events.parquet, kpis.json, report.html."""
+    if quiet:
+        logging.getLogger("robotaxi").setLevel(logging.ERROR)
     sc = Scenario.from_file(scenario) if scenario is not None else Scenario.default()
     if policy is not None:
         if policy not in POLICIES:
@@ -42,7 +45,7 @@ def simulate(
         sc = replace(sc, policy=policy)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     with Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         TextColumn("{task.fields[count]}"),
         TimeElapsedColumn(),

@@ -8,6 +8,8 @@ fast path is one vectorised Arrow cast; only a batch that contains a bad cell fa
 from __future__ import annotations
 
 import datetime as dt
+import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -311,17 +313,86 @@ def table_kind(path: Path) -> str:
     return "csv"
 
 
+_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4", ".br")
+
+
+def check_text(path: Path, sniff_bytes: int = 1 << 16) -> None:
+    """Refuse a CSV file whose first bytes are binary (a NUL byte, or not UTF-8), naming the offset.
+
+    Arrow would otherwise hand undecodable lines to the row handler, which fails inside Arrow's callback
+    ("Exception ignored ... UnicodeDecodeError") before a parse error that quotes the raw bytes. Compressed
+    files are left to Arrow, which decompresses them.
+    """
+    if path.name.lower().endswith(_COMPRESSED):
+        return
+    try:
+        with path.open("rb") as f:
+            head = f.read(sniff_bytes)
+    except OSError as e:
+        raise DemandError(f"{path}: cannot read: {e.strerror}") from e
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise DemandError(f"{path}: binary data (a NUL byte at offset {nul}), not a CSV text file")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # A multi-byte character cut by the sniff window is not an error.
+        if e.start < len(head) - 3 or e.reason != "unexpected end of data":
+            raise DemandError(
+                f"{path}: not UTF-8 text (byte 0x{head[e.start]:02x} at offset {e.start}), not a CSV text file",
+                hint="convert it to UTF-8",
+            ) from e
+
+
+class _UndecodableRows:
+    """Turn Arrow's failure to decode a malformed row for the row handler into one clear DemandError.
+
+    Arrow decodes the row's text before it calls ``invalid_row_handler``; when that fails, Python reports the
+    UnicodeDecodeError through ``sys.unraisablehook`` (a traceback on stderr) and Arrow raises a parse error
+    quoting the raw bytes. While reading one block, this catches the first and replaces the second.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.failed = False
+        self._saved: Callable[[Any], object] | None = None
+
+    def _hook(self, unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, UnicodeDecodeError):
+            self.failed = True
+        elif self._saved is not None:
+            self._saved(unraisable)
+
+    def __enter__(self) -> _UndecodableRows:
+        self._saved = sys.unraisablehook
+        sys.unraisablehook = self._hook
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if self._saved is not None:
+            sys.unraisablehook = self._saved
+        if self.failed and isinstance(exc, pa.ArrowInvalid):
+            row = re.search(r"Row #(\d+)", str(exc))
+            where = f" (row {row.group(1)})" if row else ""
+            raise DemandError(
+                f"{self.path}: a line is not UTF-8 text{where}: binary data, not a CSV text file"
+            ) from exc
+
+
 def header(path: Path) -> list[str]:
     """Column names of a CSV or Parquet file, as written."""
     try:
         if table_kind(path) == "parquet":
             return list(pq.ParquetFile(path).schema_arrow.names)
+        check_text(path)
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(block_size=1 << 16),
             parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"),
         )
         return list(reader.schema.names)
+    except UnicodeDecodeError as e:
+        raise DemandError(f"{path}: a column name is not UTF-8 text") from e
     except (pa.ArrowInvalid, OSError) as e:
         raise DemandError(f"{path}: not a readable {table_kind(path).upper()} file: {e}") from e
 
@@ -348,23 +419,32 @@ def iter_batches(
                 yield Batch(pa.Table.from_batches([rb]), first)
                 first += rb.num_rows
             return
+        check_text(path)
         handler: Callable[[Any], str] | None = bad_lines.handler if bad_lines is not None else None
-        reader = pacsv.open_csv(
-            path,
-            # Single-threaded parsing is what makes the parser report the true line number of a malformed line.
-            read_options=pacsv.ReadOptions(block_size=16 << 20, use_threads=False),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=columns,
-                column_types={c: pa.string() for c in text_columns},
-                strings_can_be_null=True,
-            ),
-        )
+        with _UndecodableRows(path):
+            reader = pacsv.open_csv(
+                path,
+                # Single-threaded parsing is what makes the parser report the true line number of a malformed line.
+                read_options=pacsv.ReadOptions(block_size=16 << 20, use_threads=False),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=handler),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=columns,
+                    column_types={c: pa.string() for c in text_columns},
+                    strings_can_be_null=True,
+                ),
+            )
         first = 0
-        for rb in reader:
+        while True:
+            with _UndecodableRows(path):
+                rb = reader.read_next_batch()
             yield Batch(pa.Table.from_batches([rb]), first)
             first += rb.num_rows
+    except StopIteration:
+        return
     except pa.ArrowInvalid as e:
-        raise DemandError(f"{path}: not a valid {kind.upper()} file (or a column changed type mid-file): {e}") from e
+        detail = str(e) if len(str(e)) <= 300 else str(e)[:300] + "..."
+        raise DemandError(
+            f"{path}: not a valid {kind.upper()} file (or a column changed type mid-file): {detail}"
+        ) from e
     except OSError as e:
         raise DemandError(f"{path}: cannot read: {e}") from e

@@ -239,7 +239,12 @@ class ODCountsSource:
         _log_rejects(log, table, code, detail_col, o_zone, d_zone, zone_nodes, bad_lines if csv_file else None)
         good = np.flatnonzero(wanted & (code == 0))
         requests = self._draw(good, slot, o_zone, d_zone, count, zone_nodes, network, rng)
-        report = log.report(accepted=int(good.size), requests=len(requests))
+        report = log.report(
+            accepted=int(good.size),
+            requests=len(requests),
+            row_unit="count rows",
+            requests_note="sampled from the trip counts of the accepted count rows",
+        )
         report.log()
         return DemandResult(requests, report)
 

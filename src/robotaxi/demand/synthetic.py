@@ -155,7 +155,9 @@ class SyntheticSource:
             network=network.name,
         )
         source = f"synthetic gravity demand on {network.name} ({'osm' if w.min() != w.max() else 'uniform'} weights)"
-        report = LoadReport(source=source, rows_read=n, accepted=n, requests=n)
+        report = LoadReport(
+            source=source, rows_read=n, accepted=n, requests=n, row_unit="generated rows", requests_note="generated"
+        )
         report.log()
         return DemandResult(req, report)
 

@@ -94,6 +94,11 @@ class LoadReport:
         Number of requests produced (equals ``accepted`` for record sources).
     rejects_path : str or None
         Where all rejected rows were written, if asked.
+    row_unit : str
+        What one input row is, as the summary names it (``"rows"``; ``"count rows"`` for an OD-count table,
+        whose rows each hold a number of trips).
+    requests_note : str
+        How requests arise from accepted rows, shown beside the request count in the summary.
     """
 
     source: str
@@ -105,6 +110,8 @@ class LoadReport:
     examples: tuple[RejectExample, ...] = ()
     requests: int = 0
     rejects_path: str | None = None
+    row_unit: str = "rows"
+    requests_note: str = "one per accepted row"
 
     def __post_init__(self) -> None:
         for name in ("rows_read", "accepted", "requests"):
@@ -143,28 +150,33 @@ class LoadReport:
             "requests": self.requests,
             "examples": [str(e) for e in self.examples],
             "rejects_path": self.rejects_path,
+            "row_unit": self.row_unit,
         }
 
     def summary_lines(self) -> list[str]:
         """Human-readable summary, one fact per line."""
         lines = [
             f"source: {self.source}",
-            f"rows read: {self.rows_read:,}",
-            f"accepted: {self.accepted:,}",
-            f"rejected: {self.n_rejected:,}" + _by_reason(self.rejected),
+            f"{self.row_unit} read: {self.rows_read:,}",
+            f"{self.row_unit} accepted: {self.accepted:,}",
+            f"{self.row_unit} rejected: {self.n_rejected:,}" + _by_reason(self.rejected),
         ]
         if self.skipped:
-            lines.append(f"skipped: {self.n_skipped:,}" + _by_reason(self.skipped))
+            lines.append(f"{self.row_unit} skipped: {self.n_skipped:,}" + _by_reason(self.skipped))
         if self.defaulted:
             lines.append("defaulted: " + _by_reason(self.defaulted).strip(" ()"))
-        lines.append(f"requests: {self.requests:,}")
+        lines.append(f"requests: {self.requests:,} ({self.requests_note})")
         lines.extend(f"  e.g. {e}" for e in self.examples)
         if self.rejects_path:
             lines.append(f"all rejected rows written to {self.rejects_path}")
         return lines
 
     def log(self, level: int = logging.INFO) -> None:
-        """Log the summary (one line) and warn about rejected rows."""
+        """Log the summary (one line) and, at DEBUG, the first rejected rows.
+
+        The examples are not warnings: a command line prints them once, from the report itself, and a quiet
+        run must stay quiet (issue 11, item 9).
+        """
         logger.log(
             level,
             "%s: read %d rows, accepted %d, rejected %d%s, skipped %d, %d requests",
@@ -177,7 +189,7 @@ class LoadReport:
             self.requests,
         )
         for e in self.examples[:3]:
-            logger.warning("rejected %s", e)
+            logger.debug("rejected %s", e)
 
 
 def _by_reason(counts: Mapping[str, int]) -> str:
@@ -301,7 +313,14 @@ class RejectLog:
             with self.rejects_path.open("w", newline="", encoding="utf-8") as fh:
                 csv.writer(fh).writerow(header)
 
-    def report(self, *, accepted: int, requests: int | None = None) -> LoadReport:
+    def report(
+        self,
+        *,
+        accepted: int,
+        requests: int | None = None,
+        row_unit: str = "rows",
+        requests_note: str = "one per accepted row",
+    ) -> LoadReport:
         """Close the rejects file and freeze the counts into a :class:`LoadReport`."""
         self.close()
         return LoadReport(
@@ -314,6 +333,8 @@ class RejectLog:
             examples=tuple(self.examples),
             requests=accepted if requests is None else requests,
             rejects_path=str(self.rejects_path) if self.rejects_path is not None else None,
+            row_unit=row_unit,
+            requests_note=requests_note,
         )
 
 
