@@ -108,7 +108,7 @@ class Zoning:
 
     @classmethod
     def from_geojson(
-        cls, network: RoadNetwork, travel: TravelTimes, path: Path, id_property: str = "LocationID"
+        cls, network: RoadNetwork, travel: TravelTimes, path: Path | str, id_property: str = "LocationID"
     ) -> Zoning:
         """Zones from polygons (GeoJSON in WGS84, or a shapefile with its ``.prj``).
 

@@ -488,7 +488,8 @@ def _solve_flow(cost: I64, supply: I64, demand: I64, budget: int, max_travel_s: 
     rows = np.concatenate((ii, ns + jj, np.full(m, ns + nd)))
     a = csr_array((np.ones(3 * m), (rows, np.tile(np.arange(m), 3))), shape=(ns + nd + 1, m))
     b = np.concatenate((supply, demand, [budget])).astype(np.float64)
-    res = linprog(c - big, A_ub=a, b_ub=b, bounds=(0, None), method="highs")
+    # Presolve finds little to remove in a transportation LP and costs ~20 % of the solve at 300 zones.
+    res = linprog(c - big, A_ub=a, b_ub=b, bounds=(0, None), method="highs", options={"presolve": False})
     x = np.asarray(res.x) if res.status == 0 else None
     if x is None or not _integral_and_feasible(x, a, b):
         # Basic solutions of this network LP are integral; should HiGHS return another one, ask for integers.
