@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from ..errors import RobotaxiError
+from . import dashboard as _dashboard  # noqa: F401
 from . import demand as _demand  # noqa: F401
 from . import ledger as _ledger  # noqa: F401
 from . import network as _network  # noqa: F401  (registers commands)

@@ -1,0 +1,51 @@
+"""Fixtures for the dashboard: one short simulator run on the embedded Helsinki network, shared by the tests.
+
+"A Helsinki morning": 07:30-09:00 of the embedded synthetic day (about 800 requests), 25 robotaxis and a 240 s
+maximum wait, so the run has served, rejected and cancelled requests, idle and busy vehicles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from robotaxi.dashboard import ReplayData, load_replay
+from robotaxi.sim import Scenario, run_scenario
+
+MORNING = """
+name = "helsinki-morning"
+seed = 11
+output = "out"
+[network]
+path = "helsinki"
+[demand]
+kind = "synthetic"
+n_requests = 12000
+date = "2026-11-18"
+[time]
+start = "07:30"
+end = "09:00"
+timezone = "Europe/Helsinki"
+[fleet]
+vehicles = 25
+[dispatch]
+policy = "batch"
+batch_seconds = 30
+max_wait_s = 240
+"""
+
+
+@pytest.fixture(scope="session")
+def morning_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of the Helsinki morning."""
+    base = tmp_path_factory.mktemp("morning")
+    (base / "s.toml").write_text(MORNING, encoding="utf-8")
+    run_scenario(Scenario.from_file(base / "s.toml"), output=base / "run")
+    return base / "run"
+
+
+@pytest.fixture(scope="session")
+def morning_replay(morning_run: Path) -> ReplayData:
+    """The Helsinki morning read by the adapter."""
+    return load_replay(morning_run)

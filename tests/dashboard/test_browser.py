@@ -1,0 +1,163 @@
+"""The replay page in a real browser (headless Chromium): what it draws and shows matches the run's outputs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from robotaxi.dashboard import ReplayData, export_replay
+
+from .browser import CHROMIUM, Session, open_page
+from .reference import Fleet, Requests
+
+pytestmark = pytest.mark.integration
+
+#: Three moments of the Helsinki morning: early, the peak, and after the demand window (trips still ending).
+TIMES = (7 * 3600 + 40 * 60, 8 * 3600 + 20 * 60, 9 * 3600 + 4 * 60)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` (see .ci/run)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM))
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page_file(morning_replay: ReplayData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_replay(morning_replay, tmp_path_factory.mktemp("page") / "replay.html")
+
+
+@pytest.fixture
+def session(browser: Browser, page_file: Path) -> Iterator[Session]:
+    with open_page(browser, page_file.as_uri()) as s:
+        yield s
+
+
+def _seek_with_slider(s: Session, t: int) -> None:
+    """Move the time bar as a user's drag does (the slider's input event)."""
+    s.page.eval_on_selector(
+        "#seek", "(el, t) => { el.value = String(t); el.dispatchEvent(new Event('input', {bubbles: true})); }", t
+    )
+    s.next_frames()
+
+
+def test_vehicles_drawn_match_the_run_at_three_times(session: Session, morning_run: Path) -> None:
+    fleet = Fleet.read(morning_run)
+    for t in TIMES:
+        _seek_with_slider(session, t)
+        expected = fleet.at(t)
+        total = sum(expected.values())
+        assert total > 0
+        assert session.api("api => api.layerLength('vehicles')") == total
+        assert session.text("#kpi-vehicles") == f"{total:,}"
+        for category, count in expected.items():
+            assert session.text(f"#state-{category}") == f"{count:,}", (t, category)
+    assert session.errors == []
+
+
+def test_seeking_sets_the_kpi_panel_to_the_outputs(session: Session, morning_run: Path) -> None:
+    reqs = Requests.read(morning_run, max_wait_s=240)
+    seen = set()
+    for t in TIMES:
+        _seek_with_slider(session, t)
+        assert session.text("#clock") == f"{t // 3600:02d}:{t % 3600 // 60:02d}:00"
+        assert session.text("#kpi-open") == f"{reqs.open_at(t):,}"
+        assert session.api("api => api.layerLength('requests')") == reqs.open_at(t)
+        pct = reqs.served_pct_at(t)
+        assert pct is not None
+        assert session.text("#kpi-served") == f"{pct:.1f} %"
+        wait = reqs.mean_wait_last_hour(t)
+        assert wait is not None
+        assert session.text("#kpi-wait") == f"{wait / 60:.1f} min"
+        seen.add((session.text("#kpi-open"), session.text("#kpi-served"), session.text("#kpi-wait")))
+    assert len(seen) == len(TIMES), "the panel changes with the clock"
+    # At the end every request is closed: served % is the run's own figure.
+    import json
+
+    kpis = json.loads((morning_run / "kpis.json").read_text(encoding="utf-8"))
+    _seek_with_slider(session, 10**6)
+    assert session.text("#kpi-open") == "0"
+    assert session.text("#kpi-served") == f"{kpis['served_pct']:.1f} %"
+
+
+def _isolated(points: list[dict[str, float]], others: list[dict[str, float]], gap: float) -> list[dict[str, float]]:
+    out = []
+    for p in points:
+        near = [q for q in others if q is not p and math.hypot(q["x"] - p["x"], q["y"] - p["y"]) < gap]
+        if not near and 300 < p["x"] < 900 and 20 < p["y"] < 740:
+            out.append(p)
+    return out
+
+
+def test_clicking_a_vehicle_shows_its_trips(session: Session, morning_run: Path) -> None:
+    reqs = Requests.read(morning_run, max_wait_s=240)
+    _seek_with_slider(session, TIMES[1])
+    vehicles = session.api("api => api.drawnVehicles()")
+    requests = session.api("api => api.openRequests()")
+    candidates = [v for v in _isolated(vehicles, vehicles + requests, 12) if (reqs.vehicle == v["id"]).any()]
+    assert candidates, "some vehicle with trips stands apart on the map"
+    v = candidates[0]
+    session.page.mouse.click(v["x"], v["y"])
+    # deck.gl reports a single click once a double click (zoom) is ruled out, a few hundred ms later.
+    session.page.wait_for_selector("#detail:not([hidden])", timeout=3_000)
+    assert session.text("#detail-title") == f"Vehicle {v['id']}"
+    shown = session.page.eval_on_selector_all(
+        "#vehicle-trips tr[data-request]", "rows => rows.map(r => r.dataset.request)"
+    )
+    mine = reqs.vehicle == v["id"]
+    expected = reqs.request_id[mine][np.argsort(reqs.time_s[mine], kind="stable")]
+    assert [int(x) for x in shown] == expected.tolist()
+    # A trip row opens that request's timeline.
+    session.page.click(f"#vehicle-trips tr[data-request='{shown[0]}']")
+    assert session.text("#detail-title") == f"Request {shown[0]}"
+    assert session.errors == []
+
+
+def test_clicking_a_request_shows_its_timeline(session: Session, morning_run: Path) -> None:
+    import pyarrow.parquet as pq
+
+    _seek_with_slider(session, TIMES[1])
+    vehicles = session.api("api => api.drawnVehicles()")
+    requests = session.api("api => api.openRequests()")
+    candidates = _isolated(requests, vehicles + requests, 14)
+    assert candidates, "some open request stands apart on the map"
+    q = candidates[0]
+    session.page.mouse.click(q["x"], q["y"])
+    session.page.wait_for_selector("#detail:not([hidden])", timeout=3_000)
+    assert session.text("#detail-title") == f"Request {q['id']}"
+    row = next(r for r in pq.read_table(morning_run / "requests.parquet").to_pylist() if r["request_id"] == q["id"])
+    steps = session.page.eval_on_selector_all("#request-timeline li", "li => li.map(x => x.dataset.step)")
+    expected = ["requested"] + [k for k in ("assigned", "pickup", "board", "dropoff") if row[f"{k}_s"] is not None]
+    if row["outcome"] != "served":
+        expected.append(row["outcome"])
+    assert steps == expected
+    assert session.text("#request-outcome") == f"outcome: {row['outcome']}"
+    if row["outcome"] != "served":
+        assert row["reason"].replace("_", " ") in session.text("#request-timeline")
+
+
+def test_exported_file_plays_with_the_network_disabled(browser: Browser, page_file: Path) -> None:
+    with open_page(browser, page_file.as_uri(), offline=True) as s:
+        _seek_with_slider(s, TIMES[0])
+        before = s.api("api => api.drawnVehicles()")
+        s.page.select_option("#speed", "600")
+        s.page.click("#play")
+        s.page.wait_for_timeout(1_500)
+        s.page.click("#play")  # pause
+        t = s.api("api => api.time()")
+        after = s.api("api => api.drawnVehicles()")
+        assert TIMES[0] + 300 < t < TIMES[0] + 1_500, "ten minutes of replay per second of play"
+        assert s.api("api => api.snapshot().frames") > 10
+        moved = sum(1 for a, b in zip(before, after, strict=True) if (a["x"], a["y"]) != (b["x"], b["y"]))
+        assert moved > 0
+        assert [u for u in s.requests if not u.startswith(("file:", "data:", "blob:"))] == []
+        assert s.errors == []
