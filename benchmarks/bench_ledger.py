@@ -23,6 +23,7 @@ import shutil
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from robotaxi.ledger import Ledger, SigningKey, hash_leaf, verify_consistency, verify_inclusion
@@ -30,16 +31,27 @@ from robotaxi.ledger import Ledger, SigningKey, hash_leaf, verify_consistency, v
 ORIGIN = "bench.robotaxi/ledger"
 
 
-def make_batch(start: int, count: int, size: int) -> list[bytes]:
-    """``count`` distinct canonical JSON objects of exactly ``size`` bytes, for indices ``start..``."""
+def make_batch(start: int, count: int, size: int, ids: bool = False) -> list[bytes]:
+    """``count`` distinct canonical JSON objects of exactly ``size`` bytes, for indices ``start..``.
+
+    With ``ids`` they are trips (``kind`` ``trip`` with a random-looking UUIDv5 ``trip_id``, as the simulator
+    writes), so every append also checks and extends the id index.
+    """
     out = []
     for i in range(start, start + count):
-        head = b'{"i":%d,"kind":"bench","pad":"' % i
-        out.append(head + b"x" * (size - len(head) - 2) + b'"}')
+        if ids:
+            tid = uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{i}")
+            head = b'{"i":%d,"kind":"trip","pad":"' % i
+            tail = b'","trip_id":"%s"}' % str(tid).encode()
+        else:
+            head, tail = b'{"i":%d,"kind":"bench","pad":"' % i, b'"}'
+        out.append(head + b"x" * (size - len(head) - len(tail)) + tail)
     return out
 
 
-def bench_appends(led: Ledger, n: int, batch: int, entry_size: int, report_every: int) -> list[float]:
+def bench_appends(
+    led: Ledger, n: int, batch: int, entry_size: int, report_every: int, ids: bool = False
+) -> list[float]:
     """Append ``n`` entries; return the rate (entries/s) of each ``report_every`` slice."""
     rates: list[float] = []
     t_slice = 0.0
@@ -47,7 +59,7 @@ def bench_appends(led: Ledger, n: int, batch: int, entry_size: int, report_every
     t_all = 0.0
     while done < n:
         k = min(batch, n - done)
-        entries = make_batch(done, k, entry_size)
+        entries = make_batch(done, k, entry_size, ids)
         t0 = time.perf_counter()
         led.append(entries)
         dt = time.perf_counter() - t0
@@ -95,6 +107,32 @@ def bench_proofs(led: Ledger, samples: int, rng: random.Random) -> dict[str, flo
     }
 
 
+def bench_ids(led: Ledger, n: int, batch: int, entry_size: int) -> None:
+    """Lookups by id (fresh ledger object: cold index, then warm) and a re-append of batches already there."""
+    rng = random.Random(11)
+    path = led.store.path  # type: ignore[attr-defined]
+    with Ledger.open(path) as cold:
+        i = n - 1
+        tid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{i}"))
+        t = time.perf_counter()
+        found = cold.find_id("trip", tid)
+        print(f"lookup by id, cold (index runs read from disk): {(time.perf_counter() - t) * 1e3:,.1f} ms -> {found}")
+        times = []
+        for _ in range(200):
+            i = rng.randrange(n)
+            tid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{i}"))
+            t = time.perf_counter()
+            assert cold.find_id("trip", tid) == i
+            times.append((time.perf_counter() - t) * 1e3)
+        print(f"lookup by id, warm, median of 200: {statistics.median(times):.3f} ms")
+        t = time.perf_counter()
+        again = 0
+        for start in range(0, min(n, 100 * batch), batch):
+            again += cold.add(make_batch(start, min(batch, n - start), entry_size, True)).skipped
+        dt = time.perf_counter() - t
+        print(f"re-append of {again:,} entries already recorded (all skipped): {again / dt:,.0f} entries/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000_000, help="entries to append (default 10 million)")
@@ -103,6 +141,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2000, help="proofs to time")
     ap.add_argument("--dir", type=Path, default=None, help="directory for the database (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--ids", action="store_true", help="append trips with ids (exercises the id index)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_ledger_", dir=args.dir))
@@ -116,7 +155,7 @@ def main() -> None:
     try:
         with Ledger.create(path, origin=ORIGIN) as led:
             t0 = time.perf_counter()
-            rates = bench_appends(led, args.n, args.batch, args.entry_size, report_every)
+            rates = bench_appends(led, args.n, args.batch, args.entry_size, report_every, args.ids)
             wall = time.perf_counter() - t0
             print(f"append: {args.n / wall:,.0f} entries/s overall (wall, including building the entries)")
             print(
@@ -130,9 +169,13 @@ def main() -> None:
             figures = bench_proofs(led, args.samples, random.Random(7))
             for k, v in figures.items():
                 print(f"{k}: {v:.4f}")
-            t = time.perf_counter()
-            found = led.find(make_batch(args.n - 1, 1, args.entry_size)[0])
-            print(f"lookup by entry hash (last entry, full scan): {(time.perf_counter() - t) * 1e3:,.0f} ms -> {found}")
+            if args.ids:
+                bench_ids(led, args.n, args.batch, args.entry_size)
+            else:
+                t = time.perf_counter()
+                found = led.find(make_batch(args.n - 1, 1, args.entry_size)[0])
+                ms = (time.perf_counter() - t) * 1e3
+                print(f"lookup by entry hash (last entry, full scan): {ms:,.0f} ms -> {found}")
         size_gb = sum(f.stat().st_size for f in work.iterdir()) / 1e9
         print(f"database: {size_gb:.2f} GB on disk")
     finally:

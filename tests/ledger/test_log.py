@@ -147,7 +147,7 @@ def test_jsonl_all_or_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"a": 1}\nnot json\n{"b": 2}\n[1, 2]\n{"a": 1, "a": 2}\n{"n": NaN}\n', encoding="utf-8")
     with Ledger.create(tmp_path / "l.db", origin=ORIGIN) as led:
-        assert led.append_jsonl(good) == (0, 2)
+        assert led.append_jsonl(good) == (0, 2, 0)
         with pytest.raises(JsonlError) as info:
             led.append_jsonl(bad)
         assert [n for n, _ in info.value.problems] == [2, 4, 5, 6]

@@ -90,11 +90,17 @@ def append(
     file: Annotated[Path, typer.Argument(help="JSON lines: one JSON object per line.")],
     log: LogOpt = Path("ledger.db"),
 ) -> None:
-    """Append a JSON-lines file, all or nothing; malformed lines are listed with their numbers."""
+    """Append a JSON-lines file, all or nothing; malformed lines are listed with their numbers.
+
+    Trips and safety events already in the ledger (same id, same content) are skipped and counted; one that
+    reuses an id with different content refuses the whole file.
+    """
     with Ledger.open(log) as led:
-        first, count = led.append_jsonl(file)
+        res = led.append_jsonl(file)
         size = led.size
-    console.print(f"appended {count} entries at {first}..{first + count - 1}; ledger size {size}")
+    where = f" at {res.first}..{res.first + res.appended - 1}" if res.appended else ""
+    skipped = f"; skipped {res.skipped} already recorded" if res.skipped else ""
+    console.print(f"appended {res.appended} entries{where}{skipped}; ledger size {size}")
 
 
 @ledger_app.command("checkpoint")

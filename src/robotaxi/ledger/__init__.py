@@ -20,6 +20,8 @@ from .bundle import InclusionBundle as InclusionBundle
 from .bundle import load_bundle as load_bundle
 from .bundle import verify_bundle as verify_bundle
 from .log import DEFAULT_ORIGIN as DEFAULT_ORIGIN
+from .log import AppendResult as AppendResult
+from .log import DuplicateIdError as DuplicateIdError
 from .log import Ledger as Ledger
 from .merkle import hash_leaf as hash_leaf
 from .merkle import verify_consistency as verify_consistency

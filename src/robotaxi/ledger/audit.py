@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LedgerError, VerificationError
+from .idindex import IdIndex, run_span
 from .merkle import HASH_SIZE, hash_children, hash_leaf, root_of
 from .note import VerifierKey, open_checkpoint
 from .store import BUNDLE_BITS, BUNDLE_WIDTH, STRIP_BITS, SQLiteStore, StoredCheckpoint, unpack_bundle
@@ -198,6 +199,22 @@ def _check_checkpoints(
             aud.report(None, f"{len(roots)} different signed roots for tree size {size}: the log forked")
 
 
+def _check_id_index(aud: _Auditor, store: SQLiteStore) -> None:
+    """Rebuild the id index from the entries and compare it with the stored runs.
+
+    A run that lost a key would let a trip be recorded twice; a run with a surplus key costs only a lookup
+    (candidates are confirmed against the entry), but is reported all the same.
+    """
+    if not store.index_ready():
+        return  # an older ledger: the index is built on its first append or lookup
+    expected = {rid: (k, o) for rid, k, o in IdIndex(store).build(store.iter_entries(0, aud.size), aud.size)}
+    stored = store.get_index_runs(store.index_run_ids())
+    for rid in sorted(set(expected) | set(stored)):
+        if expected.get(rid) != stored.get(rid):
+            start, end = run_span(rid)
+            aud.report(None, f"the id index of entries {start}..{min(end, aud.size) - 1} does not match the entries")
+
+
 def audit(path: str | Path, verifier: VerifierKey | None = None) -> AuditReport:
     """Audit the ledger at ``path``.
 
@@ -236,6 +253,8 @@ def audit(path: str | Path, verifier: VerifierKey | None = None) -> AuditReport:
         nodes_ok = not aud.problems
         if nodes_ok and root_of(store, meta.size) != meta.root:
             aud.report(None, "the stored root does not match the entries")
+        if nodes_ok:
+            _check_id_index(aud, store)
         try:
             cps = store.checkpoints()
         except LedgerError as e:

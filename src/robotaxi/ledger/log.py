@@ -16,9 +16,12 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from ..errors import LedgerError
+from .idindex import IdIndex, RecordId, entry_id, id_key, record_id
 from .merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -29,10 +32,10 @@ from .merkle import (
     root_of,
 )
 from .note import Checkpoint, SigningKey, VerifierKey, open_checkpoint
-from .records import LedgerRecord, read_jsonl, record_bytes
+from .records import BlobDigest, LedgerRecord, SafetyEvent, TripRecord, read_jsonl, record_bytes
 from .store import LedgerStore, NodeRun, SQLiteStore, StoredCheckpoint
 
-__all__ = ["DEFAULT_ORIGIN", "Ledger"]
+__all__ = ["DEFAULT_ORIGIN", "AppendResult", "DuplicateIdError", "Ledger"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,47 @@ def _fold_root(pieces: Sequence[bytes]) -> bytes:
     return acc
 
 
+class AppendResult(NamedTuple):
+    """What an append did.
+
+    Attributes
+    ----------
+    first : int
+        Index of the first appended entry (the ledger's size before the append).
+    appended : int
+        Entries appended.
+    skipped : int
+        Trips and safety events left out because the same record (same id, same bytes) was already in the
+        ledger or earlier in the batch.
+    """
+
+    first: int
+    appended: int
+    skipped: int
+
+
+class DuplicateIdError(LedgerError):
+    """A trip or safety event reuses an id the ledger (or the batch) already holds with different content."""
+
+    def __init__(self, clashes: list[str]) -> None:
+        self.clashes = clashes
+        shown = "; ".join(clashes[:5]) + (f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else "")
+        super().__init__(
+            f"{len(clashes)} record(s) reuse an id with different content: {shown}",
+            hint="nothing was appended; an id names one record, recorded once",
+        )
+
+
+def _record_id(record: LedgerRecord | Mapping[str, Any]) -> RecordId | None:
+    if isinstance(record, TripRecord):
+        return ("trip", record.trip_id)
+    if isinstance(record, SafetyEvent):
+        return ("safety_event", record.event_id)
+    if isinstance(record, BlobDigest):
+        return None
+    return record_id(record)
+
+
 def _check_key_name(verifier: VerifierKey, origin: str) -> None:
     if verifier.name != origin:
         raise LedgerError(
@@ -115,6 +159,7 @@ class Ledger:
         self.store = store
         meta = store.meta()
         self.origin = meta.origin
+        self._ids = IdIndex(store)
 
     # -- opening -----------------------------------------------------------------------------------------
 
@@ -201,17 +246,103 @@ class Ledger:
     # -- appending ---------------------------------------------------------------------------------------
 
     def append(self, entries: Sequence[bytes]) -> int:
-        """Append raw entries as one atomic batch; return the index of the first.
+        """Append raw entries as one atomic batch; return the index of the first appended entry.
 
         The batch is on disk (committed, WAL fsynced) when this returns; if anything fails, none of it is.
-        Use :meth:`append_records` for records and JSON objects (it canonicalises them).
+        Entries that are trip or safety-event JSON objects are idempotent by their id: one already in the
+        ledger with the same bytes is skipped, and one with different bytes fails the whole batch
+        (:class:`DuplicateIdError`). Use :meth:`append_records` for records and JSON objects (it canonicalises
+        them) and :meth:`add` to learn how many were skipped.
         """
-        if not entries:
-            return self.size
         for i, e in enumerate(entries):
             if not isinstance(e, bytes | bytearray | memoryview):
                 raise LedgerError(f"entry {i} of the batch is {type(e).__name__}, not bytes")
         batch = [bytes(e) for e in entries]
+        return self._append(batch, [entry_id(e) for e in batch]).first
+
+    def add(self, entries: Sequence[bytes]) -> AppendResult:
+        """Like :meth:`append`, returning what was appended and what was skipped."""
+        batch = [bytes(e) for e in entries]
+        return self._append(batch, [entry_id(e) for e in batch])
+
+    def _append(self, batch: list[bytes], ids: Sequence[RecordId | None], chunk: int | None = None) -> AppendResult:
+        start = self.size
+        kept, kept_keys, skipped = self._dedupe(batch, ids, start)
+        step = chunk or max(len(kept), 1)
+        for pos in range(0, len(kept), step):
+            self._commit(kept[pos : pos + step], kept_keys[pos : pos + step])
+        if skipped:
+            log.info("skipped %d records already in the ledger", skipped)
+        return AppendResult(start, len(kept), skipped)
+
+    def _dedupe(
+        self, batch: list[bytes], ids: Sequence[RecordId | None], size: int
+    ) -> tuple[list[bytes], list[int | None], int]:
+        """The entries not yet in the ledger and their index keys; raise DuplicateIdError, before any write,
+        on a clash."""
+        keys_all = [None if rid is None else id_key(rid) for rid in ids]
+        first_pos: dict[RecordId, int] = {}
+        keep = [True] * len(batch)
+        clashes: list[str] = []
+        for pos, rid in enumerate(ids):
+            if rid is None:
+                continue
+            seen = first_pos.setdefault(rid, pos)
+            if seen != pos:
+                keep[pos] = False
+                if batch[seen] != batch[pos]:
+                    clashes.append(f"{rid[0]} {rid[1]!r} twice in the batch (entries {seen} and {pos} of it)")
+        if first_pos and size:
+            self._ensure_index()
+            uniq = list(first_pos.items())
+            keys = np.fromiter((keys_all[pos] or 0 for _, pos in uniq), dtype=np.uint64, count=len(uniq))
+            found = [(q, i) for q, i in self._ids.candidates(keys) if i < size]
+            stored = self._entries_at(sorted({i for _, i in found}))
+            for q, i in found:
+                rid, pos = uniq[q]
+                if entry_id(stored[i]) != rid or not keep[pos]:
+                    continue  # a 64-bit key shared by two ids, or already matched
+                keep[pos] = False
+                if stored[i] != batch[pos]:
+                    clashes.append(f"{rid[0]} {rid[1]!r} is entry {i} with different content")
+        if clashes:
+            raise DuplicateIdError(clashes)
+        kept = [e for e, k in zip(batch, keep, strict=True) if k]
+        kept_keys = [key for key, k in zip(keys_all, keep, strict=True) if k]
+        return kept, kept_keys, len(batch) - len(kept)
+
+    def _entries_at(self, indices: list[int]) -> dict[int, bytes]:
+        """Entries at sorted ``indices``, read in runs of nearby indices."""
+        out: dict[int, bytes] = {}
+        pos = 0
+        while pos < len(indices):
+            end = pos
+            while end + 1 < len(indices) and indices[end + 1] - indices[pos] < 256:
+                end += 1
+            lo, hi = indices[pos], indices[end] + 1
+            got = self.store.get_entries(lo, hi)
+            for i in indices[pos : end + 1]:
+                out[i] = got[i - lo]
+            pos = end + 1
+        return out
+
+    def _ensure_index(self) -> None:
+        """Build the id index of a ledger written before it existed (once, in one transaction)."""
+        if self.store.index_ready():
+            return
+        size = self.size
+        step = 1 << 16
+        pairs = (
+            (i, e)
+            for lo in range(0, size, step)
+            for i, e in enumerate(self.store.get_entries(lo, min(size, lo + step)), lo)
+        )
+        self.store.build_index(size, self._ids.build(pairs, size))
+        log.info("built the id index of %d entries", size)
+
+    def _commit(self, batch: list[bytes], keys: Sequence[int | None]) -> int:
+        if not batch:
+            return self.size
         leaves = _leaf_hashes(batch)
         start = self.size
         pieces = perfect_pieces(0, start)
@@ -220,7 +351,15 @@ class Ledger:
         runs = compute_new_nodes(start, leaves, frontier)
         new_size = start + len(batch)
         new_root = _fold_root(self._frontier_after(new_size, runs, frontier))
-        self.store.append(start, batch, runs, new_size, new_root)
+        fresh = [(start + k, key) for k, key in enumerate(keys) if key is not None]
+        if fresh:
+            self._ensure_index()
+        if self.store.index_ready():
+            puts, drops = self._ids.plan(start, new_size, fresh)
+        else:  # an older ledger without the index, and nothing to index: it gets built when first needed
+            puts, drops = [], []
+        self.store.append(start, batch, runs, new_size, new_root, puts, drops)
+        self._ids.committed()
         log.debug("appended %d entries at %d", len(batch), start)
         return start
 
@@ -238,32 +377,56 @@ class Ledger:
         return out
 
     def append_records(self, records: Iterable[LedgerRecord | Mapping[str, Any]]) -> int:
-        """Append trip / safety-event / blob records or JSON objects as one batch; return the first index.
+        """Append trip / safety-event / blob records or JSON objects as one batch; return the first new index.
+
+        Trips and safety events already in the ledger (same id, same content) are skipped, so re-recording a
+        run appends only what is missing; :meth:`add_records` also says how many were skipped.
 
         Raises
         ------
         LedgerError
             If any record cannot be canonicalised (nothing is appended).
+        DuplicateIdError
+            If a trip or safety event reuses a recorded id with different content (nothing is appended).
         """
+        return self.add_records(records).first
+
+    def add_records(self, records: Iterable[LedgerRecord | Mapping[str, Any]]) -> AppendResult:
+        """Like :meth:`append_records`, returning what was appended and what was skipped."""
         batch: list[bytes] = []
+        ids: list[RecordId | None] = []
         for i, r in enumerate(records):
             try:
                 batch.append(record_bytes(r))
             except ValueError as e:
                 raise LedgerError(f"record {i} of the batch: {e}", hint="nothing was appended") from e
-        return self.append(batch)
+            ids.append(_record_id(r))
+        return self._append(batch, ids)
 
-    def append_jsonl(self, path: str | Path, batch_size: int = 10_000) -> tuple[int, int]:
-        """Append a JSON-lines file; return ``(first index, count)``.
+    def append_jsonl(self, path: str | Path, batch_size: int = 10_000) -> AppendResult:
+        """Append a JSON-lines file; return ``(first index, count appended, count skipped)``.
 
-        The whole file is validated first: one malformed line rejects the file with every bad line number
-        and nothing is appended. Valid files are appended in batches of ``batch_size`` entries.
+        The whole file is validated first: one malformed line, or a trip / safety event that reuses a
+        recorded id with different content, rejects the file (every bad line number is listed) and nothing
+        is appended. Records already in the ledger are skipped. The rest is appended in batches of
+        ``batch_size`` entries.
         """
         entries = read_jsonl(path)
-        first = self.size
-        for pos in range(0, len(entries), batch_size):
-            self.append(entries[pos : pos + batch_size])
-        return first, len(entries)
+        return self._append(entries, [entry_id(e) for e in entries], chunk=batch_size)
+
+    def find_id(self, kind: str, ident: str) -> int | None:
+        """Index of the trip (``kind="trip"``) or safety event (``"safety_event"``) with this id, or ``None``.
+
+        A search of the id index, never a scan of the log (an older ledger gets its index built once).
+        """
+        self._ensure_index()
+        rid = (kind, ident)
+        keys = np.array([id_key(rid)], dtype=np.uint64)
+        size = self.size
+        for i in sorted(i for _, i in self._ids.candidates(keys) if i < size):
+            if entry_id(self.store.get_entries(i, i + 1)[0]) == rid:
+                return i
+        return None
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -280,7 +443,15 @@ class Ledger:
         return self.store.get_entries(start, end)
 
     def find(self, entry_or_hash: bytes) -> int | None:
-        """Index of an entry, given its bytes or its 32-byte RFC 9162 leaf hash (``None`` if absent)."""
+        """Index of an entry, given its bytes or its 32-byte RFC 9162 leaf hash (``None`` if absent).
+
+        A trip or safety event given by its bytes is found through the id index; anything else by a scan of
+        the leaf hashes.
+        """
+        rid = entry_id(entry_or_hash) if len(entry_or_hash) != HASH_SIZE else None
+        if rid is not None:
+            i = self.find_id(*rid)
+            return i if i is not None and self.entry(i) == entry_or_hash else None
         h = entry_or_hash if len(entry_or_hash) == HASH_SIZE else hash_leaf(entry_or_hash)
         return self.store.find_leaf(h, self.size)
 

@@ -30,7 +30,7 @@ from typing import Protocol
 from ..errors import LedgerError
 from .merkle import EMPTY_ROOT, HASH_SIZE, NodeId
 
-__all__ = ["LedgerMeta", "LedgerStore", "NodeRun", "SQLiteStore", "StoredCheckpoint"]
+__all__ = ["IndexRun", "LedgerMeta", "LedgerStore", "NodeRun", "SQLiteStore", "StoredCheckpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ PAGE_SIZE = 16384
 _LEN = struct.Struct(">I")
 _LEVEL_SHIFT = 48
 SCHEMA_VERSION = 1
+#: ``PRAGMA user_version`` of a ledger whose id index is complete (older files hold 0 and get it built).
+INDEX_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,10 @@ class StoredCheckpoint:
     created_ms: int
 
 
+#: One id-index run as stored: row id, keys blob, offsets blob (see :mod:`robotaxi.ledger.idindex`).
+IndexRun = tuple[int, bytes, bytes]
+
+
 class LedgerStore(Protocol):
     """What the ledger needs from a database. Every method is one round trip or one transaction."""
 
@@ -86,9 +92,33 @@ class LedgerStore(Protocol):
         ...
 
     def append(
-        self, start: int, entries: Sequence[bytes], nodes: Sequence[NodeRun], new_size: int, new_root: bytes
+        self,
+        start: int,
+        entries: Sequence[bytes],
+        nodes: Sequence[NodeRun],
+        new_size: int,
+        new_root: bytes,
+        index_put: Sequence[IndexRun] = (),
+        index_drop: Sequence[int] = (),
     ) -> None:
-        """Atomically and durably add entries ``start..`` and their nodes; fail if the size is not ``start``."""
+        """Atomically and durably add entries ``start..``, their nodes and id-index runs (replacing
+        ``index_drop``); fail if the size is not ``start``."""
+        ...
+
+    def index_ready(self) -> bool:
+        """Whether the id index covers the log (a ledger written before it existed has none yet)."""
+        ...
+
+    def build_index(self, size: int, runs: Sequence[IndexRun]) -> None:
+        """Replace the whole id index with ``runs`` for a log of ``size`` entries, in one transaction."""
+        ...
+
+    def index_run_ids(self) -> list[int]:
+        """Ids of the stored id-index runs."""
+        ...
+
+    def get_index_runs(self, ids: Sequence[int]) -> dict[int, tuple[bytes, bytes]]:
+        """``id -> (keys blob, offsets blob)`` of stored id-index runs."""
         ...
 
     def get_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
@@ -147,7 +177,10 @@ CREATE TABLE checkpoints (
     note TEXT NOT NULL,
     created_ms INTEGER NOT NULL
 );
+CREATE TABLE idruns (id INTEGER PRIMARY KEY, keys BLOB NOT NULL, offsets BLOB NOT NULL);
 """
+
+_INDEX_TABLE = "CREATE TABLE IF NOT EXISTS idruns (id INTEGER PRIMARY KEY, keys BLOB NOT NULL, offsets BLOB NOT NULL)"
 
 
 def pack_bundle(entries: Sequence[bytes]) -> bytes:
@@ -207,6 +240,7 @@ class SQLiteStore:
                 if stmt.strip():
                     self._db.execute(stmt)
             self._db.execute("INSERT INTO meta VALUES (1, ?, ?, NULL, 0, ?)", (SCHEMA_VERSION, origin, EMPTY_ROOT))
+            self._db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
             self._db.execute("COMMIT")
         elif "meta" not in tables:
             raise LedgerError(f"{self.path} is not a ledger database (no meta table)")
@@ -318,9 +352,16 @@ class SQLiteStore:
         self._db.execute("UPDATE meta SET verifier_key = ? WHERE id = 1 AND verifier_key IS NULL", (vkey,))
 
     def append(
-        self, start: int, entries: Sequence[bytes], nodes: Sequence[NodeRun], new_size: int, new_root: bytes
+        self,
+        start: int,
+        entries: Sequence[bytes],
+        nodes: Sequence[NodeRun],
+        new_size: int,
+        new_root: bytes,
+        index_put: Sequence[IndexRun] = (),
+        index_drop: Sequence[int] = (),
     ) -> None:
-        """Add entries and nodes in one transaction; returns after the commit is on disk."""
+        """Add entries, nodes and id-index runs in one transaction; returns after the commit is on disk."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -329,6 +370,10 @@ class SQLiteStore:
                 raise LedgerError(f"{self.path}: the log grew to {size} while appending at {start}; retry")
             db.executemany("INSERT OR REPLACE INTO bundles (id, data) VALUES (?, ?)", self._bundle_rows(start, entries))
             db.executemany("INSERT OR REPLACE INTO strips (id, hashes) VALUES (?, ?)", self._strip_rows(nodes))
+            if index_drop:
+                db.executemany("DELETE FROM idruns WHERE id = ?", [(i,) for i in index_drop])
+            if index_put:
+                db.executemany("INSERT OR REPLACE INTO idruns (id, keys, offsets) VALUES (?, ?, ?)", index_put)
             db.execute("UPDATE meta SET size = ?, root = ? WHERE id = 1", (new_size, new_root))
             db.execute("COMMIT")
         except BaseException:
@@ -369,6 +414,47 @@ class SQLiteStore:
                 end = pos + STRIP_WIDTH
                 yield _strip_id(run.level, first + pos), b"".join(hashes[pos:end])
                 pos = end
+
+    # -- id index ----------------------------------------------------------------------------------------
+
+    def index_ready(self) -> bool:
+        """Whether the id index covers the log (files written before it existed get it built once)."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        return bool(version >= INDEX_VERSION)
+
+    def build_index(self, size: int, runs: Sequence[IndexRun]) -> None:
+        """Replace the whole id index with ``runs`` for a log of ``size`` entries, in one transaction."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (now,) = db.execute("SELECT size FROM meta WHERE id = 1").fetchone()
+            if now != size:
+                raise LedgerError(f"{self.path}: the log grew to {now} while its id index was built; retry")
+            db.execute(_INDEX_TABLE)
+            db.execute("DELETE FROM idruns")
+            db.executemany("INSERT INTO idruns (id, keys, offsets) VALUES (?, ?, ?)", runs)
+            db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def index_run_ids(self) -> list[int]:
+        """Ids of the stored id-index runs (none before the index is built)."""
+        if not self.index_ready():
+            return []
+        return [int(r[0]) for r in self._db.execute("SELECT id FROM idruns ORDER BY id")]
+
+    def get_index_runs(self, ids: Sequence[int]) -> dict[int, tuple[bytes, bytes]]:
+        """``id -> (keys, offsets)`` of stored runs; a row whose values are not blobs is left out."""
+        out: dict[int, tuple[bytes, bytes]] = {}
+        for pos in range(0, len(ids), 500):
+            chunk = list(ids[pos : pos + 500])
+            marks = ",".join("?" * len(chunk))
+            for i, k, o in self._db.execute(f"SELECT id, keys, offsets FROM idruns WHERE id IN ({marks})", chunk):
+                if isinstance(k, bytes) and isinstance(o, bytes):
+                    out[int(i)] = (k, o)
+        return out
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> StoredCheckpoint:
         """Store a signed checkpoint (durably)."""

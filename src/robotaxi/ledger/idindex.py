@@ -1,0 +1,261 @@
+"""The id index: which entry holds a given trip or safety event, found without scanning the log.
+
+Trips and safety events carry their own ids (``trip_id``, ``event_id``); appending one whose id is already in
+the log must not record it twice. The index maps a 64-bit key of ``(kind, id)`` to the entry index.
+
+Layout (a small log-structured merge tree, in the shape of the Merkle tree itself). The log's entries
+``[0, size)`` split into aligned power-of-two pieces, like the binary digits of ``size``, except that pieces
+stop growing at ``2**RUN_CAP_LEVEL`` entries. Each piece with at least one keyed entry has one *run*: the
+keys of its keyed entries, sorted, and beside each its offset from the piece's first index. An append turns
+the pieces the new size no longer has into the larger pieces that replace them (merging their runs with the
+new keys); a run is therefore immutable once written, every write is sequential, and an entry is rewritten
+about ``RUN_CAP_LEVEL - log2(batch)`` times over its life. A random-key B-tree, the obvious alternative, dirties
+about one 16 KiB page per key once the table outgrows a batch, which costs far more than the entries themselves.
+
+A lookup searches at most ``RUN_CAP_LEVEL + size / 2**RUN_CAP_LEVEL`` sorted runs. Keys are 64-bit prefixes of
+SHA-256, so two ids can share one: a match is a candidate, confirmed against the entry it points to.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "RUN_CAP_LEVEL",
+    "IdIndex",
+    "IdRun",
+    "RecordId",
+    "entry_id",
+    "id_key",
+    "record_id",
+    "run_id",
+    "run_pieces",
+    "run_span",
+]
+
+#: Pieces (and runs) cover at most 2**20 entries: a run's two blobs stay below 12 MiB.
+RUN_CAP_LEVEL = 20
+_LEVEL_SHIFT = 48
+
+#: ``kind`` -> the member that holds a record's id. Blob digests are not deduplicated: their default id is a
+#: file name, which two different recordings may share.
+ID_FIELDS: Mapping[str, str] = {"trip": "trip_id", "safety_event": "event_id"}
+_KIND_RE = re.compile(rb'"kind"\s*:\s*"([^"]*)"')
+_ID_RES = {name: re.compile(rb'"' + name.encode() + rb'"\s*:\s*"([^"]*)"') for name in ID_FIELDS.values()}
+
+#: What identifies a record: (kind, id).
+RecordId = tuple[str, str]
+#: A run as the store takes it: (row id, keys blob, offsets blob).
+IndexRunT = tuple[int, bytes, bytes]
+
+
+def record_id(obj: Mapping[str, Any]) -> RecordId | None:
+    """``(kind, id)`` of a trip or safety-event JSON object, ``None`` for any other object."""
+    kind = obj.get("kind")
+    if not isinstance(kind, str):
+        return None
+    name = ID_FIELDS.get(kind)
+    if name is None:
+        return None
+    value = obj.get(name)
+    return (kind, value) if isinstance(value, str) and value else None
+
+
+def entry_id(entry: bytes) -> RecordId | None:
+    """``(kind, id)`` of an entry that is a trip or safety-event JSON object, else ``None``.
+
+    Only entries that mention an id member (or hold a ``\\u`` escape that could spell one) are parsed, so raw
+    entries of other kinds cost one substring search each.
+    """
+    if b'_id"' not in entry and b"\\u" not in entry:
+        return None
+    if b"\\" not in entry and entry.count(b"{") == 1 and entry[:1] == b"{":
+        # A flat object without escapes (every trip the simulator writes): each '"' delimits a string, so a
+        # string followed by ':' is a member name. Exactly one kind and one id member, or parse it.
+        kinds = _KIND_RE.findall(entry)
+        if len(kinds) == 1:
+            name = ID_FIELDS.get(kinds[0].decode("utf-8", "replace"))
+            if name is None:
+                return None
+            values = _ID_RES[name].findall(entry)
+            if len(values) == 1 and values[0]:
+                try:
+                    return (kinds[0].decode("utf-8"), values[0].decode("utf-8"))
+                except UnicodeDecodeError:
+                    return None
+    try:
+        obj = json.loads(entry)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    return record_id(obj) if isinstance(obj, dict) else None
+
+
+def id_key(rid: RecordId) -> int:
+    """The 64-bit index key of a record id: the first 8 bytes of SHA-256(kind, NUL, id), big-endian."""
+    kind, ident = rid
+    digest = hashlib.sha256(kind.encode() + b"\x00" + ident.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def run_id(level: int, index: int) -> int:
+    """Row id of the run of piece ``(level, index)``."""
+    return (level << _LEVEL_SHIFT) | index
+
+
+def run_span(rid: int) -> tuple[int, int]:
+    """``[start, end)`` entry range of a run id."""
+    level, index = rid >> _LEVEL_SHIFT, rid & ((1 << _LEVEL_SHIFT) - 1)
+    return index << level, (index + 1) << level
+
+
+def run_pieces(size: int) -> list[tuple[int, int]]:
+    """The pieces ``(level, index)`` of ``[0, size)``: full ``2**RUN_CAP_LEVEL`` blocks, then the binary digits."""
+    full = size >> RUN_CAP_LEVEL
+    pieces = [(RUN_CAP_LEVEL, i) for i in range(full)]
+    pos = full << RUN_CAP_LEVEL
+    for level in range(RUN_CAP_LEVEL - 1, -1, -1):
+        if (size >> level) & 1:
+            pieces.append((level, pos >> level))
+            pos += 1 << level
+    return pieces
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class IdRun:
+    """The sorted keys of one piece's keyed entries and their offsets from the piece's first index."""
+
+    keys: NDArray[np.uint64]
+    offsets: NDArray[np.uint32]
+
+    @classmethod
+    def from_blobs(cls, keys: bytes, offsets: bytes) -> IdRun:
+        """Read a run as stored (little-endian uint64 keys, uint32 offsets)."""
+        k = np.frombuffer(keys, dtype="<u8").astype(np.uint64, copy=False)
+        o = np.frombuffer(offsets, dtype="<u4").astype(np.uint32, copy=False)
+        if k.size != o.size:
+            raise ValueError(f"a run holds {k.size} keys but {o.size} offsets")
+        return cls(k, o)
+
+    def blobs(self) -> tuple[bytes, bytes]:
+        """The run as stored."""
+        return self.keys.astype("<u8").tobytes(), self.offsets.astype("<u4").tobytes()
+
+    def matches(self, keys: NDArray[np.uint64]) -> Iterable[tuple[int, int]]:
+        """``(position in keys, offset)`` for every query key found in this run (all equal keys)."""
+        if self.keys.size == 0 or keys.size == 0:
+            return []
+        lo = np.searchsorted(self.keys, keys, side="left")
+        hi = np.searchsorted(self.keys, keys, side="right")
+        out: list[tuple[int, int]] = []
+        for q in np.flatnonzero(hi > lo).tolist():
+            out.extend((q, int(o)) for o in self.offsets[lo[q] : hi[q]].tolist())
+        return out
+
+
+def merge_runs(start: int, parts: Iterable[tuple[int, IdRun]], new: Iterable[tuple[int, int]]) -> IdRun:
+    """One run for the piece starting at ``start``: old runs ``(their start, run)`` and new ``(index, key)``."""
+    keys: list[NDArray[np.uint64]] = []
+    idx: list[NDArray[np.int64]] = []
+    for s, run in parts:
+        keys.append(run.keys)
+        idx.append(run.offsets.astype(np.int64) + (s - start))
+    fresh = list(new)
+    if fresh:
+        keys.append(np.array([k for _, k in fresh], dtype=np.uint64))
+        idx.append(np.array([i for i, _ in fresh], dtype=np.int64) - start)
+    if not keys:
+        return IdRun(np.empty(0, np.uint64), np.empty(0, np.uint32))
+    all_keys, all_idx = np.concatenate(keys), np.concatenate(idx)
+    order = np.lexsort((all_idx, all_keys))
+    return IdRun(all_keys[order], all_idx[order].astype(np.uint32))
+
+
+class IdIndex:
+    """The id index of one ledger store, with the runs it has read kept in memory (runs never change).
+
+    Parameters
+    ----------
+    store
+        Any object with ``index_run_ids()`` and ``get_index_runs(ids)`` (a
+        :class:`~robotaxi.ledger.store.LedgerStore`).
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._cache: dict[int, IdRun] = {}
+        self._pending: dict[int, IdRun] = {}
+
+    def runs(self, ids: Iterable[int]) -> dict[int, IdRun]:
+        """The runs with these ids that are stored (read once, then from memory)."""
+        wanted = [i for i in ids if i not in self._cache]
+        if wanted:
+            for i, (k, o) in self.store.get_index_runs(wanted).items():
+                self._cache[i] = IdRun.from_blobs(k, o)
+        return {i: self._cache[i] for i in ids if i in self._cache}
+
+    def candidates(self, keys: NDArray[np.uint64]) -> list[tuple[int, int]]:
+        """``(position in keys, entry index)`` of every stored entry whose key equals a query key."""
+        out: list[tuple[int, int]] = []
+        if keys.size == 0:
+            return out
+        for rid, run in self.runs(self.store.index_run_ids()).items():
+            start, _ = run_span(rid)
+            out.extend((q, start + off) for q, off in run.matches(keys))
+        return out
+
+    def plan(self, old_size: int, new_size: int, fresh: list[tuple[int, int]]) -> tuple[list[IndexRunT], list[int]]:
+        """Runs to write and run ids to drop when the log grows from ``old_size`` to ``new_size``.
+
+        ``fresh`` lists ``(entry index, key)`` of the new keyed entries.
+        """
+        old = {run_id(lv, i) for lv, i in run_pieces(old_size)}
+        new = [run_id(lv, i) for lv, i in run_pieces(new_size)]
+        gone = sorted(old.difference(new))
+        stored = self.runs(gone)
+        puts: list[IndexRunT] = []
+        pending: dict[int, IdRun] = {}
+        for rid in new:
+            if rid in old:
+                continue
+            start, end = run_span(rid)
+            parts = [(run_span(g)[0], stored[g]) for g in gone if g in stored and start <= run_span(g)[0] < end]
+            mine = fresh[bisect.bisect_left(fresh, (start,)) : bisect.bisect_left(fresh, (end,))]
+            if not parts and not mine:
+                continue
+            run = merge_runs(start, parts, mine)
+            pending[rid] = run
+            keys, offsets = run.blobs()
+            puts.append((rid, keys, offsets))
+        self._pending = pending
+        return puts, [g for g in gone if g in stored]
+
+    def committed(self) -> None:
+        """Keep the runs of the last :meth:`plan` in memory (call after the store committed them)."""
+        self._cache.update(self._pending)
+        self._pending = {}
+
+    def build(self, entries: Iterable[tuple[int, bytes]], size: int) -> list[IndexRunT]:
+        """All runs of a log of ``size`` entries, from its ``(index, entry)`` pairs (to index an older file)."""
+        fresh = []
+        for i, e in entries:
+            found = entry_id(e)
+            if found is not None:
+                fresh.append((i, id_key(found)))
+        out: list[IndexRunT] = []
+        for lv, i in run_pieces(size):
+            rid = run_id(lv, i)
+            start, end = run_span(rid)
+            mine = fresh[bisect.bisect_left(fresh, (start,)) : bisect.bisect_left(fresh, (end,))]
+            if mine:
+                keys, offsets = merge_runs(start, [], mine).blobs()
+                out.append((rid, keys, offsets))
+        return out
