@@ -36,12 +36,13 @@ class FleetError(RobotaxiError):
     """A fleet, operator or vehicle definition is invalid."""
 
 
-class IllegalTransitionError(FleetError):
-    """A vehicle was asked to make a state transition the MDS state machine does not allow."""
-
-
 class DispatchError(RobotaxiError):
     """The dispatch engine received an event it cannot accept (unknown id, duplicate request...)."""
+
+
+class IllegalTransitionError(FleetError, DispatchError):
+    """A vehicle was asked to make a state transition the MDS state machine does not allow (the engine raises it
+    for an illegal vehicle update, so it is a :class:`DispatchError` too)."""
 
 
 class ScenarioError(RobotaxiError):

@@ -38,39 +38,19 @@ I32 = NDArray[np.int32]
 NO_ONE = np.empty(0, dtype=np.int32)
 
 
-class RouterTimes:
-    """A :class:`~robotaxi.network.TravelTimes` over a Router (the rebalancer needs ``times`` only)."""
-
-    def __init__(self, router: Router) -> None:
-        self.router = router
-
-    @property
-    def n_nodes(self) -> int:
-        return self.router.network.n_nodes
-
-    def times(self, origins: ArrayLike, destinations: ArrayLike, depart_s: ArrayLike | None = None) -> I32:
-        return self.router.times(origins, destinations, depart_s)
-
-    def distances(self, origins: ArrayLike, destinations: ArrayLike) -> I32:
-        return self.router.distances(origins, destinations)
-
-    def divert(self, origin: int, destination: int, depart_s: int, at_s: int) -> tuple[int, int]:
-        raise NotImplementedError("not used by the rebalancer")
-
-
 @pytest.fixture(scope="module")
-def city20() -> tuple[RoadNetwork, RouterTimes, Zoning]:
+def city20() -> tuple[RoadNetwork, Router, Zoning]:
     """A 20 x 20 grid city in 4 x 4 zones of 5 x 5 nodes; zone ``4 * row + col`` from the south-west."""
     net = grid_city(20, 20)
-    travel = RouterTimes(Router(net, workers=1))
+    travel = Router(net, workers=1)
     return net, travel, Zoning.grid(net, travel, cell_m=990.0)
 
 
 @pytest.fixture(scope="module")
-def line20() -> tuple[RoadNetwork, RouterTimes, Zoning]:
+def line20() -> tuple[RoadNetwork, Router, Zoning]:
     """A 1 x 20 line city in 4 zones of 5 nodes (centres 2, 7, 12, 17; 100 s between neighbouring centres)."""
     net = grid_city(1, 20)
-    travel = RouterTimes(Router(net, workers=1))
+    travel = Router(net, workers=1)
     return net, travel, Zoning.grid(net, travel, cell_m=990.0)
 
 
@@ -88,7 +68,7 @@ def view(node: ArrayLike, expected: ArrayLike, *, fleet: int, soon: ArrayLike = 
 
 
 # ---------------------------------------------------------------------------------------------------- zoning
-def test_grid_zoning_cells_and_centres(city20: tuple[RoadNetwork, RouterTimes, Zoning]) -> None:
+def test_grid_zoning_cells_and_centres(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
     _, _, z = city20
     assert z.n_zones == 16
     r, c = np.divmod(np.arange(400), 20)
@@ -108,12 +88,12 @@ def test_zoning_validates_its_fields() -> None:
     with pytest.raises(ValueError, match="zone_of_node"):
         Zoning(np.array([0, 0, 2, -1]), np.array([0, 2]), ("a", "b"))
     with pytest.raises(ValueError, match="cell_m"):
-        Zoning.grid(grid_city(2, 2), RouterTimes(Router(grid_city(2, 2), workers=1)), cell_m=0.0)
+        Zoning.grid(grid_city(2, 2), Router(grid_city(2, 2), workers=1), cell_m=0.0)
 
 
 # ---------------------------------------------------------------------------------------------------- the rebalancer
 def test_vehicles_piled_in_one_corner_go_to_the_opposite_corner(
-    city20: tuple[RoadNetwork, RouterTimes, Zoning],
+    city20: tuple[RoadNetwork, Router, Zoning],
 ) -> None:
     """25 idle vehicles, one on each node of the SW zone; demand only in the NE zone; fleet 100, 10 % may move."""
     _, travel, z = city20
@@ -130,7 +110,7 @@ def test_vehicles_piled_in_one_corner_go_to_the_opposite_corner(
     assert everyone.vehicle.tolist() == list(range(25))
 
 
-def test_max_travel_limits_arcs_and_vehicles(city20: tuple[RoadNetwork, RouterTimes, Zoning]) -> None:
+def test_max_travel_limits_arcs_and_vehicles(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
     """Centre to centre is 600 s. Under that, nothing moves; at 600 s only vehicles within 600 s of the target."""
     _, travel, z = city20
     nodes = np.flatnonzero(z.zone_of_node == 0)
@@ -143,7 +123,7 @@ def test_max_travel_limits_arcs_and_vehicles(city20: tuple[RoadNetwork, RouterTi
     assert moves.vehicle.tolist() == np.flatnonzero(20 * (34 - r - c) <= 600).tolist()
 
 
-def test_no_moves_when_supply_matches_demand(city20: tuple[RoadNetwork, RouterTimes, Zoning]) -> None:
+def test_no_moves_when_supply_matches_demand(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
     _, travel, z = city20
     reb = ZoneFlowRebalancer(RebalanceParams(max_share=1.0))
     # Two idle vehicles per zone, equal demand: balanced.
@@ -157,14 +137,14 @@ def test_no_moves_when_supply_matches_demand(city20: tuple[RoadNetwork, RouterTi
     assert reb.rebalance(view(balanced, expected, fleet=34), z, travel).vehicle.size > 0
 
 
-def test_no_moves_without_expected_demand(city20: tuple[RoadNetwork, RouterTimes, Zoning]) -> None:
+def test_no_moves_without_expected_demand(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
     _, travel, z = city20
     nodes = np.flatnonzero(z.zone_of_node == 0)
     assert ZoneFlowRebalancer().rebalance(view(nodes, np.zeros(16), fleet=100), z, travel).vehicle.size == 0
     assert ZoneFlowRebalancer().rebalance(view(NO_ONE, np.ones(16), fleet=100), z, travel).vehicle.size == 0
 
 
-def test_flow_is_maximal_not_greedy(line20: tuple[RoadNetwork, RouterTimes, Zoning]) -> None:
+def test_flow_is_maximal_not_greedy(line20: tuple[RoadNetwork, Router, Zoning]) -> None:
     """Surplus in zones 1 and 3, deficit in 0 and 2, 100 s apart, max travel 100 s. Zone 1 could fill zone 2, but
     then zone 3 has nowhere to go: the flow sends 1 -> 0 and 3 -> 2."""
     _, travel, z = line20
@@ -177,7 +157,7 @@ def test_a_vehicle_near_the_target_centre_is_not_moved() -> None:
     """Zones {0..4} (centre 4) and {5..9} (centre 5): the vehicle at node 5 is 20 s from zone 0's centre, so it
     already serves zone 0's deficit and stays; no other vehicle is sent instead."""
     net = grid_city(1, 10)
-    travel = RouterTimes(Router(net, workers=1))
+    travel = Router(net, workers=1)
     z = Zoning(np.repeat(np.arange(2), 5), np.array([4, 5]), ("west", "east"))
     v = view([9, 5], np.ones(2), fleet=2)
     assert ZoneFlowRebalancer(RebalanceParams(max_share=1.0)).rebalance(v, z, travel).vehicle.size == 0
@@ -187,7 +167,7 @@ def test_a_vehicle_near_the_target_centre_is_not_moved() -> None:
     assert moves.node.tolist() == [4]
 
 
-def test_view_that_does_not_fit_the_zoning_is_refused(city20: tuple[RoadNetwork, RouterTimes, Zoning]) -> None:
+def test_view_that_does_not_fit_the_zoning_is_refused(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
     _, travel, z = city20
     with pytest.raises(DispatchError, match="16"):
         ZoneFlowRebalancer().rebalance(view([0], np.ones(3), fleet=10), z, travel)
@@ -211,7 +191,7 @@ def _quota(supply: NDArray[np.int64], expected: NDArray[np.float64]) -> NDArray[
     extra_fleet=st.integers(0, 100),
 )
 def test_rebalancer_invariants(
-    city20: tuple[RoadNetwork, RouterTimes, Zoning],
+    city20: tuple[RoadNetwork, Router, Zoning],
     data: st.DataObject,
     n_vehicles: int,
     max_share: float,
@@ -370,7 +350,7 @@ def test_rate_table_integrates_across_slot_boundaries() -> None:
     assert f.expected(t0, 0).tolist() == [0.0]
 
 
-def test_rate_table_from_requests(city20: tuple[RoadNetwork, RouterTimes, Zoning]) -> None:
+def test_rate_table_from_requests(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
     _, _, z = city20
     o = np.array([0, 0, 399, 399, 399, 42])
     tod = np.array([0, 3599, 3600, 86_399, 86_399, 7200])
@@ -390,13 +370,13 @@ def test_rate_table_from_requests(city20: tuple[RoadNetwork, RouterTimes, Zoning
 
 # ---------------------------------------------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
-def manhattan() -> tuple[RoadNetwork, RouterTimes]:
+def manhattan() -> tuple[RoadNetwork, Router]:
     net = load_network(shared_file("data/nyc_manhattan_hive/manhattan_network.json"))
-    return net, RouterTimes(Router(net))
+    return net, Router(net)
 
 
 @pytest.mark.integration
-def test_tlc_zones_cover_every_manhattan_node(manhattan: tuple[RoadNetwork, RouterTimes]) -> None:
+def test_tlc_zones_cover_every_manhattan_node(manhattan: tuple[RoadNetwork, Router]) -> None:
     net, travel = manhattan
     path = shared_file("data/nyc_tlc_taxi_zones/taxi_zones.geojson")
     z = Zoning.from_geojson(net, travel, path)
@@ -414,7 +394,7 @@ def test_tlc_zones_cover_every_manhattan_node(manhattan: tuple[RoadNetwork, Rout
 
 
 @pytest.mark.integration
-def test_grid_zoning_and_a_rebalance_on_manhattan(manhattan: tuple[RoadNetwork, RouterTimes]) -> None:
+def test_grid_zoning_and_a_rebalance_on_manhattan(manhattan: tuple[RoadNetwork, Router]) -> None:
     net, travel = manhattan
     z = Zoning.grid(net, travel, cell_m=1000.0)
     assert np.all(z.zone_of_node >= 0)
@@ -447,7 +427,7 @@ def test_grid_zoning_and_a_rebalance_on_manhattan(manhattan: tuple[RoadNetwork, 
     ],
 )
 def test_bad_zone_files_give_a_clear_error(
-    manhattan: tuple[RoadNetwork, RouterTimes], tmp_path: Path, text: str, problem: str
+    manhattan: tuple[RoadNetwork, Router], tmp_path: Path, text: str, problem: str
 ) -> None:
     net, travel = manhattan
     path = tmp_path / "zones.geojson"

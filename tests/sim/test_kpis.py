@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robotaxi.dispatch import make_policy
+from robotaxi.dispatch import EngineParams, make_policy
 from robotaxi.fleet import Fleet, Operator
 from robotaxi.network import RoadNetwork, Router
 from robotaxi.sim import RunOutput, SimParams, Simulator, compute_kpis
@@ -23,13 +23,13 @@ def test_kpis_of_two_cars_and_three_trips(grid3: RoadNetwork) -> None:
     reqs = requests_on(grid3, [10, 10, 200], [2, 6, 4], [8, 0, 0])
     res = Simulator(Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=3600)).run()
     k = compute_kpis(res)
-    assert (k["requests"], k["served"], k["served_pct"]) == (3, 3, 100.0)
-    assert (k["wait_mean_s"], k["wait_median_s"], k["wait_p95_s"]) == (40.0, 40.0, 40.0)
-    assert k["in_vehicle_mean_s"] == 40.0
-    assert (k["vehicle_km_occupied"], k["vehicle_km_empty"]) == (1.2, 1.2)  # 3 x 2 blocks each
-    assert k["fleet_utilisation_pct"] == pytest.approx(100 * (140 + 280) / 7200, abs=0.01)
-    assert (k["trips_per_vehicle_mean"], k["trips_per_vehicle_max"]) == (1.5, 2)
-    assert k["vehicle_state_hours"]["on_trip"] == round(3 * 40 / 3600, 1)
+    assert (k.requests, k.served, k.served_pct) == (3, 3, 100.0)
+    assert (k.wait_mean_s, k.wait_median_s, k.wait_p95_s) == (40.0, 40.0, 40.0)
+    assert k.in_vehicle_mean_s == 40.0
+    assert (k.vehicle_km_occupied, k.vehicle_km_empty) == (1.2, 1.2)  # 3 x 2 blocks each
+    assert k.fleet_utilisation_pct == pytest.approx(100 * (140 + 280) / 7200, abs=0.01)
+    assert (k.trips_per_vehicle_mean, k.trips_per_vehicle_max) == (1.5, 2)
+    assert k.vehicle_state_hours["on_trip"] == round(3 * 40 / 3600, 1)
 
 
 def test_kpis_without_a_served_trip_are_valid_json(grid3: RoadNetwork) -> None:
@@ -37,13 +37,16 @@ def test_kpis_without_a_served_trip_are_valid_json(grid3: RoadNetwork) -> None:
     Percentiles of no wait at all must be null, not NaN (which is not JSON)."""
     fleet = Fleet.build((Operator("acme", 1, start_nodes=(0,)),), grid3, np.random.default_rng(0))
     reqs = requests_on(grid3, [10], [8], [0])
-    res = Simulator(Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=600, max_wait_s=30)).run()
+    res = Simulator(
+        Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=600), EngineParams(max_wait_s=30)
+    ).run()
     k = compute_kpis(res)
-    assert k["served"] == 0
-    assert k["rejected_by_reason"] == {"eta_exceeds_max_wait": 1}
-    assert k["wait_median_s"] is None
-    assert k["wait_p90_s"] is None
-    json.loads(json.dumps(k, allow_nan=False))
+    assert k.served == 0
+    assert k.rejected_by_reason == {"eta_exceeds_max_wait": 1}
+    assert k.wait_median_s is None
+    assert k.wait_p90_s is None
+    json.loads(json.dumps(k.to_dict(), allow_nan=False))
+    assert json.loads(k.to_json()) == k.to_dict()
 
 
 def test_the_cli_summary_prints_a_run_without_a_served_trip(
@@ -54,7 +57,9 @@ def test_the_cli_summary_prints_a_run_without_a_served_trip(
 
     fleet = Fleet.build((Operator("acme", 1, start_nodes=(0,)),), grid3, np.random.default_rng(0))
     reqs = requests_on(grid3, [10], [8], [0])
-    res = Simulator(Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=600, max_wait_s=30)).run()
+    res = Simulator(
+        Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=600), EngineParams(max_wait_s=30)
+    ).run()
     out = RunOutput(result=res, kpis=compute_kpis(res), folder=None, network=grid3, timings_s={})
     monkeypatch.setattr(cli_simulate, "run_scenario", lambda *_a, **_k: out)
     monkeypatch.chdir(tmp_path)

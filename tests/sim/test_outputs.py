@@ -30,7 +30,12 @@ def test_a_previous_run_is_replaced(tmp_path: Path, small_run: SimResult, grid3:
     write_outputs(small_run, grid3, out, kpis)
     (out / "report.html").write_text("stale", encoding="utf-8")
     write_outputs(small_run, grid3, out, kpis)
-    assert sorted(p.name for p in out.iterdir()) == ["kpis.json", "requests.parquet", "vehicle_events.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "kpis.json",
+        "legs.parquet",
+        "requests.parquet",
+        "vehicle_events.parquet",
+    ]
 
 
 def test_a_folder_with_other_files_is_never_deleted(tmp_path: Path, small_run: SimResult, grid3: RoadNetwork) -> None:

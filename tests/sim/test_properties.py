@@ -6,12 +6,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from robotaxi.dispatch import PolicyName, RejectReason, make_policy
+from robotaxi.dispatch import EngineParams, PolicyName, Reason, make_policy
 from robotaxi.fleet import Fleet, Operator, VehicleState
 from robotaxi.fleet.states import TRANSITIONS
 from robotaxi.network import Router, grid_city
 from robotaxi.sim import Simulator
-from robotaxi.sim.result import CANCEL_MAX_WAIT, Outcome
+from robotaxi.sim.result import Outcome
 from robotaxi.sim.simulator import SimParams
 
 from .helpers import random_requests
@@ -33,7 +33,9 @@ def test_simulation_invariants(size: int, n_req: int, n_veh: int, max_wait: int,
     net = router.network
     reqs = random_requests(net, n_req, 3600, seed=seed)
     fleet = Fleet.build((Operator("acme", n_veh),), net, np.random.default_rng(seed))
-    res = Simulator(router, fleet, reqs, make_policy(policy), SimParams(end_s=3600, max_wait_s=max_wait)).run()
+    res = Simulator(
+        router, fleet, reqs, make_policy(policy), SimParams(end_s=3600), EngineParams(max_wait_s=max_wait)
+    ).run()
     out = res.outcomes
     # Every request ends served, rejected or cancelled: none is lost or left pending.
     assert out.outcome.size == n_req
@@ -48,8 +50,12 @@ def test_simulation_invariants(size: int, n_req: int, n_veh: int, max_wait: int,
     # Each outcome carries a reason of its own kind: none when served, a RejectReason when rejected, max wait when
     # cancelled.
     assert np.all(out.reason[served] == 0)
-    assert set(out.reason[out.outcome == Outcome.REJECTED].tolist()) <= {int(r) for r in RejectReason}
-    assert np.all(out.reason[out.outcome == Outcome.CANCELLED] == CANCEL_MAX_WAIT)
+    assert set(out.reason[out.outcome == Outcome.REJECTED].tolist()) <= {
+        int(Reason.NO_VEHICLE_AVAILABLE),
+        int(Reason.ETA_EXCEEDS_MAX_WAIT),
+        int(Reason.OVER_CAPACITY),
+    }
+    assert np.all(out.reason[out.outcome == Outcome.CANCELLED] == Reason.MAX_WAIT_EXCEEDED)
     # One trip at a time per vehicle: the next assignment comes after the previous trip_end (dropoff + dwell 30 s).
     v, ta, te = out.vehicle[served], out.assigned_s[served], out.dropoff_s[served] + 30
     order = np.lexsort((ta, v))

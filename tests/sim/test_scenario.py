@@ -35,7 +35,7 @@ def test_minimal_scenario_gets_defaults(tmp_path: Path) -> None:
     sc = Scenario.from_file(write(tmp_path, MINIMAL))
     assert sc.policy == "batch"
     assert sc.policy_params.batch_seconds == 30
-    assert sc.sim.max_wait_s == 600
+    assert sc.engine.max_wait_s == 600
     assert (sc.sim.start_s, sc.sim.end_s) == (0, 86_400)
     assert sc.fleet.vehicles == 3
     assert sc.output == Path("out/t")
@@ -104,7 +104,7 @@ def test_flagship_scenario_resolves_shared_data() -> None:
     sc = Scenario.from_file(REPO / "examples" / "manhattan_weekday.toml")
     assert sc.fleet.vehicles == 8000
     assert sc.policy_params.batch_seconds == 30
-    assert sc.sim.max_wait_s == 600
+    assert sc.engine.max_wait_s == 600
     assert Path(sc.network).is_file()
     assert sc.demand.path is not None
     assert sc.demand.path.is_file()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robotaxi.dispatch import make_policy
+from robotaxi.dispatch import EngineParams, make_policy
 from robotaxi.dispatch.policies import PolicyName
 from robotaxi.errors import SimulationError
 from robotaxi.fleet import EventType, Fleet, Operator, VehicleState
@@ -76,9 +76,9 @@ def test_every_request_is_accounted_for_and_runs_are_deterministic(policy: Polic
     router = Router(net)
     reqs = random_requests(net, 400, 3600, seed=3)
     fleet = Fleet.build((Operator("acme", 6),), net, np.random.default_rng(1))
-    params = SimParams(end_s=3600, max_wait_s=300)
-    a = Simulator(router, fleet, reqs, make_policy(policy), params).run()
-    b = Simulator(router, fleet, reqs, make_policy(policy), params).run()
+    params, eng = SimParams(end_s=3600), EngineParams(max_wait_s=300)
+    a = Simulator(router, fleet, reqs, make_policy(policy), params, eng).run()
+    b = Simulator(router, fleet, reqs, make_policy(policy), params, eng).run()
     out = a.outcomes.outcome
     assert np.all(out != Outcome.PENDING)
     assert {int(x) for x in np.unique(out)} <= {Outcome.SERVED, Outcome.REJECTED, Outcome.CANCELLED}
@@ -92,7 +92,7 @@ def test_every_request_is_accounted_for_and_runs_are_deterministic(policy: Polic
     # A vehicle serves one trip at a time: its next assignment comes after the previous trip's trip_end, i.e. after
     # the arrival at the dropoff plus the alighting dwell.
     v, ta = a.outcomes.vehicle[served], a.outcomes.assigned_s[served]
-    te = a.outcomes.dropoff_s[served] + params.dropoff_dwell_s
+    te = a.outcomes.dropoff_s[served] + EngineParams().dropoff_dwell_s
     order = np.lexsort((ta, v))
     same = v[order][1:] == v[order][:-1]
     assert same.any()
@@ -130,5 +130,5 @@ def test_riders_cancel_after_max_wait(router3: Router) -> None:
     net = router3.network
     fleet = Fleet.build((Operator("acme", 1, start_nodes=(0,)),), net, np.random.default_rng(0))
     reqs = requests_on(net, [0, 0], [1, 1], [8, 8])
-    res = Simulator(router3, fleet, reqs, make_policy("batch"), SimParams(end_s=600, max_wait_s=60)).run()
+    res = Simulator(router3, fleet, reqs, make_policy("batch"), SimParams(end_s=600), EngineParams(max_wait_s=60)).run()
     assert sorted(res.outcomes.outcome.tolist()) == [Outcome.SERVED, Outcome.CANCELLED]

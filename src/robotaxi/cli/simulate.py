@@ -71,7 +71,8 @@ def simulate(
                 out.result, out.network, ledger, scenario=sc.name, seed=sc.seed, timezone=sc.timezone,
                 key_path=ledger_key,
             )  # fmt: skip
-    k = out.kpis
+    k = out.kpis.to_dict()
+    k["wall_s"] = round(out.timings_s.get("simulate", out.result.wall_s), 2)
     table = Table(title=f"robotaxi simulate: {sc.name} ({sc.policy})", show_header=False)
     for label, key, fmt in (
         ("requests", "requests", "{:,}"),

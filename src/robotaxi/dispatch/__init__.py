@@ -1,9 +1,22 @@
-"""Dispatch: the event-driven engine and the policies that match requests to vehicles."""
+"""Dispatch: the event-driven engine, its typed inputs and decisions, stop plans and the policies."""
 
-from .decisions import NO_DECISIONS as NO_DECISIONS
+from ._requests import RequestStatus as RequestStatus
 from .decisions import Decisions as Decisions
-from .decisions import RejectReason as RejectReason
 from .engine import DispatchEngine as DispatchEngine
+from .engine import EngineParams as EngineParams
+from .engine import Rebalancing as Rebalancing
+from .events import LOCATED as LOCATED
+from .events import Event as Event
+from .events import RequestsArrived as RequestsArrived
+from .events import RequestsCancelled as RequestsCancelled
+from .events import Tick as Tick
+from .events import VehiclesDocked as VehiclesDocked
+from .events import VehiclesRetired as VehiclesRetired
+from .events import VehiclesUpdated as VehiclesUpdated
+from .plans import DROPOFF as DROPOFF
+from .plans import PICKUP as PICKUP
+from .plans import REPOSITION as REPOSITION
+from .plans import Dwell as Dwell
 from .policies import POLICIES as POLICIES
 from .policies import BatchAssignment as BatchAssignment
 from .policies import DispatchPolicy as DispatchPolicy
@@ -12,6 +25,8 @@ from .policies import PolicyName as PolicyName
 from .policies import PolicyParams as PolicyParams
 from .policies import make_policy as make_policy
 from .policies import solve_assignment as solve_assignment
-from .problem import IdleFleet as IdleFleet
-from .problem import Matching as Matching
+from .problem import Assignment as Assignment
+from .problem import FleetView as FleetView
 from .problem import MatchProblem as MatchProblem
+from .reasons import REASON_LABELS as REASON_LABELS
+from .reasons import Reason as Reason

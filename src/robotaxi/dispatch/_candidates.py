@@ -1,4 +1,4 @@
-"""Candidate pruning: the k idle vehicles with the smallest ETA for each request, as (row, vehicle, eta) triples."""
+"""Candidate pruning: the k free vehicles with the smallest pickup ETA for each request, as (row, vehicle, eta)."""
 
 from __future__ import annotations
 
@@ -11,50 +11,80 @@ I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 
 
+def free_groups(p: MatchProblem) -> tuple[I32, I32, I64, I64, I64]:
+    """Free vehicles grouped by (node, ready time): ``(vehicles, group_node, group_ready, group_start, group_count)``.
+
+    Idle vehicles share the group of their node (ready now); a repositioning vehicle forms a group at its target.
+    """
+    vs, nodes, ready = p.fleet.free(p.now)
+    if vs.size == 0:
+        e = np.empty(0, np.int64)
+        return vs, nodes, e, e, e
+    change = np.ones(vs.size, dtype=bool)
+    change[1:] = (nodes[1:] != nodes[:-1]) | (ready[1:] != ready[:-1])
+    starts = np.flatnonzero(change).astype(np.int64)
+    counts = np.diff(np.append(starts, vs.size)).astype(np.int64)
+    return vs, nodes[starts], ready[starts], starts, counts
+
+
+def group_etas(p: MatchProblem, g_node: I32, g_ready: I64, rows: I64) -> I64:
+    """Pickup ETA (seconds after ``now``) from every group to each request in ``rows``: an R x G matrix."""
+    if g_ready.size and int(g_ready.max()) == p.now:
+        return p.travel.times(g_node[None, :], p.o_node[rows][:, None], p.now).astype(np.int64)
+    t = p.travel.times(g_node[None, :], p.o_node[rows][:, None], g_ready[None, :]).astype(np.int64)
+    return t + (g_ready - p.now)[None, :]
+
+
 def k_nearest(
     p: MatchProblem, k: int, *, rows_subset: I64 | None = None, taken: NDArray[np.bool_] | None = None
-) -> tuple[I64, I32, I32]:
-    """Up to ``k`` feasible candidate vehicles per request, by ETA (ties by vehicle id).
+) -> tuple[I64, I32, I64]:
+    """Up to ``k`` feasible candidate vehicles per request, by ETA (ties by vehicle index).
 
-    ETAs are exact table look-ups from every node holding an idle vehicle to each pickup (an R x U matrix, U the
-    number of such nodes), so "nearest" means nearest in driving time, not as the crow flies. Only pairs whose
-    pickup would meet the request's deadline, in a vehicle with enough seats, are returned.
+    ETAs are exact table look-ups from every group of free vehicles to each pickup, so "nearest" means nearest in
+    driving time, not as the crow flies. Only pairs whose pickup meets the request's deadline, in a vehicle with
+    enough seats and of an operator the request accepts, are returned.
 
     ``rows_subset`` restricts the search to some problem rows (returned rows still index the whole problem);
     ``taken`` (one flag per vehicle) hides vehicles already matched in an earlier round.
     """
-    vs, nodes, starts, counts = p.idle.by_node()
+    vs, g_node, g_ready, starts, counts = free_groups(p)
     if taken is not None and vs.size:
         keep = ~taken[vs]
-        node_of = np.repeat(nodes, counts)[keep]
+        grp = np.repeat(np.arange(starts.size), counts)[keep]
         vs = vs[keep]
-        uniq, first, cnt = np.unique(node_of, return_index=True, return_counts=True)
-        nodes, starts, counts = uniq.astype(np.int32), first.astype(np.int64), cnt.astype(np.int64)
+        uniq, first, cnt = np.unique(grp, return_index=True, return_counts=True)
+        g_node, g_ready = g_node[uniq], g_ready[uniq]
+        starts, counts = first.astype(np.int64), cnt.astype(np.int64)
     sub = np.arange(len(p), dtype=np.int64) if rows_subset is None else rows_subset
     n_req = sub.size
-    empty = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32))
-    if nodes.size == 0 or n_req == 0:
+    empty = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64))
+    if g_node.size == 0 or n_req == 0:
         return empty
-    free_flow = p.router.times(nodes[None, :], p.o_node[sub][:, None])
-    kk = min(k, nodes.size)
-    if kk < nodes.size:
-        near = np.argpartition(free_flow, kk - 1, axis=1)[:, :kk]
+    eta_all = group_etas(p, g_node, g_ready, sub)
+    kk = min(k, g_node.size)
+    if kk < g_node.size:
+        near = np.argpartition(eta_all, kk - 1, axis=1)[:, :kk]
     else:
-        near = np.broadcast_to(np.arange(nodes.size), (n_req, nodes.size))
-    # Expand each (request, node) to the first min(count, k) vehicles parked there.
+        near = np.broadcast_to(np.arange(g_node.size), (n_req, g_node.size))
+    # Expand each (request, group) to the first min(count, k) vehicles of the group.
     take = np.minimum(counts[near], k).ravel()
     pos = np.repeat(near.ravel(), take)
-    rows = np.repeat(np.repeat(np.arange(n_req, dtype=np.int64), near.shape[1]), take)
+    local = np.repeat(np.repeat(np.arange(n_req, dtype=np.int64), near.shape[1]), take)
     group_start = np.cumsum(take) - take
     offset = np.arange(pos.size) - np.repeat(group_start, take)
     veh = vs[starts[pos] + offset]
-    eta = p.router.profile.apply(free_flow[rows, pos], p.now)
-    rows = sub[rows]
-    ok = (p.now + eta.astype(np.int64) <= p.deadline_s[rows]) & (p.idle.capacity[veh] >= p.passengers[rows])
+    eta = eta_all[local, pos]
+    rows = sub[local]
+    fleet = p.fleet
+    op = p.operator[rows]
+    ok = (
+        (p.now + eta <= p.deadline_s[rows])
+        & (fleet.capacity[veh] >= p.passengers[rows])
+        & ((op < 0) | (fleet.operator[veh] == op))
+    )
     rows, veh, eta = rows[ok], veh[ok], eta[ok]
-    # Keep the k best per request.
     order = np.lexsort((veh, eta, rows))
     rows, veh, eta = rows[order], veh[order], eta[order]
     first = np.searchsorted(rows, rows, side="left")
     keep = (np.arange(rows.size) - first) < k
-    return rows[keep], veh[keep].astype(np.int32), eta[keep].astype(np.int32)
+    return rows[keep], veh[keep].astype(np.int32), eta[keep]

@@ -3,80 +3,108 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 import numpy as np
 from numpy.typing import NDArray
+
+from .reasons import Reason
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 
 
-class RejectReason(IntEnum):
-    """Why the engine turned a request down (stored as int8)."""
+def _empty(dtype: type) -> NDArray[np.generic]:
+    a: NDArray[np.generic] = np.empty(0, dtype=dtype)
+    a.setflags(write=False)  # shared by every Decisions that leaves a field empty
+    return a
 
-    #: No vehicle was idle when the request was first considered.
-    NO_VEHICLE_AVAILABLE = 1
-    #: Vehicles were idle, but none could reach the pickup within the rider's maximum wait.
-    ETA_EXCEEDS_MAX_WAIT = 2
-    #: The party is larger than any vehicle's capacity.
-    OVER_CAPACITY = 3
 
-    @property
-    def label(self) -> str:
-        return self.name.lower()
+_E64: I64 = _empty(np.int64)  # type: ignore[assignment]
+_E32: I32 = _empty(np.int32)  # type: ignore[assignment]
+_E8: NDArray[np.int8] = _empty(np.int8)  # type: ignore[assignment]
 
 
 def _e64() -> I64:
-    return np.empty(0, dtype=np.int64)
+    return _E64
 
 
 def _e32() -> I32:
-    return np.empty(0, dtype=np.int32)
+    return _E32
 
 
 def _e8() -> NDArray[np.int8]:
-    return np.empty(0, dtype=np.int8)
+    return _E8
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Decisions:
-    """Decisions taken in answer to one input event.
+    """Decisions taken in answer to one input.
+
+    Requests are named by their external ids, vehicles by their dense engine index (``engine.vehicle_id(i)`` gives
+    the external id; indices are never reused). Times are epoch seconds.
 
     Attributes
     ----------
-    assign_request, assign_vehicle, assign_eta_s : arrays of equal length
-        Request ``assign_request[i]`` goes to vehicle ``assign_vehicle[i]``, which should reach the pickup
-        ``assign_eta_s[i]`` seconds after the decision time.
+    time_s : int
+        The input's time.
+    assign_request, assign_vehicle, assign_pickup_s : arrays of equal length
+        Request ``assign_request[i]`` joins the plan of vehicle ``assign_vehicle[i]``, which should reach its
+        pickup at ``assign_pickup_s[i]``.
     reject_request, reject_reason : arrays of equal length
-        Requests turned down, with a :class:`RejectReason` code each.
-    move_vehicle, move_node : arrays of equal length
-        Idle vehicles asked to drive to a node (rebalancing; no policy emits these yet).
+        Requests turned down at their first decision, with a :class:`~.reasons.Reason` each.
+    expired_request, expired_s : arrays of equal length
+        Open requests whose deadline passed unassigned: the engine cancelled them (``max_wait_exceeded``) as of
+        ``expired_s`` (their deadline).
+    reopened_request : array
+        Assigned requests the vehicle withdrew from (provider or driver cancellation): open again.
+    replanned : array
+        Vehicles whose stop plan changed (assignment, pooling insertion, repositioning, cancellation): the executor
+        reads their new plan with ``engine.plan(i)`` and where they go from with ``engine.leg(i)``.
+    reposition_vehicle, reposition_node : arrays of equal length
+        Idle vehicles sent to drive to a node (rebalancing); also in ``replanned``.
+    retired : array
+        Vehicles asked to retire whose plan is now empty: they take no more work.
     """
 
+    time_s: int = 0
     assign_request: I64 = field(default_factory=_e64)
     assign_vehicle: I32 = field(default_factory=_e32)
-    assign_eta_s: I32 = field(default_factory=_e32)
+    assign_pickup_s: I64 = field(default_factory=_e64)
     reject_request: I64 = field(default_factory=_e64)
     reject_reason: NDArray[np.int8] = field(default_factory=_e8)
-    move_vehicle: I32 = field(default_factory=_e32)
-    move_node: I32 = field(default_factory=_e32)
+    expired_request: I64 = field(default_factory=_e64)
+    expired_s: I64 = field(default_factory=_e64)
+    reopened_request: I64 = field(default_factory=_e64)
+    replanned: I32 = field(default_factory=_e32)
+    reposition_vehicle: I32 = field(default_factory=_e32)
+    reposition_node: I32 = field(default_factory=_e32)
+    retired: I32 = field(default_factory=_e32)
 
     def __post_init__(self) -> None:
-        if not (self.assign_request.size == self.assign_vehicle.size == self.assign_eta_s.size):
-            raise ValueError("Decisions: assign_request, assign_vehicle and assign_eta_s must have equal length")
+        if not (self.assign_request.size == self.assign_vehicle.size == self.assign_pickup_s.size):
+            raise ValueError("Decisions: assign_request, assign_vehicle and assign_pickup_s must have equal length")
         if self.reject_request.size != self.reject_reason.size:
             raise ValueError("Decisions: reject_request and reject_reason must have equal length")
-        if self.move_vehicle.size != self.move_node.size:
-            raise ValueError("Decisions: move_vehicle and move_node must have equal length")
+        if self.expired_request.size != self.expired_s.size:
+            raise ValueError("Decisions: expired_request and expired_s must have equal length")
+        if self.reposition_vehicle.size != self.reposition_node.size:
+            raise ValueError("Decisions: reposition_vehicle and reposition_node must have equal length")
 
     @property
     def empty(self) -> bool:
-        return not (self.assign_request.size or self.reject_request.size or self.move_vehicle.size)
+        """True when nothing was decided."""
+        return len(self) == 0
 
     def __len__(self) -> int:
-        return int(self.assign_request.size + self.reject_request.size + self.move_vehicle.size)
+        return int(
+            self.assign_request.size
+            + self.reject_request.size
+            + self.expired_request.size
+            + self.reopened_request.size
+            + self.replanned.size
+            + self.retired.size
+        )
 
-
-#: The answer "nothing to do".
-NO_DECISIONS = Decisions()
+    def reasons(self) -> list[Reason]:
+        """The reject reasons as enum members."""
+        return [Reason(int(x)) for x in self.reject_reason]

@@ -1,8 +1,9 @@
 """Dispatch policies behind one Protocol, and the typed registry that names them.
 
-Both policies assign only *idle* vehicles (MDS ``available``). A vehicle already driving to a pickup is committed:
-it is never re-assigned, because the rider has been given that vehicle and an ETA, and a live service would have
-to take the promise back (see ``docs/simulation.md`` for the trade-off).
+``immediate`` and ``batch`` serve one request per vehicle at a time (the unpooled special case of stop plans): they
+consider free vehicles, that is idle ones and those driving empty to a repositioning target, never one that has a
+rider in its plan. A vehicle already driving to a pickup is committed: the rider has been given that vehicle and an
+ETA. The pooling policies (``insertion``, ``pool``) live in :mod:`.pooling` and see every vehicle's plan.
 """
 
 from __future__ import annotations
@@ -13,25 +14,28 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from ._candidates import k_nearest
-from .problem import Matching, MatchProblem
+from .problem import Assignment, MatchProblem
 
-PolicyName = Literal["immediate", "batch"]
+PolicyName = Literal["immediate", "batch", "insertion", "pool"]
+_BIG = np.iinfo(np.int64).max // 4
 
 
 class DispatchPolicy(Protocol):
-    """How open requests are matched to idle vehicles.
+    """How open requests are matched to vehicles.
 
     Attributes
     ----------
     name : str
         Registry name.
     on_arrival : bool
-        True: the engine asks the policy as soon as requests arrive, and the policy decides them one by one in
-        arrival order (the engine relies on this to give the right reject reason). False: only on clock ticks.
+        True: the engine asks the policy as soon as requests arrive (and whenever a vehicle frees up), and the
+        policy decides them one by one in arrival order (the engine relies on this to give the right reject reason).
+        False: only on clock ticks.
     tick_seconds : int
         How often the caller should send ticks (0 = the policy needs none).
     """
@@ -45,8 +49,8 @@ class DispatchPolicy(Protocol):
     @property
     def tick_seconds(self) -> int: ...
 
-    def match(self, problem: MatchProblem) -> Matching:
-        """Choose vehicles for some of ``problem``'s requests (each vehicle at most once)."""
+    def match(self, problem: MatchProblem) -> Assignment:
+        """Choose vehicles for some of ``problem``'s requests."""
         ...
 
 
@@ -57,34 +61,39 @@ class PolicyParams:
     Parameters
     ----------
     batch_seconds : int
-        Batch interval of the ``batch`` policy (> 0).
+        Batch interval of the batch policies (> 0).
     candidates : int
-        k: idle vehicles considered per request (> 0); larger is slower and rarely better past ~10.
+        k: vehicles considered per request (> 0); larger is slower and rarely better past ~10.
     rounds : int
         Batch matching rounds: requests left unmatched after a round try again with the k nearest of the vehicles
         still free (>= 1).
+    solver_time_s : float
+        Time budget of the exact pooling solver per batch (> 0); past it, the greedy solution is used.
     """
 
     batch_seconds: int = 30
     candidates: int = 8
     rounds: int = 4
+    solver_time_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
-            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
+            raise ValueError(f"rounds: must be >= 1, got {self.rounds}")
         if self.batch_seconds <= 0:
-            raise ValueError(f"batch_seconds must be > 0, got {self.batch_seconds}")
+            raise ValueError(f"batch_seconds: must be > 0, got {self.batch_seconds}")
         if self.candidates <= 0:
-            raise ValueError(f"candidates must be > 0, got {self.candidates}")
+            raise ValueError(f"candidates: must be > 0, got {self.candidates}")
+        if not self.solver_time_s > 0:
+            raise ValueError(f"solver_time_s: must be > 0, got {self.solver_time_s}")
 
 
 @dataclass(frozen=True, slots=True)
 class ImmediateNearest:
-    """Each request, on arrival and in arrival order, gets the idle vehicle with the smallest ETA (the baseline).
+    """Each request, on arrival and in arrival order, gets the free vehicle with the smallest pickup ETA.
 
-    Ties go to the lower node index, then the lower vehicle id. The ETA scan covers every node holding an idle
-    vehicle (one table column look-up), so the nearest vehicle is exact, not pruned. In a mixed fleet, a party goes
-    to the nearest vehicle with enough seats.
+    Ties go to an idle vehicle before a repositioning one, then the lower node index, then the lower vehicle index.
+    The ETA scan covers every node holding an idle vehicle (one table column look-up), so the nearest vehicle is
+    exact, not pruned. In a mixed fleet, a party goes to the nearest vehicle with enough seats.
     """
 
     params: PolicyParams = PolicyParams()
@@ -101,70 +110,94 @@ class ImmediateNearest:
     def tick_seconds(self) -> int:
         return 0
 
-    def match(self, problem: MatchProblem) -> Matching:
+    def match(self, problem: MatchProblem) -> Assignment:
         n = len(problem)
+        fleet = problem.fleet
+        now = problem.now
         reachable = np.zeros(n, dtype=bool)
-        nodes = problem.idle.nodes()
-        if nodes.size == 0:
-            return Matching.none(n)
-        left = problem.idle.count[nodes].astype(np.int64)
-        # Vehicles still free at each node touched in this call, by increasing id (copied on first use).
-        free: dict[int, list[int]] = {}
+        nodes = np.flatnonzero(fleet.idle_count).astype(np.int32)
+        left = fleet.idle_count[nodes].astype(np.int64)
+        r_veh, r_node, r_ready = fleet.repositioning_vehicles(now)
+        r_free = np.ones(r_veh.size, dtype=bool)
+        if nodes.size == 0 and r_veh.size == 0:
+            return Assignment.none(n)
+        free: dict[int, list[int]] = {}  # vehicles still free at each node touched in this call
         rows: list[int] = []
         vehicles: list[int] = []
-        etas: list[int] = []
+        picks: list[int] = []
         for i in range(n):
-            eta = problem.router.times(nodes, np.int64(problem.o_node[i]), problem.now).astype(np.int64)
-            eta[left <= 0] = np.iinfo(np.int64).max // 2
-            latest = int(problem.deadline_s[i]) - problem.now
-            found = self._pick(problem, nodes, eta, left, free, latest, int(problem.passengers[i]))
-            if found is None:
+            o = np.int64(problem.o_node[i])
+            latest = int(problem.deadline_s[i]) - now
+            pax, op = int(problem.passengers[i]), int(problem.operator[i])
+            best: tuple[int, int, int] | None = None  # (eta, vehicle, node position or -1-rep position)
+            if nodes.size:
+                eta = problem.travel.times(nodes, o, now).astype(np.int64)
+                eta[left <= 0] = _BIG
+                found = _pick_idle(problem, nodes, eta, free, latest, pax, op)
+                if found is not None:
+                    best = (int(eta[found[0]]), found[1], found[0])
+            if r_veh.size:
+                eta_r = problem.travel.times(r_node, o, r_ready).astype(np.int64) + (r_ready - now)
+                ok = r_free & (eta_r <= latest) & (fleet.capacity[r_veh] >= pax)
+                if op >= 0:
+                    ok &= fleet.operator[r_veh] == op
+                if ok.any():
+                    j = int(np.flatnonzero(ok)[np.argmin(eta_r[ok])])
+                    if best is None or int(eta_r[j]) < best[0]:
+                        if best is not None:  # give the idle vehicle back
+                            free[int(nodes[best[2]])].insert(0, best[1])
+                            free[int(nodes[best[2]])].sort()
+                        best = (int(eta_r[j]), int(r_veh[j]), -1 - j)
+            if best is None:
                 continue
-            j, v = found
             reachable[i] = True
-            left[j] -= 1
+            if best[2] >= 0:
+                left[best[2]] -= 1
+            else:
+                r_free[-1 - best[2]] = False
             rows.append(i)
-            vehicles.append(v)
-            etas.append(int(eta[j]))
-        return Matching(
+            vehicles.append(best[1])
+            picks.append(now + best[0])
+        return Assignment(
             rows=np.asarray(rows, dtype=np.int64),
             vehicles=np.asarray(vehicles, dtype=np.int32),
-            eta_s=np.asarray(etas, dtype=np.int32),
+            pickup_s=np.asarray(picks, dtype=np.int64),
             reachable=reachable,
         )
 
-    @staticmethod
-    def _pick(
-        problem: MatchProblem,
-        nodes: np.ndarray,
-        eta: np.ndarray,
-        left: np.ndarray,
-        free: dict[int, list[int]],
-        latest: int,
-        passengers: int,
-    ) -> tuple[int, int] | None:
-        """(node position, vehicle) of the nearest free vehicle with enough seats within ``latest`` s, or None."""
-        first = int(np.argmin(eta))
-        cap = problem.idle.capacity
-        # The nearest node first (the common case); only if its vehicles are all too small for the party (a mixed
-        # fleet), the others by increasing ETA, ties by node. Nodes come by ETA: past the deadline, nothing can do.
-        for j in itertools.chain((first,), _by_eta_after(eta, first)):
-            if left[j] <= 0 or eta[j] > latest:
-                return None
-            node = int(nodes[j])
-            at = free.get(node)
-            if at is None:
-                at = free[node] = list(problem.idle.vehicles_at(node))
-            for k, v in enumerate(at):
-                if cap[v] >= passengers:
-                    del at[k]
-                    return j, int(v)
-        return None
+
+def _pick_idle(
+    problem: MatchProblem,
+    nodes: NDArray[np.int32],
+    eta: NDArray[np.int64],
+    free: dict[int, list[int]],
+    latest: int,
+    passengers: int,
+    operator: int,
+) -> tuple[int, int] | None:
+    """(node position, vehicle) of the nearest free idle vehicle with enough seats within ``latest`` s, or None."""
+    first = int(np.argmin(eta))
+    cap = problem.fleet.capacity
+    ops = problem.fleet.operator
+    # The nearest node first (the common case); only if its vehicles are all unsuitable (a mixed fleet), the others
+    # by increasing ETA, ties by node. Nodes come by ETA: past the deadline, nothing can do.
+    for j in itertools.chain((first,), _by_eta_after(eta, first)):
+        if eta[j] > latest:
+            return None
+        node = int(nodes[j])
+        at = free.get(node)
+        if at is None:
+            at = free[node] = list(problem.fleet.idle_vehicles_at(node))
+        for k, v in enumerate(at):
+            if cap[v] >= passengers and (operator < 0 or ops[v] == operator):
+                del at[k]
+                return j, int(v)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class BatchAssignment:
-    """Every ``batch_seconds``, all open requests against all idle vehicles, minimising total ETA.
+    """Every ``batch_seconds``, all open requests against all free vehicles, minimising total pickup ETA.
 
     Each request keeps only its k best feasible candidates (``params.candidates``), and a private "stay unmatched"
     column at a cost larger than any set of real ETAs could add up to, so the solver first matches as many
@@ -186,13 +219,13 @@ class BatchAssignment:
     def tick_seconds(self) -> int:
         return self.params.batch_seconds
 
-    def match(self, problem: MatchProblem) -> Matching:
+    def match(self, problem: MatchProblem) -> Assignment:
         n = len(problem)
         reachable = np.zeros(n, dtype=bool)
-        taken = np.zeros(problem.idle.capacity.size, dtype=bool)
+        taken = np.zeros(problem.fleet.size, dtype=bool)
         todo = np.arange(n, dtype=np.int64)
         out_r, out_v, out_e = [], [], []
-        # Pruning to k candidates can leave a request unmatched while farther idle vehicles that could still reach
+        # Pruning to k candidates can leave a request unmatched while farther free vehicles that could still reach
         # it in time are free: re-run on the leftovers against the leftover vehicles, a few rounds at most.
         for _ in range(self.params.rounds):
             rows, veh, eta = k_nearest(problem, self.params.candidates, rows_subset=todo, taken=taken)
@@ -208,18 +241,18 @@ class BatchAssignment:
             if todo.size == 0:
                 break
         if not out_r:
-            return Matching.none(n)
+            return Assignment.none(n)
         r_all = np.concatenate(out_r)
         order = np.argsort(r_all)
-        return Matching(
+        return Assignment(
             rows=r_all[order],
             vehicles=np.concatenate(out_v)[order],
-            eta_s=np.concatenate(out_e)[order],
+            pickup_s=problem.now + np.concatenate(out_e)[order].astype(np.int64),
             reachable=reachable,
         )
 
 
-def _by_eta_after(eta: np.ndarray, first: int) -> Iterator[int]:
+def _by_eta_after(eta: NDArray[np.int64], first: int) -> Iterator[int]:
     """Positions by increasing ETA (ties by position) except ``first``; sorted only if someone asks (lazily)."""
     for x in np.argsort(eta, kind="stable").tolist():
         if x != first:
@@ -227,8 +260,8 @@ def _by_eta_after(eta: np.ndarray, first: int) -> Iterator[int]:
 
 
 def solve_assignment(
-    rows: np.ndarray, veh: np.ndarray, eta: np.ndarray, n_rows: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows: NDArray[np.int64], veh: NDArray[np.int32], eta: NDArray[np.int64], n_rows: int
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
     """Minimum-total-ETA matching over candidate pairs, maximising the number matched first.
 
     Returns the chosen (row, vehicle, eta) pairs, sorted by row.
@@ -251,15 +284,28 @@ def solve_assignment(
     key = rows.astype(np.int64) * (int(veh.max()) + 1) + veh
     order = np.argsort(key)
     want = row_ind * (int(veh.max()) + 1) + chosen_v
-    e = eta[order[np.searchsorted(key[order], want)]].astype(np.int32)
+    e = eta[order[np.searchsorted(key[order], want)]].astype(np.int64)
     srt = np.argsort(row_ind)
     return row_ind[srt], chosen_v[srt], e[srt]
+
+
+def _pooling(name: str) -> Callable[[PolicyParams], DispatchPolicy]:
+    def make(params: PolicyParams) -> DispatchPolicy:
+        from .pooling import BatchPooling, InsertionPolicy  # pooling imports this module: import on first use
+
+        if name == "insertion":
+            return InsertionPolicy(params)
+        return BatchPooling(params)
+
+    return make
 
 
 #: The typed registry: scenario files and the CLI name a policy; this turns the name into an object.
 POLICIES: Mapping[PolicyName, Callable[[PolicyParams], DispatchPolicy]] = {
     "immediate": ImmediateNearest,
     "batch": BatchAssignment,
+    "insertion": _pooling("insertion"),
+    "pool": _pooling("pool"),
 }
 
 

@@ -1,47 +1,93 @@
 """The matching problem a policy solves, and its answer.
 
-A policy sees a :class:`MatchProblem`: the decision time, the open requests as columns and a read-only view of the
-idle vehicles (:class:`IdleFleet`). It returns a :class:`Matching`. It never changes the engine's state: the engine
-applies the matching (state transitions, bookkeeping) itself, so every policy gets the same guarantees.
+A policy sees a :class:`MatchProblem`: the decision time, the open requests as columns, a read-only view of the
+whole fleet (:class:`FleetView`: every vehicle's leg, load, capacity and stop plan) and the travel times. It returns
+an :class:`Assignment`. It never changes the engine's state: the engine validates and applies the answer itself
+(state transitions, bookkeeping), so every policy gets the same guarantees.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..network import Router
+from ..network.travel import TravelTimes
+from .plans import Dwell, Stop
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 
 
-class IdleFleet(Protocol):
-    """Read-only view of the vehicles a policy may assign (MDS state ``available``)."""
+class FleetView(Protocol):
+    """Read-only view of the engine's fleet (indices are dense vehicle indices)."""
 
     @property
-    def count(self) -> I32:
-        """Idle vehicles per node (length = number of network nodes)."""
+    def size(self) -> int:
+        """Number of vehicles ever docked (retired ones included, never dispatchable)."""
         ...
 
     @property
     def capacity(self) -> NDArray[np.int16]:
-        """Seats per vehicle (all vehicles, indexed by vehicle id)."""
+        """Seats per vehicle."""
         ...
 
-    def nodes(self) -> I32:
-        """Nodes holding at least one idle vehicle, increasing."""
+    @property
+    def load(self) -> NDArray[np.int16]:
+        """Passengers on board per vehicle."""
         ...
 
-    def vehicles_at(self, node: int) -> list[int]:
-        """Idle vehicles at ``node``, by increasing id."""
+    @property
+    def operator(self) -> NDArray[np.int16]:
+        """Operator index per vehicle."""
         ...
 
-    def by_node(self) -> tuple[I32, I32, I64, I64]:
-        """All idle vehicles sorted by (node, id), with the distinct nodes, group starts and group sizes."""
+    @property
+    def leg_node(self) -> I32:
+        """Node each vehicle leaves from towards its first stop (its position when idle)."""
+        ...
+
+    @property
+    def leg_s(self) -> I64:
+        """When it leaves ``leg_node`` (for a vehicle standing at a stop: when its dwell ends)."""
+        ...
+
+    @property
+    def at_stop(self) -> NDArray[np.bool_]:
+        """Whether each vehicle stands at its first stop."""
+        ...
+
+    def dispatchable(self) -> NDArray[np.bool_]:
+        """Vehicles that may take new work (in service, contactable, not retiring)."""
+        ...
+
+    def free(self, now: int) -> tuple[I32, I32, I64]:
+        """Dispatchable vehicles with no rider in their plan: ``(vehicle, node, ready_s)`` sorted by
+        ``(node, ready_s, vehicle)``.
+
+        An idle vehicle is ready at its node now; a repositioning one is counted at its target when it gets there
+        (the engine may divert it earlier on its way, which can only be faster).
+        """
+        ...
+
+    @property
+    def idle_count(self) -> I32:
+        """Idle vehicles (in service, empty plan) per network node."""
+        ...
+
+    def idle_vehicles_at(self, node: int) -> list[int]:
+        """Idle vehicles at ``node``, by increasing index."""
+        ...
+
+    def repositioning_vehicles(self, now: int) -> tuple[I32, I32, I64]:
+        """Free vehicles driving to a repositioning target: ``(vehicle, target, arrival)``."""
+        ...
+
+    def plan(self, vehicle: int) -> list[Stop]:
+        """The vehicle's stops (a copy)."""
         ...
 
 
@@ -52,62 +98,85 @@ class MatchProblem:
     Attributes
     ----------
     now : int
-        Decision time (seconds; the engine's caller defines the epoch).
-    request_id, o_node, deadline_s, passengers : arrays, one row per open request
-        ``deadline_s`` is the latest acceptable pickup time (request time + max wait).
-    router : Router
-        Travel times; ETAs are taken with the departure at ``now``.
-    idle : IdleFleet
-        The vehicles that may be assigned.
+        Decision time (epoch seconds).
+    request : int64
+        Dense request indices (what an :class:`Assignment` refers to).
+    o_node, d_node : int32
+    deadline_s : int64
+        Latest pickup (request time + max wait).
+    latest_dropoff_s : int64
+        Latest dropoff (request time + direct ride time + max delay).
+    passengers : int16
+    shareable : bool
+        The rider accepts pooling.
+    operator : int16
+        Operator the request is restricted to, -1 = any.
+    fleet : FleetView
+    travel : TravelTimes
+    dwell : Dwell
+    requests : mapping of str to array
+        Read-only columns of every request the engine knows, by dense index (``pax``, ``deadline``,
+        ``latest_dropoff``, ``shareable``, ``o``, ``d``...): what pooling needs about riders already in plans.
     """
 
     now: int
-    request_id: I64
+    request: I64
     o_node: I32
+    d_node: I32
     deadline_s: I64
+    latest_dropoff_s: I64
     passengers: NDArray[np.int16]
-    router: Router
-    idle: IdleFleet
+    shareable: NDArray[np.bool_]
+    operator: NDArray[np.int16]
+    fleet: FleetView
+    travel: TravelTimes
+    dwell: Dwell
+    requests: Mapping[str, NDArray[Any]]
 
     def __len__(self) -> int:
-        return int(self.request_id.size)
+        return int(self.request.size)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Matching:
+class Assignment:
     """A policy's answer.
 
     Attributes
     ----------
     rows : int64
-        Rows of the :class:`MatchProblem` that get a vehicle.
+        Rows of the :class:`MatchProblem` that get a vehicle (each at most once).
     vehicles : int32
-        The vehicle for each of ``rows`` (never repeated).
-    eta_s : int32
-        Seconds from ``now`` until that vehicle reaches the pickup.
+        The vehicle for each of ``rows``.
+    pickup_s : int64
+        When that vehicle is planned to reach the pickup (epoch seconds).
     reachable : bool, one per problem row
-        Whether some idle vehicle could reach the request within its deadline (the engine uses this to tell a
-        request that lost a competition, which may wait, from one nobody can serve, which is rejected).
+        Whether some vehicle could have served the request in time (a request that lost a competition may wait;
+        one nobody can serve is rejected at its first decision).
+    plans : dict or None
+        The new full stop plan of every vehicle touched, for policies that build plans (pooling). None: each
+        vehicle in ``vehicles`` (appearing once) drops any repositioning target and gets ``[pickup, dropoff]``.
     """
 
     rows: I64
     vehicles: I32
-    eta_s: I32
+    pickup_s: I64
     reachable: NDArray[np.bool_]
+    plans: dict[int, list[Stop]] | None = None
 
     def __post_init__(self) -> None:
-        if not (self.rows.size == self.vehicles.size == self.eta_s.size):
-            raise ValueError("Matching: rows, vehicles and eta_s must have equal length")
-        if np.unique(self.vehicles).size != self.vehicles.size:
-            raise ValueError("Matching: a vehicle was given two requests")
+        if not (self.rows.size == self.vehicles.size == self.pickup_s.size):
+            raise ValueError("Assignment: rows, vehicles and pickup_s must have equal length")
         if np.unique(self.rows).size != self.rows.size:
-            raise ValueError("Matching: a request was given two vehicles")
+            raise ValueError("Assignment: a request was given two vehicles")
+        if self.plans is None and np.unique(self.vehicles).size != self.vehicles.size:
+            raise ValueError("Assignment: a vehicle was given two requests without a plan")
 
     @classmethod
-    def none(cls, n_rows: int) -> Matching:
+    def none(cls, n_rows: int) -> Assignment:
+        """Nothing assigned, nothing reachable."""
         return cls(
             rows=np.empty(0, np.int64),
             vehicles=np.empty(0, np.int32),
-            eta_s=np.empty(0, np.int32),
+            pickup_s=np.empty(0, np.int64),
             reachable=np.zeros(n_rows, dtype=bool),
         )

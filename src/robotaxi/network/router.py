@@ -18,6 +18,7 @@ import math
 import mmap
 import multiprocessing as mp
 import os
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -50,7 +51,14 @@ class Router:
     cache_rows : int
         LRU capacity, in origins, for on-demand rows (large networks, and paths above ``pred_table_max_nodes``).
     workers : int, optional
-        Processes used to build the full table (default: one per CPU; 1 = in this process).
+        Processes used to build the full table (default: one per CPU; 1 = in this process). Worker processes are
+        forked, which is unsafe once a process runs threads: when other threads exist, the table is built in this
+        process whatever ``workers`` says.
+
+    Notes
+    -----
+    Implements :class:`~robotaxi.network.travel.TravelTimes`. Queries are safe from several threads: the tables
+    are read-only and the on-demand row cache is guarded by a lock.
     """
 
     def __init__(
@@ -76,11 +84,15 @@ class Router:
         self._graph = network.matrix(weight)
         self._cache_rows = max(1, cache_rows)
         self._rows: OrderedDict[int, tuple[I32, I32, I32]] = OrderedDict()
+        self._lock = threading.Lock()
         self._times: NDArray[Any] | None = None
         self._dists: NDArray[np.uint32] | None = None
         self._pred: NDArray[Any] | None = None
         if n <= table_max_nodes:
-            self._build_table(keep_pred=n <= pred_table_max_nodes, workers=workers or os.cpu_count() or 1)
+            n_workers = workers or os.cpu_count() or 1
+            if threading.active_count() > 1:
+                n_workers = 1  # never fork a process that runs threads
+            self._build_table(keep_pred=n <= pred_table_max_nodes, workers=n_workers)
 
     # ------------------------------------------------------------------ table building
     def _decode(self, w: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -124,17 +136,24 @@ class Router:
 
     # ------------------------------------------------------------------ rows on demand
     def _row(self, origin: int) -> tuple[I32, I32, I32]:
-        row = self._rows.get(origin)
-        if row is not None:
-            self._rows.move_to_end(origin)
-            return row
+        with self._lock:
+            row = self._rows.get(origin)
+            if row is not None:
+                self._rows.move_to_end(origin)
+                return row
         w, pred = dijkstra(self._graph, directed=True, indices=origin, return_predecessors=True)
         t, d = self._decode(w)
         row = (t.astype(np.int32), d.astype(np.int32), pred.astype(np.int32))
-        self._rows[origin] = row
-        if len(self._rows) > self._cache_rows:
-            self._rows.popitem(last=False)
+        with self._lock:
+            self._rows[origin] = row
+            if len(self._rows) > self._cache_rows:
+                self._rows.popitem(last=False)
         return row
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes of the network."""
+        return self.network.n_nodes
 
     def _check(self, nodes: ArrayLike, what: str) -> I64:
         a = np.asarray(nodes)
@@ -170,6 +189,28 @@ class Router:
         o, d = np.broadcast_arrays(self._check(origins, "origins"), self._check(destinations, "destinations"))
         return self.profile.apply(self._lookup(0, o, d), depart_s)
 
+    def time1(self, origin: int, destination: int, depart_s: int | None = None) -> int:
+        """:meth:`times` for one pair of node indices (plain ints), without array overhead."""
+        n = self.network.n_nodes
+        if not (0 <= origin < n and 0 <= destination < n):
+            raise NetworkError(f"node pair ({origin}, {destination}) is not in the {self.network.name} network")
+        if self._times is not None:
+            base = int(self._times[origin, destination])
+        else:
+            base = int(self._row(origin)[0][destination])
+        if depart_s is None or self.profile.is_free_flow:
+            return base
+        return round(base * self.profile.factor_at1(depart_s))
+
+    def distance1(self, origin: int, destination: int) -> int:
+        """:meth:`distances` for one pair of node indices (plain ints), without array overhead."""
+        n = self.network.n_nodes
+        if not (0 <= origin < n and 0 <= destination < n):
+            raise NetworkError(f"node pair ({origin}, {destination}) is not in the {self.network.name} network")
+        if self._dists is not None:
+            return int(self._dists[origin, destination])
+        return int(self._row(origin)[1][destination])
+
     def distances(self, origins: ArrayLike, destinations: ArrayLike) -> I32:
         """Length in metres of the fastest route for each (origin, destination) pair."""
         o, d = np.broadcast_arrays(self._check(origins, "origins"), self._check(destinations, "destinations"))
@@ -201,6 +242,25 @@ class Router:
                 raise NetworkError(f"{self.network.name}: no route from node {o} to node {d}")
             nodes.append(v)
         return np.asarray(nodes[::-1], dtype=np.int32)
+
+    def divert(self, origin: int, destination: int, depart_s: int, at_s: int) -> tuple[int, int]:
+        """The first node on the route ``origin -> destination`` (left at ``depart_s``) reached at or after ``at_s``.
+
+        Time along the route is shared between its edges in proportion to their free-flow times (the time-of-day
+        factor at departure scales every edge alike), exactly as the leg's total :meth:`times` gives it.
+        """
+        total = self.time1(int(origin), int(destination), depart_s)
+        if at_s <= depart_s:
+            return int(origin), int(depart_s)
+        if origin == destination or at_s >= depart_s + total:
+            return int(destination), int(depart_s + total)
+        path = self.path(origin, destination)
+        edge_t = self.network.travel_time_s[self.path_edges(path)].astype(np.float64)
+        cum = np.cumsum(edge_t)
+        # Arrival at each node after the origin, on the leg's own clock (the last one is the leg's total).
+        arrive = depart_s + np.floor(cum / cum[-1] * total).astype(np.int64)
+        k = int(np.searchsorted(arrive, at_s, side="left"))
+        return int(path[k + 1]), int(arrive[k])
 
     def path_edges(self, path: ArrayLike) -> I64:
         """Edge indices along a node path (the fastest edge between consecutive nodes)."""

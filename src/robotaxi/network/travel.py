@@ -37,6 +37,14 @@ class TravelTimes(Protocol):
         """Metres along the fastest route."""
         ...
 
+    def time1(self, origin: int, destination: int, depart_s: int | None = None) -> int:
+        """:meth:`times` for one pair (plain ints, no array overhead)."""
+        ...
+
+    def distance1(self, origin: int, destination: int) -> int:
+        """:meth:`distances` for one pair."""
+        ...
+
     def divert(self, origin: int, destination: int, depart_s: int, at_s: int) -> tuple[int, int]:
         """Where a vehicle that left ``origin`` for ``destination`` at ``depart_s`` can change course.
 

@@ -1,16 +1,75 @@
-"""Key performance indicators of a run, as one flat JSON-ready mapping."""
+"""Key performance indicators of a run, as one typed, frozen record.
+
+Everything here is computed from the run's outputs alone, so the same seed gives byte-identical ``kpis.json``
+(wall-clock timings are kept out of it, in :class:`~.run.RunOutput`). Times are seconds, distances kilometres,
+shares percent.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..dispatch import REPOSITION
 from ..fleet import EventType, VehicleState
 from .result import REASON_LABELS, Outcome, SimResult
 
 _BUSY = (VehicleState.RESERVED, VehicleState.STOPPED, VehicleState.ON_TRIP)
+
+
+@dataclass(frozen=True, slots=True)
+class Kpis:
+    """The KPIs of one run (see the module docstring for units; None where nothing was there to measure)."""
+
+    scenario: str
+    policy: str
+    vehicles: int
+    window_start_s: int
+    window_end_s: int
+    last_event_s: int
+    requests: int
+    served: int
+    served_pct: float
+    rejected: int
+    cancelled: int
+    rejected_by_reason: dict[str, int]
+    cancelled_by_reason: dict[str, int]
+    wait_mean_s: float | None
+    wait_median_s: float | None
+    wait_p90_s: float | None
+    wait_p95_s: float | None
+    in_vehicle_mean_s: float | None
+    delay_mean_s: float | None
+    detour_mean: float | None
+    pooled_trips_pct: float | None
+    occupancy_mean: float | None
+    vehicle_km_occupied: float
+    vehicle_km_empty: float
+    vehicle_km_rebalancing: float
+    vehicle_km_total: float
+    passenger_km_direct: float
+    vehicle_km_saved_pct: float | None
+    empty_km_share_pct: float | None
+    fleet_utilisation_pct: float | None
+    trips_per_vehicle_mean: float
+    trips_per_vehicle_max: int
+    vehicles_in_service: int
+    vehicle_state_hours: dict[str, float]
+    served_pct_by_hour: list[float | None]
+    wait_mean_s_by_hour: list[float | None]
+    occupancy_by_hour: list[float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Indented JSON with a final newline (stable key order: the fields' order)."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
 def state_durations(result: SimResult) -> dict[str, float]:
@@ -24,13 +83,70 @@ def state_durations(result: SimResult) -> dict[str, float]:
     return {VehicleState(i).mds: float(x) for i, x in enumerate(totals)}
 
 
-def _pct(a: NDArray[np.int64], q: float) -> float | None:
+def _pct(a: NDArray[Any], q: float) -> float | None:
     # None, not NaN, when nothing was served: kpis.json must stay valid JSON (NaN is not).
     return float(np.percentile(a, q)) if a.size else None
 
 
-def compute_kpis(result: SimResult) -> dict[str, Any]:
-    """The KPIs of ``result`` (times in seconds, distances in km, shares in percent)."""
+def _mean(a: NDArray[Any], digits: int = 1) -> float | None:
+    return round(float(a.mean()), digits) if a.size else None
+
+
+def pooled_mask(result: SimResult) -> NDArray[np.bool_]:
+    """Served requests that shared their vehicle with another rider at some moment of their ride."""
+    o = result.outcomes
+    served = np.flatnonzero(o.outcome == Outcome.SERVED)
+    pooled = np.zeros(o.outcome.size, dtype=bool)
+    if served.size < 2:
+        return pooled
+    v, b, d = o.vehicle[served], o.board_s[served], o.dropoff_s[served]
+    order = np.lexsort((b, v))
+    v, b, d, rows = v[order], b[order], d[order], served[order]
+    # Within a vehicle (rides sorted by boarding), a ride overlaps an earlier one if it boards before the latest
+    # dropoff so far, and a later one if the next ride boards before its own dropoff.
+    starts = np.r_[True, v[1:] != v[:-1]]
+    group = np.cumsum(starts) - 1
+    big = np.int64(1) << 40
+    running = np.maximum.accumulate(d + group.astype(np.int64) * big) - group.astype(np.int64) * big
+    prev_max = np.r_[np.int64(-1), running[:-1]]
+    with_earlier = ~starts & (b < prev_max)
+    with_later = np.r_[(~starts[1:]) & (b[1:] < d[:-1]), False]
+    pooled[rows] = with_earlier | with_later
+    return pooled
+
+
+def _by_hour(result: SimResult) -> tuple[list[float | None], list[float | None], list[float | None]]:
+    r, o = result.requests, result.outcomes
+    hour = (r.time_s // 3600).astype(np.int64)
+    n_h = max(24, int(hour.max()) + 1) if hour.size else 24
+    total = np.bincount(hour, minlength=n_h)
+    served = o.outcome == Outcome.SERVED
+    n_served = np.bincount(hour[served], minlength=n_h)
+    wait = result.wait_s
+    wait_sum = np.bincount(hour[served], weights=wait[served], minlength=n_h)
+    legs = result.legs
+    occ_num: NDArray[np.float64] = np.zeros(n_h)
+    occ_den: NDArray[np.float64] = np.zeros(n_h)
+    if len(legs):
+        lh = np.minimum(legs.start_s // 3600, n_h - 1).astype(np.int64)
+        km = legs.length_m.astype(np.float64)
+        occupied = legs.load > 0
+        occ_num = np.bincount(lh[occupied], weights=(km * legs.load)[occupied], minlength=n_h).astype(np.float64)
+        occ_den = np.bincount(lh[occupied], weights=km[occupied], minlength=n_h).astype(np.float64)
+    served_pct: list[float | None] = [
+        round(100 * float(s) / float(n), 2) if n else None for s, n in zip(n_served, total, strict=True)
+    ]
+    wait_mean: list[float | None] = [
+        round(float(w) / float(s), 1) if s else None for w, s in zip(wait_sum, n_served, strict=True)
+    ]
+    occ: list[float | None] = [
+        round(float(a) / float(b), 3) if b else None for a, b in zip(occ_num, occ_den, strict=True)
+    ]
+    return served_pct[:n_h], wait_mean[:n_h], occ[:n_h]
+
+
+def compute_kpis(result: SimResult, scenario: str = "") -> Kpis:
+    """The KPIs of ``result``."""
     o = result.outcomes
     n = len(result.requests)
     served = o.outcome == Outcome.SERVED
@@ -41,40 +157,62 @@ def compute_kpis(result: SimResult) -> dict[str, Any]:
         codes = o.reason[o.outcome == outcome]
         for code, count in zip(*np.unique(codes, return_counts=True), strict=True):
             by_reason[key][REASON_LABELS.get(int(code), str(int(code)))] = int(count)
-    km_occupied = float(o.ride_m[served].sum(dtype=np.int64)) / 1000
-    km_empty = float(o.pickup_m[served].sum(dtype=np.int64)) / 1000
+    legs = result.legs
+    km = legs.length_m.astype(np.float64) / 1000
+    occupied = legs.load > 0
+    km_occupied = float(km[occupied].sum())
+    km_rebalancing = float(km[~occupied & (legs.kind == REPOSITION)].sum())
+    km_empty = float(km[~occupied & (legs.kind != REPOSITION)].sum())
+    km_total = km_occupied + km_empty + km_rebalancing
+    pax_km = float((km * legs.load)[occupied].sum())
+    direct_km = float(o.direct_m[served].sum(dtype=np.int64)) / 1000
+    direct_s = o.direct_s[served].astype(np.float64)
+    delay = (o.dropoff_s[served] - result.requests.time_s[served] - direct_s).astype(np.float64)
+    detour = ride / np.maximum(direct_s, 1.0)
     durations = state_durations(result)
     in_service = sum(v for k, v in durations.items() if k not in ("non_operational", "removed"))
     busy = sum(durations[s.mds] for s in _BUSY)
     n_veh = len(result.fleet)
     trips = np.bincount(o.vehicle[served], minlength=n_veh)
     starts = int((result.events.event == EventType.SERVICE_START).sum())
-    return {
-        "policy": result.policy,
-        "vehicles": n_veh,
-        "window_start_s": result.start_s,
-        "window_end_s": result.end_s,
-        "last_event_s": result.last_event_s,
-        "requests": n,
-        "served": int(served.sum()),
-        "served_pct": round(100 * float(served.mean()), 2) if n else 0.0,
-        "rejected": int((o.outcome == Outcome.REJECTED).sum()),
-        "cancelled": int((o.outcome == Outcome.CANCELLED).sum()),
-        "rejected_by_reason": by_reason["rejected"],
-        "cancelled_by_reason": by_reason["cancelled"],
-        "wait_mean_s": round(float(wait.mean()), 1) if wait.size else None,
-        "wait_median_s": _pct(wait, 50),
-        "wait_p90_s": _pct(wait, 90),
-        "wait_p95_s": _pct(wait, 95),
-        "in_vehicle_mean_s": round(float(ride.mean()), 1) if ride.size else None,
-        "vehicle_km_occupied": round(km_occupied, 1),
-        "vehicle_km_empty": round(km_empty, 1),
-        "empty_km_share_pct": round(100 * km_empty / (km_empty + km_occupied), 2) if km_occupied else None,
-        "fleet_utilisation_pct": round(100 * busy / in_service, 2) if in_service else None,
-        "trips_per_vehicle_mean": round(float(trips.mean()), 2),
-        "trips_per_vehicle_max": int(trips.max()),
-        "vehicles_in_service": starts,
-        "vehicle_state_hours": {k: round(v / 3600, 1) for k, v in durations.items() if v},
-        "wall_s": round(result.wall_s, 2),
-        "sim_vehicle_km_per_wall_s": round((km_occupied + km_empty) / result.wall_s, 1) if result.wall_s else None,
-    }
+    pooled = pooled_mask(result)
+    by_hour = _by_hour(result)
+    return Kpis(
+        scenario=scenario,
+        policy=result.policy,
+        vehicles=n_veh,
+        window_start_s=result.start_s,
+        window_end_s=result.end_s,
+        last_event_s=result.last_event_s,
+        requests=n,
+        served=int(served.sum()),
+        served_pct=round(100 * float(served.mean()), 2) if n else 0.0,
+        rejected=int((o.outcome == Outcome.REJECTED).sum()),
+        cancelled=int((o.outcome == Outcome.CANCELLED).sum()),
+        rejected_by_reason=by_reason["rejected"],
+        cancelled_by_reason=by_reason["cancelled"],
+        wait_mean_s=_mean(wait),
+        wait_median_s=_pct(wait, 50),
+        wait_p90_s=_pct(wait, 90),
+        wait_p95_s=_pct(wait, 95),
+        in_vehicle_mean_s=_mean(ride),
+        delay_mean_s=_mean(delay),
+        detour_mean=_mean(detour, 3),
+        pooled_trips_pct=round(100 * float(pooled[served].mean()), 2) if served.any() else None,
+        occupancy_mean=round(pax_km / km_occupied, 3) if km_occupied else None,
+        vehicle_km_occupied=round(km_occupied, 1),
+        vehicle_km_empty=round(km_empty, 1),
+        vehicle_km_rebalancing=round(km_rebalancing, 1),
+        vehicle_km_total=round(km_total, 1),
+        passenger_km_direct=round(direct_km, 1),
+        vehicle_km_saved_pct=round(100 * (1 - km_occupied / direct_km), 2) if direct_km else None,
+        empty_km_share_pct=round(100 * (km_empty + km_rebalancing) / km_total, 2) if km_total else None,
+        fleet_utilisation_pct=round(100 * busy / in_service, 2) if in_service else None,
+        trips_per_vehicle_mean=round(float(trips.mean()), 2),
+        trips_per_vehicle_max=int(trips.max()),
+        vehicles_in_service=starts,
+        vehicle_state_hours={k: round(v / 3600, 1) for k, v in durations.items() if v},
+        served_pct_by_hour=by_hour[0],
+        wait_mean_s_by_hour=by_hour[1],
+        occupancy_by_hour=by_hour[2],
+    )

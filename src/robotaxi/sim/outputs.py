@@ -1,4 +1,4 @@
-"""Writing a run: ``requests.parquet``, ``vehicle_events.parquet``, ``kpis.json`` and ``report.html``.
+"""Writing a run: ``requests.parquet``, ``vehicle_events.parquet``, ``legs.parquet``, ``kpis.json``, ``report.html``.
 
 Everything is written into a fresh sibling folder first and moved into place at the end, so an interrupted or
 failed run never leaves files that could be mistaken for results. An existing folder is replaced only if it is empty
@@ -8,7 +8,6 @@ or holds nothing but the outputs of a previous run: ``-o .`` or ``-o ~/notes`` m
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,13 +18,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from ..dispatch.plans import KIND_NAMES
 from ..errors import SimulationError
 from ..fleet import EventType, VehicleState
 from ..network import RoadNetwork
+from .kpis import Kpis
 from .result import REASON_LABELS, Outcome, SimResult
 
 #: The files a run writes; a folder holding anything else is not a previous run and is never replaced.
-OUTPUT_FILES = frozenset(("requests.parquet", "vehicle_events.parquet", "kpis.json", "report.html", "scenario.toml"))
+OUTPUT_FILES = frozenset(
+    ("requests.parquet", "vehicle_events.parquet", "legs.parquet", "kpis.json", "report.html", "scenario.toml")
+)
 
 
 def _nullable(a: NDArray[Any]) -> pa.Array:
@@ -65,6 +68,25 @@ def requests_table(result: SimResult) -> pa.Table:
             "ride_s": _nullable(result.ride_s),
             "pickup_m": _nullable(o.pickup_m),
             "ride_m": _nullable(o.ride_m),
+            "direct_m": o.direct_m,
+            "direct_s": o.direct_s,
+        }
+    )
+
+
+def legs_table(result: SimResult) -> pa.Table:
+    """One row per leg driven: vehicle, from and to node, start and end (s since day start), riders, purpose, m."""
+    g = result.legs
+    return pa.table(
+        {
+            "vehicle_id": g.vehicle,
+            "from_node": g.from_node,
+            "to_node": g.to_node,
+            "start_s": g.start_s,
+            "end_s": g.end_s,
+            "load": g.load,
+            "kind": _labels(g.kind, dict(enumerate(KIND_NAMES))),
+            "length_m": g.length_m,
         }
     )
 
@@ -97,7 +119,7 @@ def write_outputs(
     result: SimResult,
     network: RoadNetwork,
     folder: Path,
-    kpis: dict[str, Any],
+    kpis: Kpis,
     *,
     report_html: str | None = None,
     scenario_text: str | None = None,
@@ -120,7 +142,8 @@ def write_outputs(
     try:
         pq.write_table(requests_table(result), tmp / "requests.parquet", compression="zstd")
         pq.write_table(vehicle_events_table(result, network), tmp / "vehicle_events.parquet", compression="zstd")
-        (tmp / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n", encoding="utf-8")
+        pq.write_table(legs_table(result), tmp / "legs.parquet", compression="zstd")
+        (tmp / "kpis.json").write_text(kpis.to_json(), encoding="utf-8")
         if report_html is not None:
             (tmp / "report.html").write_text(report_html, encoding="utf-8")
         if scenario_text is not None:

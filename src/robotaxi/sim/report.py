@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..fleet import VehicleState
+from .kpis import Kpis
 from .result import Outcome, SimResult
 
 _STATE_COLOURS = {
@@ -158,12 +159,33 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def render_report(result: SimResult, kpis: dict[str, Any], *, title: str) -> str:
+def _by_hour(kpis: Kpis) -> str:
+    """Mean wait and average occupancy by hour (the service-rate curve is in the first plot)."""
+    plt = _pyplot()
+    hours = np.arange(len(kpis.wait_mean_s_by_hour))
+    wait = np.array([np.nan if w is None else w / 60 for w in kpis.wait_mean_s_by_hour])
+    occ = np.array([np.nan if x is None else x for x in kpis.occupancy_by_hour])
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    ax.plot(hours, wait, color="#1e88e5", marker="o", ms=3, label="mean wait (min)")
+    ax.set_xlabel("hour of day")
+    ax.set_ylabel("mean wait (min)")
+    ax2 = ax.twinx()
+    ax2.plot(hours, occ, color="#8e24aa", marker="s", ms=3, label="riders per occupied vehicle-km")
+    ax2.set_ylabel("average occupancy (riders)")
+    ax2.set_ylim(0, max(2.0, float(np.nanmax(occ)) * 1.2) if np.isfinite(occ).any() else 2.0)
+    ax.legend(loc="upper left")
+    ax2.legend(loc="upper right")
+    ax.set_title("Mean wait and occupancy by hour")
+    return _png(fig)
+
+
+def render_report(result: SimResult, kpis: Kpis, *, title: str) -> str:
     """The report page as one HTML string."""
+    table = {k: v for k, v in kpis.to_dict().items() if not k.endswith("_by_hour")}
     rows = "\n".join(
-        f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in kpis.items()
+        f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in table.items()
     )
-    images = [_hourly(result), _waits(result), _states(result)]
+    images = [_hourly(result), _by_hour(kpis), _waits(result), _states(result)]
     if int(result.served.sum()) >= 3:
         images.append(_map(result))
     figs = "\n".join(f'<figure><img alt="plot" src="{src}"></figure>' for src in images)

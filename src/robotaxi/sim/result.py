@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..demand import Requests
+from ..dispatch.reasons import REASON_LABELS as _REASON_LABELS
 from ..fleet import Fleet
 
 I64 = NDArray[np.int64]
@@ -28,23 +29,19 @@ class Outcome(IntEnum):
         return self.name.lower()
 
 
-#: Reason code for a rider who cancelled because nobody was assigned within the max wait (beside RejectReason).
-CANCEL_MAX_WAIT = 10
-
-REASON_LABELS: dict[int, str] = {
-    0: "",
-    1: "no_vehicle_available",
-    2: "eta_exceeds_max_wait",
-    3: "over_capacity",
-    CANCEL_MAX_WAIT: "max_wait_exceeded",
-}
+#: Reason labels by code (the platform-wide :class:`~robotaxi.dispatch.Reason`).
+REASON_LABELS = _REASON_LABELS
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class RequestOutcomes:
     """Per-request results, aligned with the rows of the simulated :class:`~robotaxi.demand.Requests`.
 
-    Times are seconds since the requests' ``day_start``; -1 where an event did not happen.
+    Times are seconds since the requests' ``day_start``; -1 where an event did not happen. ``pickup_s`` is the
+    vehicle's arrival at the pickup, ``board_s`` the rider's boarding, ``dropoff_s`` the arrival at the dropoff.
+    ``pickup_m`` is what the vehicle drove from the assignment to the pickup, ``ride_m`` what the rider rode (longer
+    than ``direct_m``, the fastest route, when the ride was shared); ``direct_s`` is the fastest route's time when
+    requested.
     """
 
     outcome: NDArray[np.int8]
@@ -56,6 +53,8 @@ class RequestOutcomes:
     dropoff_s: I64
     pickup_m: I32
     ride_m: I32
+    direct_m: I32
+    direct_s: I32
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -74,6 +73,28 @@ class VehicleEvents:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class VehicleLegs:
+    """Every leg a vehicle drove between two nodes, in the order driven per vehicle.
+
+    ``kind`` is the stop the leg led to (:data:`~robotaxi.dispatch.PICKUP`, ``DROPOFF`` or ``REPOSITION``); a leg
+    cut short because the plan changed ends at the node where the vehicle re-routed. ``load`` is the number of
+    riders on board during the leg.
+    """
+
+    vehicle: I32
+    from_node: I32
+    to_node: I32
+    start_s: I64
+    end_s: I64
+    load: NDArray[np.int16]
+    kind: NDArray[np.int8]
+    length_m: I32
+
+    def __len__(self) -> int:
+        return int(self.vehicle.size)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class SimResult:
     """Everything a run produced.
 
@@ -85,6 +106,8 @@ class SimResult:
         Per-request results, row-aligned with ``requests``.
     events : VehicleEvents
         Vehicle state transitions.
+    legs : VehicleLegs
+        What each vehicle drove.
     fleet : Fleet
     start_s, end_s : int
         The demand window; ``last_event_s`` when the last trip ended.
@@ -96,6 +119,7 @@ class SimResult:
     requests: Requests
     outcomes: RequestOutcomes
     events: VehicleEvents
+    legs: VehicleLegs
     fleet: Fleet
     start_s: int
     end_s: int

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from ..demand import Requests, load_demand
-from ..dispatch import make_policy
-from ..errors import DemandError, NetworkError, ScenarioError
+from ..dispatch import Rebalancing, make_policy
+from ..errors import DemandError, DispatchError, NetworkError, ScenarioError
 from ..fleet import Fleet, Operator, Placement
 from ..network import RoadNetwork, Router, SpeedProfile, load_network
-from .kpis import compute_kpis
+from .kpis import Kpis, compute_kpis
 from .outputs import check_output_folder, write_outputs
 from .report import render_report
 from .result import SimResult
 from .scenario import DEFAULT_SCENARIO_TOML, Scenario
-from .simulator import Simulator
+from .simulator import SimParams, Simulator
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class RunOutput:
     """What :func:`run_scenario` produced."""
 
     result: SimResult
-    kpis: dict[str, Any]
+    kpis: Kpis
     folder: Path | None
     network: RoadNetwork
     timings_s: dict[str, float]
@@ -54,7 +55,11 @@ def prepare(scenario: Scenario, stage: StageHook | None = None) -> tuple[Router,
     say("network")
     try:
         network = load_network(None if scenario.network == "helsinki" else scenario.network)
-        profile = SpeedProfile.from_file(scenario.speed_profile) if scenario.speed_profile else None
+        profile = (
+            SpeedProfile.from_file(scenario.speed_profile, scenario.timezone)
+            if scenario.speed_profile
+            else SpeedProfile(timezone=scenario.timezone)
+        )
     except NetworkError as e:
         raise ScenarioError(f"network: {e}") from e
     say("routing table")
@@ -81,6 +86,53 @@ def prepare(scenario: Scenario, stage: StageHook | None = None) -> tuple[Router,
     return router, window, fleet
 
 
+def epoch_of_day_start(requests: Requests, timezone: str) -> int:
+    """Epoch second of the demand's ``day_start`` (local midnight in ``timezone``; 1970-01-01 if it has none)."""
+    day = requests.day_start or dt.datetime(1970, 1, 1)
+    return int(day.replace(tzinfo=ZoneInfo(timezone)).timestamp())
+
+
+def build_rebalancing(scenario: Scenario, router: Router, requests: Requests, epoch0: int) -> Rebalancing | None:
+    """The scenario's rebalancing set-up (zones, forecast, algorithm), or None when it is off.
+
+    The ``demand_rates`` forecast is built from an independent draw of a stochastic demand source (same source,
+    another seed: the source's expected rates, not the day being simulated); for recorded trips it is built from the
+    records' own zone-by-hour totals, which the docs call out as an oracle of hourly totals.
+    """
+    rp = scenario.rebalancing
+    if not rp.enabled:
+        return None
+    from ..dispatch import rebalance as rb
+
+    network = router.network
+    zones_file = scenario.demand.zones
+    use_demand = rp.zones == "demand" or (rp.zones == "auto" and zones_file is not None)
+    try:
+        if use_demand:
+            if zones_file is None:
+                raise ScenarioError("rebalancing.zones: 'demand' needs demand.zones (a zone polygons file)")
+            zoning = rb.Zoning.from_geojson(network, router, Path(zones_file))
+        else:
+            zoning = rb.Zoning.grid(network, router, rp.cell_m)
+    except DispatchError as e:
+        raise ScenarioError(f"rebalancing: {e}") from e
+    forecast: rb.DemandForecast
+    if rp.forecast == "moving_average":
+        forecast = rb.MovingAverageForecast(zoning.n_zones, window_s=rp.window_s)
+    else:
+        sample = requests
+        if scenario.demand.kind in ("odcounts", "synthetic"):
+            other = np.random.SeedSequence(scenario.seed).spawn(3)[2]
+            sample = load_demand(scenario.demand, network, np.random.default_rng(other))
+        forecast = rb.RateTableForecast.from_requests(
+            zoning, sample.o_node, sample.time_s % 86_400, n_days=1.0, slots=24, timezone=scenario.timezone
+        )
+    params = rb.RebalanceParams(
+        interval_s=rp.interval_s, horizon_s=rp.horizon_s, max_share=rp.max_share, max_travel_s=rp.max_travel_s
+    )
+    return Rebalancing(rb.ZoneFlowRebalancer(params), zoning, forecast, horizon_s=rp.horizon_s)
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -103,12 +155,15 @@ def run_scenario(
     t0 = time.perf_counter()
     router, requests, fleet = prepare(scenario, say)
     timings["prepare"] = time.perf_counter() - t0
+    epoch0 = epoch_of_day_start(requests, scenario.timezone)
+    rebalancing = build_rebalancing(scenario, router, requests, epoch0)
     say("simulation")
-    sim = Simulator(router, fleet, requests, make_policy(scenario.policy, scenario.policy_params), scenario.sim)
+    params = SimParams(start_s=scenario.sim.start_s, end_s=scenario.sim.end_s, epoch0_s=epoch0)
+    policy = make_policy(scenario.policy, scenario.policy_params)
+    sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing)
     result = sim.run(progress)
     timings["simulate"] = result.wall_s
-    kpis = compute_kpis(result)
-    kpis["scenario"] = scenario.name
+    kpis = compute_kpis(result, scenario.name)
     folder = None
     if write:
         say("outputs")

@@ -16,7 +16,7 @@ from typing import Any, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..demand import DemandSpec
-from ..dispatch import PolicyName, PolicyParams
+from ..dispatch import EngineParams, PolicyName, PolicyParams
 from ..errors import ScenarioError
 from ..fleet import OperatorKind
 from .simulator import SimParams
@@ -60,14 +60,72 @@ dropoff_dwell_s = 30
 """
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "": ("name", "seed", "output", "network", "demand", "time", "fleet", "dispatch", "sim"),
+    "": ("name", "seed", "output", "network", "demand", "time", "fleet", "dispatch", "rebalancing", "sim"),
     "network": ("path", "speed_profile"),
     "time": ("start", "end", "timezone"),
     "fleet": ("operator", "kind", "vehicles", "capacity", "placement"),
-    "dispatch": ("policy", "batch_seconds", "max_wait_s", "candidates"),
+    "dispatch": ("policy", "batch_seconds", "max_wait_s", "max_delay_s", "candidates", "rounds", "solver_time_s"),
+    "rebalancing": (
+        "enabled",
+        "interval_s",
+        "horizon_s",
+        "max_share",
+        "max_travel_s",
+        "zones",
+        "cell_m",
+        "forecast",
+        "window_s",
+    ),
     "sim": ("pickup_dwell_s", "dropoff_dwell_s"),
 }
 _PLACEMENTS = ("uniform", "demand")
+_ZONINGS = ("auto", "demand", "grid")
+_FORECASTS = ("demand_rates", "moving_average")
+
+
+@dataclass(frozen=True, slots=True)
+class RebalancingParams:
+    """The ``[rebalancing]`` table: idle-vehicle rebalancing (off unless ``enabled = true``).
+
+    Parameters
+    ----------
+    enabled : bool
+    interval_s, horizon_s, max_share, max_travel_s
+        See :class:`robotaxi.dispatch.rebalance.RebalanceParams`.
+    zones : {"auto", "demand", "grid"}
+        ``demand``: the demand's zone polygons (``demand.zones``); ``grid``: square cells of ``cell_m`` metres;
+        ``auto``: the demand's zones when it has them, else the grid.
+    cell_m : float
+        Grid cell size.
+    forecast : {"demand_rates", "moving_average"}
+        Expected requests per zone: the demand's own average rates by time of day (from the demand source), or a
+        moving average of the arrivals the engine has seen over ``window_s``.
+    window_s : int
+        Moving-average window.
+    """
+
+    enabled: bool = False
+    interval_s: int = 300
+    horizon_s: int = 900
+    max_share: float = 0.1
+    max_travel_s: int = 900
+    zones: str = "auto"
+    cell_m: float = 1000.0
+    forecast: str = "demand_rates"
+    window_s: int = 1800
+
+    def __post_init__(self) -> None:
+        for name in ("interval_s", "horizon_s", "max_travel_s", "window_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"rebalancing.{name}: must be > 0, got {getattr(self, name)}")
+        if not 0 < self.max_share <= 1:
+            raise ValueError(f"rebalancing.max_share: must be in (0, 1], got {self.max_share}")
+        if not self.cell_m > 0:
+            raise ValueError(f"rebalancing.cell_m: must be > 0, got {self.cell_m}")
+        if self.zones not in _ZONINGS:
+            raise ValueError(f"rebalancing.zones: expected one of {', '.join(_ZONINGS)}, got {self.zones!r}")
+        if self.forecast not in _FORECASTS:
+            raise ValueError(f"rebalancing.forecast: expected one of {', '.join(_FORECASTS)}, got {self.forecast!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +160,13 @@ class Scenario:
         Network file, or ``"helsinki"`` for the embedded extract.
     demand : DemandSpec
     fleet : FleetParams
-    policy : {"immediate", "batch"}
+    policy : {"immediate", "batch", "insertion", "pool"}
     policy_params : PolicyParams
     sim : SimParams
-        Time window, dwell times and the default max wait.
+        The time window.
+    engine : EngineParams
+        Max wait, max delay and dwell times.
+    rebalancing : RebalancingParams
     output : Path
         Output folder.
     speed_profile : Path or None
@@ -125,6 +186,8 @@ class Scenario:
     policy_params: PolicyParams
     sim: SimParams
     output: Path
+    engine: EngineParams = field(default_factory=EngineParams)
+    rebalancing: RebalancingParams = field(default_factory=RebalancingParams)
     speed_profile: Path | None = None
     timezone: str = "UTC"
     source: Path | None = field(default=None, compare=False)
@@ -289,17 +352,21 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
     dt_ = _table(root, "dispatch", required=False)
     sim_t = _table(root, "sim", required=False)
     # Bounds are checked here too (not only by the parameter objects) so that the message names the key.
+    pp, ep = PolicyParams(), EngineParams()
     policy_params = PolicyParams(
-        batch_seconds=_get_int(dt_, "dispatch", "batch_seconds", 30, minimum=1),
-        candidates=_get_int(dt_, "dispatch", "candidates", 8, minimum=1),
+        batch_seconds=_get_int(dt_, "dispatch", "batch_seconds", pp.batch_seconds, minimum=1),
+        candidates=_get_int(dt_, "dispatch", "candidates", pp.candidates, minimum=1),
+        rounds=_get_int(dt_, "dispatch", "rounds", pp.rounds, minimum=1),
+        solver_time_s=_get_number(dt_, "dispatch", "solver_time_s", pp.solver_time_s),
     )
-    sim = SimParams(
-        start_s=start,
-        end_s=end,
-        pickup_dwell_s=_get_int(sim_t, "sim", "pickup_dwell_s", 30, minimum=0),
-        dropoff_dwell_s=_get_int(sim_t, "sim", "dropoff_dwell_s", 30, minimum=0),
-        max_wait_s=_get_int(dt_, "dispatch", "max_wait_s", 600, minimum=1),
+    engine = EngineParams(
+        max_wait_s=_get_int(dt_, "dispatch", "max_wait_s", ep.max_wait_s, minimum=1),
+        max_delay_s=_get_int(dt_, "dispatch", "max_delay_s", ep.max_delay_s, minimum=-1),
+        pickup_dwell_s=_get_int(sim_t, "sim", "pickup_dwell_s", ep.pickup_dwell_s, minimum=0),
+        dropoff_dwell_s=_get_int(sim_t, "sim", "dropoff_dwell_s", ep.dropoff_dwell_s, minimum=0),
     )
+    sim = SimParams(start_s=start, end_s=end)
+    rebalancing = _rebalancing(_table(root, "rebalancing", required=False))
     name = _get(root, "", "name", str, "scenario")
     return Scenario(
         name=name,
@@ -310,10 +377,37 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
         policy=cast(PolicyName, _get(dt_, "dispatch", "policy", str, "batch")),
         policy_params=policy_params,
         sim=sim,
+        engine=engine,
+        rebalancing=rebalancing,
         output=Path(_get(root, "", "output", str, f"out/{name}")),
         speed_profile=profile_path,
         timezone=_get(time_t, "time", "timezone", str, "UTC"),
         source=source,
+    )
+
+
+def _get_number(table: Mapping[str, Any], section: str, key: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{section}.{key}: expected a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _rebalancing(t: Mapping[str, Any]) -> RebalancingParams:
+    d = RebalancingParams()
+    enabled = t.get("enabled", bool(t))
+    if not isinstance(enabled, bool):
+        raise ValueError(f"rebalancing.enabled: expected true or false, got {enabled!r}")
+    return RebalancingParams(
+        enabled=enabled,
+        interval_s=_get_int(t, "rebalancing", "interval_s", d.interval_s, minimum=1),
+        horizon_s=_get_int(t, "rebalancing", "horizon_s", d.horizon_s, minimum=1),
+        max_share=_get_number(t, "rebalancing", "max_share", d.max_share),
+        max_travel_s=_get_int(t, "rebalancing", "max_travel_s", d.max_travel_s, minimum=1),
+        zones=_get(t, "rebalancing", "zones", str, d.zones),
+        cell_m=_get_number(t, "rebalancing", "cell_m", d.cell_m),
+        forecast=_get(t, "rebalancing", "forecast", str, d.forecast),
+        window_s=_get_int(t, "rebalancing", "window_s", d.window_s, minimum=1),
     )
 
 

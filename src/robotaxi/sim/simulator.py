@@ -1,10 +1,20 @@
 """The discrete-event simulator: a heap of timed vehicle events, merged with the sorted request stream and the
 policy's clock ticks, driving one :class:`~robotaxi.dispatch.DispatchEngine`.
 
-There is no fixed time step. The loop always handles the earliest of: the next vehicle event on the heap, the next
-request arrival, the next batch tick; at equal times in that order (a vehicle that frees up at ``t`` can serve a
-request made at ``t``). Once a trip is assigned its timeline is fixed (no re-assignment, deterministic travel
-times), so its four vehicle events are pushed at once and the event log rows are written as columns.
+There is no fixed time step. The loop always handles the earliest of: the vehicle events due next on the heap (all
+those of one instant, as one :class:`~robotaxi.dispatch.VehiclesUpdated` batch), the next request arrivals, the next
+tick; at equal times in that order (a vehicle that frees up at ``t`` can serve a request made at ``t``).
+
+The simulator executes whatever stop plan the engine gives each vehicle, one stop at a time: it drives to the first
+stop (arrival = leg start + the router's travel time), reports the arrival (``reservation_stop``, ``trip_stop``, or a
+position report at a repositioning target), dwells, reports the departure (``trip_start``, ``trip_end`` or
+``trip_resume``), and goes on with whatever the plan is then. When the engine changes a moving vehicle's plan it says
+where the vehicle re-routes (the next node on its way, see :meth:`~robotaxi.network.Router.divert`); a heap entry of
+the old plan is then stale and skipped (each vehicle carries a version number). Every decision kind is executed;
+an unknown one raises.
+
+Times inside the simulator are seconds since the demand's ``day_start`` (local midnight); the engine runs on epoch
+seconds (``epoch0 + t``), so the speed profile's time zone applies.
 """
 
 from __future__ import annotations
@@ -12,29 +22,65 @@ from __future__ import annotations
 import heapq
 import logging
 import time
+import uuid
+from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..demand import Requests
-from ..dispatch import Decisions, DispatchEngine, DispatchPolicy
+from ..dispatch import (
+    DROPOFF,
+    LOCATED,
+    PICKUP,
+    REPOSITION,
+    Decisions,
+    DispatchEngine,
+    DispatchPolicy,
+    EngineParams,
+    Reason,
+    Rebalancing,
+    RequestsArrived,
+    Tick,
+    VehiclesDocked,
+    VehiclesUpdated,
+)
 from ..errors import SimulationError
 from ..fleet import EventType, Fleet, VehicleState
 from ..network import Router
 from .motion import Motion
-from .result import CANCEL_MAX_WAIT, Outcome, RequestOutcomes, SimResult, VehicleEvents
+from .result import Outcome, RequestOutcomes, SimResult, VehicleEvents, VehicleLegs
 
 logger = logging.getLogger(__name__)
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 _INF = np.iinfo(np.int64).max
-
-# Heap event kinds, in the order a trip goes through them; the node is the pickup for the first two.
-_KIND_EVENTS = (EventType.RESERVATION_STOP, EventType.TRIP_START, EventType.TRIP_STOP, EventType.TRIP_END)
-_KIND_STATES = (VehicleState.STOPPED, VehicleState.ON_TRIP, VehicleState.STOPPED, VehicleState.AVAILABLE)
+_ARRIVE, _DEPART = 0, 1
+E = EventType
+S = VehicleState
+#: Namespace of the simulator's vehicle ids (UUIDv5 of "operator/index"), as MDS ``device_id`` values.
+VEHICLE_NAMESPACE = uuid.UUID("5b1d0c36-5f8e-4d1a-9a53-3f2a5c0f7e21")
+#: Decision fields the simulator executes; a new kind of decision must be taught here, never silently dropped.
+EXECUTED = frozenset(
+    {
+        "time_s",
+        "assign_request",
+        "assign_vehicle",
+        "assign_pickup_s",
+        "reject_request",
+        "reject_reason",
+        "expired_request",
+        "expired_s",
+        "reopened_request",
+        "replanned",
+        "reposition_vehicle",
+        "reposition_node",
+        "retired",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,61 +92,42 @@ class SimParams:
     start_s, end_s : int
         Demand window, seconds since the requests' ``day_start``: requests with ``start_s <= time_s < end_s``.
         The run goes on after ``end_s`` until every request is closed.
-    pickup_dwell_s : int
-        Time at the pickup between the vehicle's arrival and the trip start (boarding).
-    dropoff_dwell_s : int
-        Time at the dropoff between arrival and the trip end (alighting).
-    max_wait_s : int
-        Default longest wait for pickup (requests may carry their own).
+    epoch0_s : int
+        Epoch second of the requests' ``day_start`` in the service area's time zone (0: 1970-01-01 UTC).
     """
 
     start_s: int = 0
     end_s: int = 86_400
-    pickup_dwell_s: int = 30
-    dropoff_dwell_s: int = 30
-    max_wait_s: int = 600
+    epoch0_s: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.start_s < self.end_s:
             raise ValueError(f"the time window needs 0 <= start_s < end_s, got {self.start_s}..{self.end_s}")
-        if self.pickup_dwell_s < 0 or self.dropoff_dwell_s < 0:
-            raise ValueError("dwell times must be >= 0")
-        if self.max_wait_s <= 0:
-            raise ValueError(f"max_wait_s must be > 0, got {self.max_wait_s}")
+
+
+_DECISION_FIELDS = frozenset(f.name for f in fields(Decisions))
 
 
 class _Log:
-    """Vehicle event rows, appended as column chunks; a global sequence number keeps same-time events in order."""
+    """Vehicle event rows, appended to one flat int64 buffer (8 bytes a value, not a Python object each)."""
 
     def __init__(self) -> None:
-        self.chunks: list[tuple[I64, I64, I32, NDArray[np.int8], NDArray[np.int8], I32, I64]] = []
-        self.seq = 0
+        self.rows = array("q")
 
-    def add(
-        self,
-        time_s: I64,
-        vehicle: I32,
-        event: NDArray[np.int8],
-        state: NDArray[np.int8],
-        node: I32,
-        request: I64,
-    ) -> None:
-        n = time_s.size
-        self.chunks.append(
-            (time_s, np.arange(self.seq, self.seq + n, dtype=np.int64), vehicle, event, state, node, request)
-        )
-        self.seq += n
+    def add(self, t: int, v: int, event: int, state: int, node: int, request: int) -> None:
+        self.rows.extend((t, v, event, state, node, request))
 
     def build(self) -> VehicleEvents:
-        cols = [np.concatenate([c[i] for c in self.chunks]) for i in range(7)]
-        order = np.lexsort((cols[1], cols[0]))
+        a = np.frombuffer(self.rows, dtype=np.int64).reshape(-1, 6)
+        order = np.argsort(a[:, 0], kind="stable")
+        a = a[order]
         return VehicleEvents(
-            vehicle=cols[2][order].astype(np.int32),
-            time_s=cols[0][order],
-            event=cols[3][order].astype(np.int8),
-            state=cols[4][order].astype(np.int8),
-            node=cols[5][order].astype(np.int32),
-            request=cols[6][order],
+            vehicle=a[:, 1].astype(np.int32),
+            time_s=a[:, 0],
+            event=a[:, 2].astype(np.int8),
+            state=a[:, 3].astype(np.int8),
+            node=a[:, 4].astype(np.int32),
+            request=a[:, 5],
         )
 
 
@@ -110,31 +137,47 @@ class Simulator:
     Parameters
     ----------
     router : Router
+        Its speed profile should be in the service area's time zone (``params.epoch0_s`` is local midnight).
     fleet : Fleet
     requests : Requests
-        Demand; only the rows in ``params``' window are simulated.
+        Demand; only the rows in ``params``' window are simulated. Request ids are the rows of the window.
     policy : DispatchPolicy
     params : SimParams
+    engine : EngineParams
+        Max wait, max delay and dwell times (the engine plans with the same dwell times the simulator executes).
+    rebalancing : Rebalancing, optional
     """
 
     def __init__(
-        self, router: Router, fleet: Fleet, requests: Requests, policy: DispatchPolicy, params: SimParams
+        self,
+        router: Router,
+        fleet: Fleet,
+        requests: Requests,
+        policy: DispatchPolicy,
+        params: SimParams | None = None,
+        engine: EngineParams | None = None,
+        rebalancing: Rebalancing | None = None,
     ) -> None:
         self.router = router
         self.fleet = fleet
-        self.params = params
+        self.params = params or SimParams()
         self.policy = policy
-        self.requests = requests.window(params.start_s, params.end_s)
+        p = self.params
+        self.requests = requests.window(p.start_s, p.end_s)
         if len(self.requests) == 0:
             raise SimulationError(
-                f"no requests in the time window {params.start_s}..{params.end_s} s",
+                f"no requests in the time window {p.start_s}..{p.end_s} s",
                 hint="check the scenario's [time] window against the demand",
             )
         n = router.network.n_nodes
         if int(self.requests.o_node.max()) >= n or int(self.requests.d_node.max()) >= n:
             raise SimulationError("the demand refers to nodes that are not in the network (wrong network?)")
-        self.engine = DispatchEngine(
-            router, policy, start_nodes=fleet.start_node, capacity=fleet.capacity, max_wait_s=params.max_wait_s
+        self.epoch0 = p.epoch0_s
+        self.engine = DispatchEngine(router, policy, engine, rebalancing=rebalancing, start_s=self.epoch0 + p.start_s)
+        self.dwell = self.engine.params.dwell
+        ops = fleet.operators
+        self.vehicle_ids = tuple(
+            str(uuid.uuid5(VEHICLE_NAMESPACE, f"{ops[int(fleet.operator[i])].name}/{i}")) for i in range(len(fleet))
         )
         self.motion = Motion(router, fleet.start_node)
         nr = len(self.requests)
@@ -143,55 +186,91 @@ class Simulator:
         self._outcome = np.zeros(nr, np.int8)
         self._reason = np.zeros(nr, np.int8)
         self._vehicle = np.full(nr, -1, np.int32)
-        self._times = {k: np.full(nr, -1, np.int64) for k in ("assigned", "pickup", "board", "dropoff")}
-        self._pickup_m = np.full(nr, -1, np.int32)
-        self._ride_m = np.full(nr, -1, np.int32)
-        self._serving = np.full(len(fleet), -1, np.int64)
-        self._heap: list[tuple[int, int, int]] = []
+        self._times = {k: np.full(nr, -1, np.int64) for k in ("assigned", "pickup", "board", "dropoff", "alight")}
+        self._odo_at = {k: np.full(nr, -1, np.int64) for k in ("assigned", "pickup", "board", "dropoff")}
+        n_v = len(fleet)
+        self._version = np.zeros(n_v, np.int64)
+        self._odo = np.zeros(n_v, np.int64)  # metres driven by each vehicle, at its last node
+        self._logged = np.full(n_v, int(S.NON_OPERATIONAL), np.int8)
+        self._heap: list[tuple[int, int, int, int, int]] = []
         self._seq = 0
         self._log = _Log()
-        self._now = params.start_s
+        self._legs = array("q")
+        self._now = p.start_s
 
     # ------------------------------------------------------------------ public
     def position(self, vehicle: int, t: int | None = None) -> tuple[float, float]:
         """Interpolated (lon, lat) of a vehicle at time ``t`` (default: the simulation's current time)."""
-        p = self.motion.position(vehicle, self._now if t is None else t)
-        return p.lon, p.lat
+        pos = self.motion.position(vehicle, self._now if t is None else t)
+        return pos.lon, pos.lat
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> SimResult:
         """Run to completion. ``progress(done_requests, total_requests)`` is called now and then."""
         t_wall = time.perf_counter()
         p = self.params
         n_v = len(self.fleet)
-        vs = np.arange(n_v, dtype=np.int32)
-        self.engine.vehicles_updated(vs, EventType.SERVICE_START, self.fleet.start_node, p.start_s)
-        self._log_uniform(p.start_s, vs, EventType.SERVICE_START, VehicleState.AVAILABLE, self.fleet.start_node)
+        t0 = p.start_s
+        self.engine.handle(
+            VehiclesDocked(
+                self.epoch0 + t0,
+                self.vehicle_ids,
+                self.fleet.start_node,
+                capacity=self.fleet.capacity,
+                operator=self.fleet.operator,
+            )
+        )
+        self._execute(
+            self.engine.handle(
+                VehiclesUpdated(self.epoch0 + t0, self.vehicle_ids, E.SERVICE_START, self.fleet.start_node)
+            )
+        )
+        for v in range(n_v):
+            self._log_row(t0, v, E.SERVICE_START, S.AVAILABLE, int(self.fleet.start_node[v]), -1)
         self._loop(progress)
         if np.any(self._outcome == Outcome.PENDING):
             raise SimulationError(f"{int((self._outcome == Outcome.PENDING).sum())} requests left unresolved")
         end = max(self._now, p.end_s)
-        nodes = self.engine.vehicle_node
-        self.engine.vehicles_updated(vs, EventType.SERVICE_END, nodes, end)
-        self._log_uniform(end, vs, EventType.SERVICE_END, VehicleState.NON_OPERATIONAL, nodes)
+        nodes = self.engine.fleet.cols["leg_node"][:n_v].astype(np.int32)
+        self.engine.handle(VehiclesUpdated(self.epoch0 + end, self.vehicle_ids, E.SERVICE_END, nodes))
+        for v in range(n_v):
+            self._log_row(end, v, E.SERVICE_END, S.NON_OPERATIONAL, int(nodes[v]), -1)
         wall = time.perf_counter() - t_wall
-        outcomes = RequestOutcomes(
+        return self._result(end, wall)
+
+    def _result(self, end: int, wall: float) -> SimResult:
+        tm, odo = self._times, self._odo_at
+        served = tm["alight"] >= 0
+        o = RequestOutcomes(
             outcome=self._outcome,
             reason=self._reason,
             vehicle=self._vehicle,
-            assigned_s=self._times["assigned"],
-            pickup_s=self._times["pickup"],
-            board_s=self._times["board"],
-            dropoff_s=self._times["dropoff"],
-            pickup_m=self._pickup_m,
-            ride_m=self._ride_m,
+            assigned_s=tm["assigned"],
+            pickup_s=tm["pickup"],
+            board_s=tm["board"],
+            dropoff_s=tm["dropoff"],
+            pickup_m=np.where(served, odo["pickup"] - odo["assigned"], -1).astype(np.int32),
+            ride_m=np.where(served, odo["dropoff"] - odo["board"], -1).astype(np.int32),
+            direct_m=self.router.distances(self._o, self._d).astype(np.int32),
+            direct_s=self.router.times(self._o, self._d, self.epoch0 + self.requests.time_s).astype(np.int32),
         )
+        legs = np.frombuffer(self._legs, dtype=np.int64).reshape(-1, 8)
         return SimResult(
             requests=self.requests,
-            outcomes=outcomes,
+            outcomes=o,
             events=self._log.build(),
+            legs=VehicleLegs(
+                vehicle=legs[:, 0].astype(np.int32),
+                from_node=legs[:, 1].astype(np.int32),
+                to_node=legs[:, 2].astype(np.int32),
+                start_s=legs[:, 3],
+                end_s=legs[:, 4],
+                load=legs[:, 5].astype(np.int16),
+                kind=legs[:, 6].astype(np.int8),
+                length_m=legs[:, 7].astype(np.int32),
+            ),
             fleet=self.fleet,
-            start_s=p.start_s,
-            end_s=p.end_s,
+            start_s=self.params.start_s,
+            end_s=self.params.end_s,
             last_event_s=int(self._now),
             wall_s=wall,
             policy=self.policy.name,
@@ -203,9 +282,11 @@ class Simulator:
         nr = req_t.size
         i = 0
         tick_every = self.policy.tick_seconds
+        rb = self.engine.rebalancing
+        if rb is not None:
+            tick_every = min(tick_every, rb.rebalancer.interval_s) if tick_every else rb.rebalancer.interval_s
         next_tick = self.params.start_s + tick_every if tick_every > 0 else _INF
         heap = self._heap
-        engine = self.engine
         since_report = 0
         while True:
             t_heap = heap[0][0] if heap else _INF
@@ -215,108 +296,187 @@ class Simulator:
                 break
             self._now = t
             if t_heap == t:
-                self._vehicle_event(*heapq.heappop(heap))
+                self._vehicle_events(t)
             elif t_req == t:
-                if self.policy.on_arrival:
-                    j = int(np.searchsorted(req_t, t, side="right"))
-                else:  # nothing is decided on arrival: hand over everything up to the next tick at once
-                    j = int(np.searchsorted(req_t, next_tick, side="right"))
-                rows = np.arange(i, j, dtype=np.int64)
-                self._apply(
-                    engine.requests_arrived(
-                        rows,
-                        req_t[i:j],
-                        self._o[i:j],
-                        passengers=self.requests.passengers[i:j],
-                        max_wait_s=self.requests.max_wait_s[i:j],
-                    ),
-                    t,
-                )
+                j = int(np.searchsorted(req_t, t, side="right"))
+                self._arrivals(i, j, t)
                 since_report += j - i
                 i = j
             else:
-                self._cancel_expired(t)
-                self._apply(engine.tick(t), t)
-                open_ids, _ = engine.open_requests()
-                next_tick = t + tick_every if (i < nr or open_ids.size) else _INF
+                self._execute(self.engine.handle(Tick(self.epoch0 + t)))
+                busy = i < nr or self.engine.requests.open.size or self._heap
+                next_tick = t + tick_every if busy else _INF
             if progress is not None and since_report >= 2_000:
                 progress(i, nr)
                 since_report = 0
         if progress is not None:
             progress(nr, nr)
 
-    def _cancel_expired(self, t: int) -> None:
-        """Riders still unassigned past their deadline cancel (at the deadline itself)."""
-        ids, deadline = self.engine.open_requests()
-        gone = deadline < t
-        if not gone.any():
+    def _arrivals(self, i: int, j: int, t: int) -> None:
+        r = self.requests
+        ev = RequestsArrived(
+            self.epoch0 + t,
+            np.arange(i, j, dtype=np.int64),
+            self._o[i:j],
+            self._d[i:j],
+            passengers=r.passengers[i:j],
+            max_wait_s=r.max_wait_s[i:j],
+        )
+        self._execute(self.engine.handle(ev))
+
+    def _vehicle_events(self, t: int) -> None:
+        """Report every vehicle event due at ``t`` in one batch, then schedule what each vehicle does next."""
+        heap = self._heap
+        version = self._version
+        plans = self.engine.fleet.plans
+        vs: list[int] = []
+        evs: list[int] = []
+        nodes: list[int] = []
+        reqs: list[int] = []
+        while heap and heap[0][0] == t:
+            _t, _seq, v, ver, kind = heapq.heappop(heap)
+            if ver != version[v]:
+                continue  # the plan changed after this was scheduled
+            stop_kind, req, node = plans[v][0]
+            if kind == _ARRIVE:
+                self._arrive(v, t, node)
+                if stop_kind == REPOSITION:
+                    vs.append(v)
+                    evs.append(LOCATED)
+                    nodes.append(node)
+                    reqs.append(-1)
+                    continue
+                ev = E.RESERVATION_STOP if stop_kind == PICKUP else E.TRIP_STOP
+            elif stop_kind == PICKUP:
+                ev = E.TRIP_START
+            else:
+                left = int(self.engine.fleet.cols["load"][v]) - int(self.requests.passengers[req])
+                ev = E.TRIP_RESUME if left > 0 else E.TRIP_END
+            vs.append(v)
+            evs.append(int(ev))
+            nodes.append(node)
+            reqs.append(req)
+        if not vs:
             return
-        rows = ids[gone]
-        self.engine.requests_cancelled(rows, t)
-        self._outcome[rows] = Outcome.CANCELLED
-        self._reason[rows] = CANCEL_MAX_WAIT
-        self._times["dropoff"][rows] = -1
+        ids = tuple(self.vehicle_ids[v] for v in vs)
+        d = self.engine.handle(
+            VehiclesUpdated(self.epoch0 + t, ids, np.asarray(evs, np.int8), np.asarray(nodes, np.int32), reqs)
+        )
+        self._record(t, vs, evs, nodes, reqs)
+        self._execute(d, also=vs)
 
-    def _vehicle_event(self, t: int, _seq: int, code: int) -> None:
-        v, kind = divmod(code, 4)
-        row = int(self._serving[v])
-        node = int(self._o[row] if kind < 2 else self._d[row])
-        self.engine.vehicle_updated(v, _KIND_EVENTS[kind], node, t)
-        if kind == 1:  # ride leg starts now
-            self.motion.set_leg(v, node, int(self._d[row]), t, int(self._times["dropoff"][row]))
-        elif kind == 3:
-            self.motion.park(v, node, t)
-            self._outcome[row] = Outcome.SERVED
-            self._serving[v] = -1
+    def _record(self, t: int, vs: list[int], evs: list[int], nodes: list[int], reqs: list[int]) -> None:
+        tm, odo = self._times, self._odo_at
+        for v, ev, node, r in zip(vs, evs, nodes, reqs, strict=True):
+            if ev == LOCATED:
+                continue
+            if ev == E.RESERVATION_STOP:
+                tm["pickup"][r], odo["pickup"][r] = t, self._odo[v]
+                state = S.STOPPED
+            elif ev == E.TRIP_START:
+                tm["board"][r], odo["board"][r] = t, self._odo[v]
+                state = S.ON_TRIP
+            elif ev == E.TRIP_STOP:
+                tm["dropoff"][r], odo["dropoff"][r] = t, self._odo[v]
+                state = S.STOPPED
+            else:
+                tm["alight"][r] = t
+                self._outcome[r] = Outcome.SERVED
+                state = S.ON_TRIP if ev == E.TRIP_RESUME else S.AVAILABLE
+            self._log_row(t, v, ev, state, node, r)
 
-    def _apply(self, d: Decisions, t: int) -> None:
+    def _log_row(self, t: int, v: int, event: int, state: int, node: int, request: int) -> None:
+        self._log.add(t, v, int(event), int(state), node, request)
+        self._logged[v] = state
+
+    # ------------------------------------------------------------------ executing decisions
+    def _execute(self, d: Decisions, also: list[int] | None = None) -> None:
+        unknown = _DECISION_FIELDS - EXECUTED
+        if unknown or type(d) is not Decisions:
+            raise SimulationError(f"the simulator does not know how to execute decisions {sorted(unknown)}")
+        t = d.time_s - self.epoch0
         if d.reject_request.size:
             self._outcome[d.reject_request] = Outcome.REJECTED
             self._reason[d.reject_request] = d.reject_reason
+        if d.expired_request.size:
+            self._outcome[d.expired_request] = Outcome.CANCELLED
+            self._reason[d.expired_request] = Reason.MAX_WAIT_EXCEEDED
+        if d.reopened_request.size:
+            for k in ("assigned", "pickup"):
+                self._times[k][d.reopened_request] = -1
+            self._vehicle[d.reopened_request] = -1
         if d.assign_request.size:
-            self._assign(d.assign_request, d.assign_vehicle, d.assign_eta_s.astype(np.int64), t)
+            rows = d.assign_request
+            self._times["assigned"][rows] = t
+            self._vehicle[rows] = d.assign_vehicle
+            self._odo_at["assigned"][rows] = self._odo[d.assign_vehicle]
+        # d.retired: vehicles the engine no longer dispatches; the simulator only retires vehicles at the end.
+        touched = d.replanned.tolist()
+        if also:
+            touched = list(dict.fromkeys([*also, *touched]))
+        if touched:
+            self._schedule(t, touched)
 
-    def _assign(self, rows: I64, veh: I32, eta: I64, t: int) -> None:
-        p = self.params
-        o, dn = self._o[rows], self._d[rows]
-        start = self.motion.leg_to[veh].copy()
-        ta = t + eta
-        tb = ta + p.pickup_dwell_s
-        tc = tb + self.router.times(o, dn, tb).astype(np.int64)
-        te = tc + p.dropoff_dwell_s
-        tm = self._times
-        tm["assigned"][rows], tm["pickup"][rows], tm["board"][rows], tm["dropoff"][rows] = t, ta, tb, tc
-        self._vehicle[rows] = veh
-        self._pickup_m[rows] = self.router.distances(start, o)
-        self._ride_m[rows] = self.router.distances(o, dn)
-        self._serving[veh] = rows
-        self.motion.start_legs(veh, start, o, np.full(rows.size, t, np.int64), ta)
-        heap = self._heap
-        base = veh.astype(np.int64) * 4
-        for times, kind in ((ta, 0), (tb, 1), (tc, 2), (te, 3)):
-            for tt, code in zip(times.tolist(), (base + kind).tolist(), strict=True):
-                heapq.heappush(heap, (tt, self._seq, code))
-                self._seq += 1
-        # Log all five transitions of each trip now, in trip order (rows: trip-major, then event).
-        n = rows.size
-        ev = np.array([EventType.RESERVATION_START, *_KIND_EVENTS], dtype=np.int8)
-        st = np.array([VehicleState.RESERVED, *_KIND_STATES], dtype=np.int8)
-        self._log.add(
-            np.column_stack((np.full(n, t, np.int64), ta, tb, tc, te)).ravel(),
-            np.repeat(veh, 5),
-            np.tile(ev, n),
-            np.tile(st, n),
-            np.column_stack((start, o, o, dn, dn)).ravel().astype(np.int32),
-            np.repeat(rows, 5),
-        )
+    def _schedule(self, t: int, vehicles: list[int]) -> None:
+        """(Re)schedule the next event of each vehicle from the engine's plan and leg."""
+        eng = self.engine
+        c = eng.fleet.cols
+        plans = eng.fleet.plans
+        state = c["state"]
+        moving: list[int] = []
+        for v in vehicles:
+            s = int(state[v])
+            if s != self._logged[v] and s == S.RESERVED and self._logged[v] == S.AVAILABLE:
+                r = plans[v][0][1] if plans[v][0][0] != REPOSITION else plans[v][1][1]
+                self._log_row(t, v, E.RESERVATION_START, S.RESERVED, int(self.motion.leg_to[v]), r)
+            self._version[v] += 1
+            node, leg_s = int(c["leg_node"][v]), int(c["leg_s"][v]) - self.epoch0
+            self._close_leg(v, node, leg_s)
+            if c["at_stop"][v]:
+                self._push(leg_s, v, _DEPART)
+            elif plans[v]:
+                moving.append(v)
+            else:
+                self.motion.park(v, node, leg_s)
+        if not moving:
+            return
+        mv = np.asarray(moving, dtype=np.int64)
+        src = c["leg_node"][mv]
+        dst = np.asarray([plans[v][0][2] for v in moving], dtype=np.int32)
+        t0 = c["leg_s"][mv]
+        arrive = t0 + self.router.times(src, dst, t0).astype(np.int64) - self.epoch0
+        self.motion.start_legs(mv.astype(np.int32), src, dst, t0 - self.epoch0, arrive)
+        for v, ta in zip(moving, arrive.tolist(), strict=True):
+            self._push(ta, v, _ARRIVE)
 
-    def _log_uniform(self, t: int, vs: I32, event: EventType, state: VehicleState, nodes: I32) -> None:
-        n = vs.size
-        self._log.add(
-            np.full(n, t, np.int64),
-            vs,
-            np.full(n, int(event), np.int8),
-            np.full(n, int(state), np.int8),
-            np.asarray(nodes, np.int32),
-            np.full(n, -1, np.int64),
-        )
+    def _push(self, t: int, v: int, kind: int) -> None:
+        heapq.heappush(self._heap, (t, self._seq, v, int(self._version[v]), kind))
+        self._seq += 1
+
+    def _close_leg(self, v: int, node: int, leg_s: int) -> None:
+        """A moving vehicle re-routed at ``node``: the part of its old leg up to there was driven."""
+        m = self.motion
+        a, b = int(m.leg_from[v]), int(m.leg_to[v])
+        if a in (b, node) or m.leg_end[v] <= m.leg_start[v]:
+            return
+        if node != b:  # truncated at a node on the way
+            self._add_leg(v, a, node, int(m.leg_start[v]), leg_s)
+            m.park(v, node, leg_s)
+
+    def _arrive(self, v: int, t: int, node: int) -> None:
+        m = self.motion
+        a = int(m.leg_from[v])
+        if a != node:
+            self._add_leg(v, a, node, int(m.leg_start[v]), t)
+        m.park(v, node, t)
+
+    def _add_leg(self, v: int, a: int, b: int, t0: int, t1: int) -> None:
+        plan = self.engine.fleet.plans[v]
+        kind = plan[0][0] if plan else REPOSITION
+        load = int(self.engine.fleet.cols["load"][v])
+        length = self.router.distance1(a, b)
+        self._odo[v] += length
+        self._legs.extend((v, a, b, t0, t1, load, kind, length))
+
+
+__all__ = ["DROPOFF", "EXECUTED", "SimParams", "Simulator"]

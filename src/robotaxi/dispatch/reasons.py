@@ -1,0 +1,34 @@
+"""One outcome-reason enumeration for the whole platform (engine, simulator, outputs, live service)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Reason(IntEnum):
+    """Why a request was not served (stored as int8; 0 for served or still open).
+
+    The engine gives the first three when it turns a request down at its first decision, and ``MAX_WAIT_EXCEEDED``
+    when a request that waited for a vehicle reaches its deadline unassigned (the engine owns rider expiry).
+    """
+
+    NONE = 0
+    #: No vehicle was free when the request was first decided.
+    NO_VEHICLE_AVAILABLE = 1
+    #: Vehicles were free, but none could reach the pickup within the rider's maximum wait.
+    ETA_EXCEEDS_MAX_WAIT = 2
+    #: The party is larger than any vehicle's capacity.
+    OVER_CAPACITY = 3
+    #: The request waited for a vehicle until its deadline and was cancelled by the engine.
+    MAX_WAIT_EXCEEDED = 4
+    #: The rider cancelled.
+    RIDER_CANCELLED = 5
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in files (``"max_wait_exceeded"``)."""
+        return self.name.lower() if self else ""
+
+
+#: Code -> label, for writing files.
+REASON_LABELS: dict[int, str] = {int(r): r.label for r in Reason}

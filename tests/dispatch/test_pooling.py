@@ -1,0 +1,131 @@
+"""Ride pooling on crafted cases: who shares, who does not, and the exact batch solver against greedy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robotaxi.dispatch import PICKUP, DispatchEngine, PolicyName, Tick
+from robotaxi.dispatch.plans import schedule
+from robotaxi.dispatch.pooling import Insertion, greedy_trips, solve_trips, trip_objective
+from robotaxi.network import Router, grid_city
+
+from .helpers import arrive, engine
+
+
+@pytest.fixture(scope="module")
+def line10() -> Router:
+    """A 1x10 grid city: ten nodes on a line, 20 s apart."""
+    return Router(grid_city(1, 10))
+
+
+@pytest.fixture(scope="module")
+def grid5() -> Router:
+    """A 5x5 grid city, 20 s per block."""
+    return Router(grid_city(5, 5))
+
+
+def pooled(router: Router, policy: PolicyName, nodes: list[int], **kw: int) -> DispatchEngine:
+    return engine(router, policy, nodes, max_wait_s=kw.pop("max_wait_s", 300), max_delay_s=kw.pop("max_delay_s", 600))
+
+
+def decide(e: DispatchEngine, policy: PolicyName, t: int, ids: list[int], o: list[int], d: list[int], **kw: object):  # type: ignore[no-untyped-def]
+    out = arrive(e, t, ids, o, d, **kw)
+    if policy == "pool":
+        out = e.handle(Tick(t))
+    return out
+
+
+@pytest.mark.parametrize("policy", ["insertion", "pool"])
+def test_two_riders_going_the_same_way_share(line10: Router, policy: PolicyName) -> None:
+    e = pooled(line10, policy, [0])
+    d = decide(e, policy, 0, [1, 2], [1, 2], [8, 7])
+    assert sorted(d.assign_request.tolist()) == [1, 2]
+    assert d.assign_vehicle.tolist() == [0, 0]
+    kinds = [(k, r) for k, r, _ in e.plan(0)]
+    assert kinds == [(0, 1), (0, 2), (1, 2), (1, 1)]  # pick up 1, pick up 2, drop 2, drop 1
+
+
+@pytest.mark.parametrize("policy", ["insertion", "pool"])
+def test_two_riders_going_opposite_ways_do_not_share(line10: Router, policy: PolicyName) -> None:
+    """Both want the only car at once; serving both in one plan would delay one of them past 200 s of delay."""
+    e = pooled(line10, policy, [4], max_delay_s=200)
+    d = decide(e, policy, 0, [1, 2], [3, 5], [0, 9])
+    assert d.assign_request.size == 1
+    assert len(e.plan(0)) == 2
+
+
+@pytest.mark.parametrize("policy", ["insertion", "pool"])
+def test_a_rider_who_refused_to_share_rides_alone(line10: Router, policy: PolicyName) -> None:
+    e = pooled(line10, policy, [0, 9])
+    d = decide(e, policy, 0, [1, 2], [1, 2], [8, 7], shareable=[True, False])
+    assert sorted(d.assign_request.tolist()) == [1, 2]
+    assert d.assign_vehicle[0] != d.assign_vehicle[1]
+    for v in (0, 1):
+        assert len({r for _, r, _ in e.plan(v)}) == 1
+
+
+@pytest.mark.parametrize("policy", ["insertion", "pool"])
+def test_a_detour_beyond_the_limit_is_refused(grid5: Router, policy: PolicyName) -> None:
+    """Rider 1 rides 0 -> 4 along the bottom row (80 s). Rider 2 waits at the top-left corner (20), going to 24:
+    picking them up on the way would delay rider 1 by 160 s, over the 120 s allowed; a second car takes them."""
+    e = pooled(grid5, policy, [0, 24], max_delay_s=120)
+    d = decide(e, policy, 0, [1, 2], [0, 20], [4, 24])
+    got = dict(zip(d.assign_request.tolist(), d.assign_vehicle.tolist(), strict=True))
+    assert got[1] != got[2]
+
+
+def test_an_insertion_keeps_everyone_in_their_window(line10: Router) -> None:
+    """Four nested rides on a line, one 4-seater: all fit (rider 1's delay is 230 s of the 240 s allowed), and the
+    planned times keep every rider within max wait and max delay; a fifth rider no longer fits."""
+    e = pooled(line10, "insertion", [0], max_wait_s=300, max_delay_s=240)
+    trips = {1: (1, 9), 2: (2, 8), 3: (3, 7), 4: (4, 6)}
+    for k, (o, d) in trips.items():
+        arrive(e, k - 1, [k], [o], [d])
+    plan = e.plan(0)
+    assert sorted(r for kind, r, _ in plan if kind == PICKUP) == [1, 2, 3, 4]
+    node, t0, _ = e.leg(0)
+    times = schedule(e.travel, node, t0, [(k, int(e.requests.index[r]), n) for k, r, n in plan], e.params.dwell)
+    for (kind, r, _), (arrive_s, _dep) in zip(plan, times, strict=True):
+        requested = r - 1
+        if kind == PICKUP:
+            assert arrive_s - requested <= 300
+        else:
+            o, d = trips[r]
+            assert arrive_s - requested - 20 * (d - o) <= 240
+    assert arrive(e, 5, [5], [5], [6]).assign_request.size == 0  # seats and windows are used up
+
+
+def _trip(v: int, rows: tuple[int, ...], cost: int) -> Insertion:
+    return Insertion(v, rows, (), cost, tuple(0 for _ in rows))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 7), st.integers(0, 7), st.booleans(), st.integers(0, 500)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_exact_solver_is_never_worse_than_greedy(raw: list[tuple[int, int, int, bool, int]]) -> None:
+    trips = [_trip(v, (a, b) if pair and a != b else (a,), c) for v, a, b, pair, c in raw]
+    big = 1 + sum(t.cost for t in trips)
+    exact = solve_trips(trips, 8, time_s=5.0)
+    greedy = greedy_trips(trips)
+    assert trip_objective(exact, big) <= trip_objective(greedy, big)
+    vs = [t.vehicle for t in exact]
+    rows = [r for t in exact for r in t.rows]
+    assert len(set(vs)) == len(vs)
+    assert len(set(rows)) == len(rows)
+
+
+def test_the_exact_solver_beats_greedy_on_a_crafted_case() -> None:
+    """Greedy takes the pair (0, 1) on vehicle 0 first and leaves request 2 alone; exact serves all three."""
+    trips = [_trip(0, (0, 1), 10), _trip(0, (1, 2), 30), _trip(1, (0,), 5), _trip(0, (2,), 1)]
+    exact = solve_trips(trips, 3, time_s=5.0)
+    assert sorted(r for t in exact for r in t.rows) == [0, 1, 2]
+    assert sorted(r for t in greedy_trips(trips) for r in t.rows) == [0, 1]
+    assert np.isfinite(trip_objective(exact, 100))
