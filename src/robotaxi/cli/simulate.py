@@ -94,10 +94,14 @@ def simulate(
             table.add_row(label, f"{k['vehicle_km_occupied']:,.0f} / {k['vehicle_km_empty']:,.0f}")
     console.print(table)
     if ledger is not None:
+        # Trips already in the ledger (a re-run of the same scenario and seed) are skipped by their ids.
+        appended = exported.size - exported.first_index
+        skipped = exported.count - appended
+        where = f" (entries {exported.first_index:,}..{exported.size - 1:,})" if appended else ""
+        again = f", {skipped:,} already recorded and skipped" if skipped else ""
         console.print(
-            f"ledger: {exported.count:,} trips appended to {exported.path} (entries {exported.first_index:,}.."
-            f"{exported.size - 1:,}), checkpoint signed with {exported.key_path}; "
-            f"verifier key {exported.key_path}.vkey"
+            f"ledger: {appended:,} trips appended to {exported.path}{where}{again}; checkpoint signed with "
+            f"{exported.key_path}; verifier key {exported.key_path}.vkey"
         )
     console.print(
         f"report: {out.folder / 'report.html' if out.folder else '-'}  ({time.perf_counter() - t0:.1f} s total)"

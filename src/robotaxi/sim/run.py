@@ -17,6 +17,7 @@ from ..dispatch import Rebalancing, make_policy
 from ..errors import DemandError, DispatchError, NetworkError, ScenarioError
 from ..fleet import Fleet, Operator, Placement
 from ..network import RoadNetwork, Router, SpeedProfile, load_network
+from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
 from .outputs import check_output_folder, write_outputs
 from .report import render_report
@@ -148,6 +149,7 @@ def run_scenario(
     RobotaxiError
         A ScenarioError for bad input, a SimulationError if the run fails; nothing is written then.
     """
+    check_footprint(scenario)  # refuse, quoting the estimate, a run that cannot fit in memory (issue 11)
     say = stage or (lambda _name: None)
     if write:  # fail before a long run, not after it, if the folder may not be replaced
         check_output_folder(output or scenario.output)
