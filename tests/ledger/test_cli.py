@@ -147,3 +147,12 @@ def test_error_text_in_square_brackets_is_kept(tmp_path: Path, capsys: pytest.Ca
     capsys.readouterr()
     assert main(["ledger", "append", str(bad), "--log", db]) == 1
     assert "[bold]x.jsonl" in capsys.readouterr().err
+
+
+def test_output_is_not_wrapped_when_piped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Standard output is not a terminal here: a long line stays one line (rich wrapped it at 80 columns)."""
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "ledger.db"
+    deep.parent.mkdir(parents=True)
+    assert main(["ledger", "init", "--log", str(deep)]) == 0
+    out = capsys.readouterr().out
+    assert f"created {deep} (origin robotaxi.local/ledger)\n" == out

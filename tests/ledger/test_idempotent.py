@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robotaxi.cli import main
-from robotaxi.ledger import DuplicateIdError, Ledger, SafetyEvent, TripRecord, audit, canonical_json, idindex
+from robotaxi.ledger import DuplicateIdError, Ledger, SafetyEvent, TripRecord, audit, canonical_json, ids
 from robotaxi.ledger.store import SQLiteStore
 
 ORIGIN = "robotaxi.test/ledger"
@@ -121,8 +121,8 @@ def test_a_ledger_without_the_index_gets_it_built(tmp_path: Path) -> None:
 def test_index_matches_a_model(tmp_path_factory: pytest.TempPathFactory, batches: list[list[tuple[int, bool]]]) -> None:
     """Random batches of trips (some repeated, some plain entries) against a dict model, with runs capped at 8
     entries so that merges and full blocks both occur."""
-    cap = idindex.RUN_CAP_LEVEL
-    idindex.RUN_CAP_LEVEL = 3
+    cap = ids.RUN_CAP_LEVEL
+    ids.RUN_CAP_LEVEL = 3
     try:
         path = tmp_path_factory.mktemp("model") / "l.db"
         model: dict[str, int] = {}
@@ -144,7 +144,7 @@ def test_index_matches_a_model(tmp_path_factory: pytest.TempPathFactory, batches
             for n in range(41):
                 assert led.find_id("trip", f"t{n}") == model.get(f"t{n}")
     finally:
-        idindex.RUN_CAP_LEVEL = cap
+        ids.RUN_CAP_LEVEL = cap
 
 
 def test_cli_append_twice_reports_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -170,7 +170,7 @@ def test_audit_checks_the_id_index(tmp_path: Path) -> None:
         led.append_records([trip(i) for i in range(100)])
     assert audit(path).ok
     db = sqlite3.connect(path)
-    rid = idindex.run_id(6, 0)  # entries 0..63
+    rid = ids.run_id(6, 0)  # entries 0..63
     (keys,) = db.execute("SELECT keys FROM idruns WHERE id = ?", (rid,)).fetchone()
     with db:
         db.execute("UPDATE idruns SET keys = ? WHERE id = ?", (keys[:-8] + bytes(8), rid))

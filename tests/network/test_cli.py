@@ -124,3 +124,12 @@ def test_broken_npz_cache_named(
     assert str(bad) in err
     assert message in err
     assert "Aborted" not in err
+
+
+def test_table_is_not_wrapped_when_piped(capsys: pytest.CaptureFixture[str]) -> None:
+    """Tables printed to a pipe keep whole cells: the source path of the network is on one line."""
+    from robotaxi.network import helsinki_pbf
+
+    assert main(["network", "info", "helsinki"]) == 0
+    out = capsys.readouterr().out
+    assert str(helsinki_pbf()) in out

@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = list(sys.argv[1:] if argv is None else argv)
+    # A command may quieten the package's logging (`simulate -q`); the next in-process call starts afresh.
+    ours = logging.getLogger("robotaxi")
+    level = ours.level
     try:
         # Standalone mode: typer reports usage errors itself and always ends with SystemExit.
         app(args=args, prog_name="robotaxi")
@@ -52,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    finally:
+        ours.setLevel(level)
     return 0
 
 

@@ -8,7 +8,7 @@ Neither the help nor the consoles interpret rich markup: user text (file names, 
 from __future__ import annotations
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 #: Help is plain text: rich markup would swallow ``[network]`` and the like (issue 11, item 7).
 MARKUP_MODE = None
@@ -32,3 +32,12 @@ app = typer.Typer(
 #: (a terminal wraps them itself; a file or pipe gets them whole).
 console = Console(highlight=False, markup=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+
+
+def print_table(table: RenderableType) -> None:
+    """Print a table on standard output; when that is not a terminal, at its natural width (never wrapped)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    # A pipe or a file gets the whole table: rich would otherwise wrap its cells at 80 columns.
+    Console(file=console.file, width=1000, highlight=False, markup=False).print(table)

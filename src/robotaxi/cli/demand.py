@@ -6,18 +6,19 @@ import json
 import time
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from ..demand import DemandResult, DemandSpec, Requests, build_demand, detect_tlc_columns
-from ..demand import _parse as parse
-from ..demand.requests import COLUMNS as REQUEST_COLUMNS
 from ..errors import DemandError, RobotaxiError
-from ..network import RoadNetwork, load_network
-from .app import app, console, sub_app
+from .app import app, console, print_table, sub_app
+
+if TYPE_CHECKING:
+    from ..demand import DemandResult, DemandSpec, Requests
+    from ..network import RoadNetwork
+
+# The demand and network packages (NumPy, Arrow, SciPy) are imported inside the commands, so that
+# `robotaxi --help` starts in a fraction of a second (issue 11, item 8).
 
 demand_app = sub_app("Demand: read, validate, inspect and materialise ride requests.")
 app.add_typer(demand_app, name="demand")
@@ -67,6 +68,10 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 
 
 def _detect_kind(path: Path, has_columns: bool) -> str:
+    from ..demand import _parse as parse
+    from ..demand import detect_tlc_columns
+    from ..demand.requests import COLUMNS as REQUEST_COLUMNS
+
     if not path.is_file():
         raise DemandError(f"demand file not found: {path}")
     if has_columns:
@@ -120,6 +125,8 @@ def make_spec(
     rejects: Path | None,
 ) -> DemandSpec:
     """The DemandSpec the command-line arguments describe."""
+    from ..demand import DemandSpec
+
     table, base_dir = _base_table(source, kind, columns)
     # Paths typed on the command line are relative to the working folder, not to a scenario file's folder.
     if zones is not None:
@@ -144,6 +151,9 @@ def make_spec(
 
 
 def _run(spec: DemandSpec, network: str, seed: int) -> tuple[RoadNetwork, DemandResult, float]:
+    from ..demand import build_demand
+    from ..network import load_network
+
     net = load_network(network)
     t0 = time.perf_counter()
     res = build_demand(spec, net, seed)
@@ -174,6 +184,7 @@ def _facts(net: RoadNetwork, res: DemandResult, seconds: float) -> dict[str, Any
 def plot_profile(requests: Requests, out: Path, title: str) -> Path:
     """Write the hourly request profile as a PNG bar chart."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -194,6 +205,8 @@ def plot_profile(requests: Requests, out: Path, title: str) -> Path:
 
 
 def _print(facts: dict[str, Any], res: DemandResult) -> None:
+    from rich.table import Table
+
     for line in res.report.summary_lines():
         console.print(line, markup=False)
     console.print(f"network: {facts['network']}; built in {facts['seconds']} s", markup=False)
@@ -206,7 +219,7 @@ def _print(facts: dict[str, Any], res: DemandResult) -> None:
         total = max(1, facts["requests"])
         for h, n in enumerate(facts["per_hour"]):
             table.add_row(f"{h:02d}", f"{n:,}", f"{100 * n / total:.1f} %")
-        console.print(table)
+        print_table(table)
 
 
 @demand_app.command("inspect")

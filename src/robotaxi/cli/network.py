@@ -6,16 +6,21 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
-from numpy.typing import NDArray
-from rich.table import Table
 
 from ..errors import OffNetworkError, RobotaxiError
-from ..network import DEFAULT_SNAP_LIMIT_M, RoadNetwork, Router, load_network
-from .app import app, console, sub_app
+from .app import app, console, print_table, sub_app
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from ..network import RoadNetwork
+
+# The network package (NumPy, SciPy, pyproj) is imported inside the commands: `robotaxi --help` and the ledger
+# commands must start in a fraction of a second (issue 11, item 8).
 
 network_app = sub_app("Road networks: load, inspect, cache.")
 app.add_typer(network_app, name="network")
@@ -55,6 +60,8 @@ def parse_lonlat(text: str, what: str) -> tuple[float, float]:
 
 def _snap_route_ends(net: RoadNetwork, ends: list[tuple[float, float]], max_snap_m: float) -> NDArray[np.int64]:
     """Snap the route's ends; if one is off the network but its swapped LAT,LON is on it, say so."""
+    import numpy as np
+
     lon, lat = np.array([e[0] for e in ends]), np.array([e[1] for e in ends])
     try:
         return net.snap(lon, lat, max_snap_m)
@@ -75,6 +82,10 @@ def info(
     save: Annotated[Path | None, typer.Option(help="Also write the network to this .npz cache file.")] = None,
 ) -> None:
     """Nodes, edges, components dropped, bounding box and total length of a road network."""
+    from rich.table import Table
+
+    from ..network import load_network
+
     t0 = time.perf_counter()
     net = load_network(path)
     facts = net.summary()
@@ -106,7 +117,7 @@ def info(
     ]
     for k, v in rows:
         table.add_row(k, v)
-    console.print(table)
+    print_table(table)
 
 
 @app.command("route")
@@ -114,17 +125,22 @@ def route(
     path: PathArg = "helsinki",
     from_: Annotated[str, typer.Option("--from", help="Origin as LON,LAT.")] = "",
     to: Annotated[str, typer.Option("--to", help="Destination as LON,LAT.")] = "",
-    max_snap_m: Annotated[float, typer.Option(help="Snapping limit in metres.")] = DEFAULT_SNAP_LIMIT_M,
+    max_snap_m: Annotated[
+        float | None, typer.Option(help="Snapping limit in metres (default: the network's, 500 m).")
+    ] = None,
     depart: Annotated[float | None, typer.Option(help="Departure, seconds after midnight.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Fastest route between two coordinates: time, distance and number of nodes."""
+    from ..network import DEFAULT_SNAP_LIMIT_M, Router, load_network
+
     if not from_ or not to:
         raise RobotaxiError("route: give both --from LON,LAT and --to LON,LAT")
     o_lon, o_lat = parse_lonlat(from_, "--from")
     d_lon, d_lat = parse_lonlat(to, "--to")
     net = load_network(path)
-    nodes = _snap_route_ends(net, [(o_lon, o_lat), (d_lon, d_lat)], max_snap_m)
+    limit = DEFAULT_SNAP_LIMIT_M if max_snap_m is None else max_snap_m
+    nodes = _snap_route_ends(net, [(o_lon, o_lat), (d_lon, d_lat)], limit)
     # One route needs two Dijkstra rows, not the whole table.
     router = Router(net, table_max_nodes=0)
     o, d = int(nodes[0]), int(nodes[1])
@@ -158,6 +174,7 @@ def calibrate(
     id_field: Annotated[str, typer.Option(help="Zone-id property in the GeoJSON.")] = "LocationID",
 ) -> None:
     """Fit time-of-day travel-time factors to observed zone-to-zone speeds."""
+    from ..network import Router, load_network
     from ..network.calibrate import calibrate_profile, write_profile
 
     net = load_network(path)

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
-from ..dispatch import POLICIES
 from ..errors import ScenarioError
-from ..sim import Scenario, run_scenario
-from .app import app, console, err_console
+from .app import app, console, err_console, print_table
+
+# The simulator and the dispatch engine are imported inside the command (`robotaxi --help` starts fast). The
+# module still offers `run_scenario` as an attribute, resolved on first use, which tests replace.
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_scenario":
+        from ..sim import run_scenario
+
+        return run_scenario
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @app.command("simulate")
@@ -34,6 +42,14 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate a day of ride-hailing and write requests.parquet, vehicle_events.parquet, kpis.json, report.html."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from ..dispatch import POLICIES
+    from ..sim import Scenario
+
+    run_scenario = sys.modules[__name__].run_scenario
+
     if quiet:
         logging.getLogger("robotaxi").setLevel(logging.ERROR)
     sc = Scenario.from_file(scenario) if scenario is not None else Scenario.default()
@@ -92,7 +108,7 @@ def simulate(
             table.add_row(label, "-" if p90 is None else f"{k['wait_mean_s']} s / {p90:.0f} s")
         else:
             table.add_row(label, f"{k['vehicle_km_occupied']:,.0f} / {k['vehicle_km_empty']:,.0f}")
-    console.print(table)
+    print_table(table)
     if ledger is not None:
         # Trips already in the ledger (a re-run of the same scenario and seed) are skipped by their ids.
         appended = exported.size - exported.first_index

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LedgerError, VerificationError
-from .idindex import IdIndex, run_span
 from .merkle import HASH_SIZE, hash_children, hash_leaf, root_of
 from .note import VerifierKey, open_checkpoint
 from .store import BUNDLE_BITS, BUNDLE_WIDTH, STRIP_BITS, SQLiteStore, StoredCheckpoint, unpack_bundle
@@ -207,6 +206,8 @@ def _check_id_index(aud: _Auditor, store: SQLiteStore) -> None:
     """
     if not store.index_ready():
         return  # an older ledger: the index is built on its first append or lookup
+    from .idindex import IdIndex, run_span
+
     expected = {rid: (k, o) for rid, k, o in IdIndex(store).build(store.iter_entries(0, aud.size), aud.size)}
     stored = store.get_index_runs(store.index_run_ids())
     for rid in sorted(set(expected) | set(stored)):

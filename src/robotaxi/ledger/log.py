@@ -16,12 +16,10 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import LedgerError
-from .idindex import IdIndex, RecordId, entry_id, id_key, record_id
+from .ids import RecordId, entry_id, id_key, record_id, run_id, run_pieces
 from .merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -34,6 +32,9 @@ from .merkle import (
 from .note import Checkpoint, SigningKey, VerifierKey, open_checkpoint
 from .records import BlobDigest, LedgerRecord, SafetyEvent, TripRecord, read_jsonl, record_bytes
 from .store import LedgerStore, NodeRun, SQLiteStore, StoredCheckpoint
+
+if TYPE_CHECKING:
+    from .idindex import IdIndex
 
 __all__ = ["DEFAULT_ORIGIN", "AppendResult", "DuplicateIdError", "Ledger"]
 
@@ -159,7 +160,16 @@ class Ledger:
         self.store = store
         meta = store.meta()
         self.origin = meta.origin
-        self._ids = IdIndex(store)
+        self._id_index: IdIndex | None = None
+
+    @property
+    def _ids(self) -> IdIndex:
+        # Imported on first use: NumPy is not needed to open a ledger or append entries without ids.
+        if self._id_index is None:
+            from .idindex import IdIndex
+
+            self._id_index = IdIndex(self.store)
+        return self._id_index
 
     # -- opening -----------------------------------------------------------------------------------------
 
@@ -295,6 +305,8 @@ class Ledger:
         if first_pos and size:
             self._ensure_index()
             uniq = list(first_pos.items())
+            import numpy as np
+
             keys = np.fromiter((keys_all[pos] or 0 for _, pos in uniq), dtype=np.uint64, count=len(uniq))
             found = [(q, i) for q, i in self._ids.candidates(keys) if i < size]
             stored = self._entries_at(sorted({i for _, i in found}))
@@ -340,6 +352,13 @@ class Ledger:
         self.store.build_index(size, self._ids.build(pairs, size))
         log.info("built the id index of %d entries", size)
 
+    def _runs_to_merge(self, old_size: int, new_size: int) -> bool:
+        """Whether growing to ``new_size`` merges a stored id-index run (else entries without ids skip the index)."""
+        gone = {run_id(lv, i) for lv, i in run_pieces(old_size)}.difference(
+            run_id(lv, i) for lv, i in run_pieces(new_size)
+        )
+        return bool(gone.intersection(self.store.index_run_ids()))
+
     def _commit(self, batch: list[bytes], keys: Sequence[int | None]) -> int:
         if not batch:
             return self.size
@@ -354,12 +373,13 @@ class Ledger:
         fresh = [(start + k, key) for k, key in enumerate(keys) if key is not None]
         if fresh:
             self._ensure_index()
-        if self.store.index_ready():
+        if self.store.index_ready() and (fresh or self._runs_to_merge(start, new_size)):
             puts, drops = self._ids.plan(start, new_size, fresh)
         else:  # an older ledger without the index, and nothing to index: it gets built when first needed
             puts, drops = [], []
         self.store.append(start, batch, runs, new_size, new_root, puts, drops)
-        self._ids.committed()
+        if puts or drops:
+            self._ids.committed()
         log.debug("appended %d entries at %d", len(batch), start)
         return start
 
@@ -420,6 +440,8 @@ class Ledger:
         A search of the id index, never a scan of the log (an older ledger gets its index built once).
         """
         self._ensure_index()
+        import numpy as np
+
         rid = (kind, ident)
         keys = np.array([id_key(rid)], dtype=np.uint64)
         size = self.size
