@@ -190,3 +190,45 @@ def test_help_keeps_square_brackets(capsys: pytest.CaptureFixture[str]) -> None:
     """Help text is not rich markup: "[demand]" stays in `demand inspect --help`."""
     assert main(["demand", "inspect", "--help"]) == 0
     assert "with a [demand] table" in " ".join(capsys.readouterr().out.split())
+
+
+def test_hive_requests_load_without_a_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An NREL HIVE request file (request_id, o_lat, o_lon, d_lat, d_lon, departure_time, passengers) needs no -c."""
+    from ..conftest import shared_file
+
+    src = shared_file("data/denver_hive/denver_demo_requests.csv")
+    net = shared_file("data/denver_hive/downtown_denver_network.json")
+    assert main(["demand", "inspect", str(src), "-n", str(net), "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["report"]["rows_read"] == 2500
+    assert facts["requests"] > 2000
+    # A scenario's [demand] table with kind = "csv" and no columns takes the layout from the header too.
+    scen = tmp_path / "s.toml"
+    scen.write_text(f'[demand]\nkind = "csv"\npath = "{src}"\n')
+    assert main(["demand", "inspect", str(scen), "-n", str(net), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["requests"] == facts["requests"]
+
+
+def test_unknown_layout_without_mapping_names_the_known_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "odd.csv"
+    src.write_text("when,x1,y1,x2,y2\n2024-01-01 08:00:00,24.94,60.17,24.95,60.18\n")
+    scen = tmp_path / "s.toml"
+    scen.write_text(f'[demand]\nkind = "csv"\npath = "{src}"\n')
+    assert main(["demand", "inspect", str(scen)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "needs a column mapping" in err
+    assert "known layout: hive (departure_time, request_id" in err
+
+
+def test_help_lists_the_mapping_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from robotaxi.cli.demand import MAPPING_FIELDS
+    from robotaxi.demand import ColumnMapping
+
+    assert tuple(f.name for f in dataclasses.fields(ColumnMapping)) == MAPPING_FIELDS
+    assert main(["demand", "build", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "FIELD is one of: " + ", ".join(MAPPING_FIELDS) in out

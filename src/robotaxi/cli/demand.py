@@ -40,8 +40,22 @@ ZonesOpt = Annotated[Path | None, typer.Option(help="Zone polygons (GeoJSON or s
 DateOpt = Annotated[str | None, typer.Option(help="Service day YYYY-MM-DD.")]
 WeekdayOpt = Annotated[int | None, typer.Option(help="OD counts: weekday to build, 0 = Monday.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (same seed, same requests).")]
+#: The fields a --column mapping may name (robotaxi.demand.ColumnMapping; a test keeps the two equal). Kept here
+#: as text so that `--help` does not import the demand package.
+MAPPING_FIELDS = (
+    "time", "request_id", "dropoff_time", "o_lon", "o_lat", "d_lon", "d_lat", "o_zone", "d_zone", "passengers",
+    "fare", "max_wait", "trip_distance",
+)  # fmt: skip
 ColumnOpt = Annotated[
-    list[str] | None, typer.Option("--column", "-c", help="Column mapping FIELD=COLUMN (repeat), e.g. time=pickup.")
+    list[str] | None,
+    typer.Option(
+        "--column",
+        "-c",
+        help="Column mapping FIELD=COLUMN (repeat), e.g. -c time=pickup. FIELD is one of: "
+        + ", ".join(MAPPING_FIELDS)
+        + " (time and either o_lon, o_lat, d_lon, d_lat or o_zone, d_zone are required). Not needed for TLC, "
+        "OD-count and NREL HIVE request files, which are recognised by their header.",
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Source option KEY=VALUE (repeat), e.g. scale=0.5, n_requests=1000.")
@@ -69,7 +83,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 
 def _detect_kind(path: Path, has_columns: bool) -> str:
     from ..demand import _parse as parse
-    from ..demand import detect_tlc_columns
+    from ..demand import detect_layout, detect_tlc_columns
     from ..demand.requests import COLUMNS as REQUEST_COLUMNS
 
     if not path.is_file():
@@ -81,6 +95,8 @@ def _detect_kind(path: Path, has_columns: bool) -> str:
         return "requests"
     if {"dow", "puzone", "dozone", "n_trips"} <= set(names):
         return "odcounts"
+    if detect_layout(names) is not None:  # e.g. NREL HIVE requests: mapped without --column
+        return "parquet" if parse.table_kind(path) == "parquet" else "csv"
     try:
         detect_tlc_columns(names)
     except DemandError as e:

@@ -5,7 +5,9 @@ scenario's ``[demand]`` table (:class:`DemandSpec`) names. See docs/demand.md.
 """
 
 from .generic import HIVE_COLUMNS as HIVE_COLUMNS
+from .generic import KNOWN_LAYOUTS as KNOWN_LAYOUTS
 from .generic import TableSource as TableSource
+from .generic import detect_layout as detect_layout
 from .odcounts import ODCountsColumns as ODCountsColumns
 from .odcounts import ODCountsSource as ODCountsSource
 from .odcounts import business_days as business_days

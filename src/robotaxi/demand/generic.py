@@ -19,9 +19,10 @@ load with::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -39,6 +40,18 @@ HIVE_COLUMNS = ColumnMapping(
     d_lat="d_lat",
     passengers="passengers",
 )
+
+#: Request-table layouts recognised from their header alone, by name (issue 11: a HIVE file needs no -c flags).
+KNOWN_LAYOUTS: Mapping[str, ColumnMapping] = MappingProxyType({"hive": HIVE_COLUMNS})
+
+
+def detect_layout(names: Sequence[str]) -> tuple[str, ColumnMapping] | None:
+    """The known layout whose columns a header holds (exact names, as written), or ``None``."""
+    have = set(names)
+    for name, mapping in KNOWN_LAYOUTS.items():
+        if set(mapping.used().values()) <= have:
+            return name, mapping
+    return None
 
 
 @dataclass(frozen=True, slots=True)

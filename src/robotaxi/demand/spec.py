@@ -24,7 +24,8 @@ from types import MappingProxyType
 from typing import Any
 
 from ..network import RoadNetwork
-from .generic import TableSource
+from . import _parse
+from .generic import KNOWN_LAYOUTS, TableSource, detect_layout
 from .odcounts import ODCountsColumns, ODCountsSource
 from .records import ColumnMapping
 from .requests import Requests
@@ -96,17 +97,30 @@ def _build_tlc(spec: DemandSpec) -> DemandSource:
 
 
 def _build_table(spec: DemandSpec) -> DemandSource:
-    if not spec.columns:
-        raise ValueError(f"demand.columns: the {spec.kind} kind needs a column mapping (at least time = ...)")
-    try:
-        cols = ColumnMapping(**dict(spec.columns))
-    except ValueError as e:
-        raise ValueError(f"demand.{e}") from e
     path = _need_path(spec)
+    if spec.columns:
+        try:
+            cols = ColumnMapping(**dict(spec.columns))
+        except ValueError as e:
+            raise ValueError(f"demand.{e}") from e
+    else:
+        cols = _layout_of(path, spec.kind)
     is_parquet = path.name.lower().endswith((".parquet", ".pq", ".parq"))
     if is_parquet != (spec.kind == "parquet"):
         raise ValueError(f"demand.path: {path.name} does not look like a {spec.kind} file")
     return TableSource(path=path, columns=cols, zones=spec.zones, rejects=spec.rejects, **_record_opts(spec))
+
+
+def _layout_of(path: Path, kind: str) -> ColumnMapping:
+    """The mapping of a file in a known layout (HIVE...), read from its header; else a clear error."""
+    found = detect_layout(_parse.header(path)) if path.is_file() else None
+    if found is None:
+        known = ", ".join(f"{n} ({', '.join(m.used().values())})" for n, m in KNOWN_LAYOUTS.items())
+        raise ValueError(
+            f"demand.columns: the {kind} kind needs a column mapping (at least time = ...) unless the file has a "
+            f"known layout: {known}"
+        )
+    return found[1]
 
 
 def _need_path(spec: DemandSpec) -> Path:
