@@ -91,3 +91,54 @@ def test_manhattan_calibration_cli(tmp_path: Path) -> None:
     assert committed == profile
     net = load_network(shared_file("data/nyc_manhattan_hive/manhattan_network.json"))
     assert len(zone_nodes(net, shared_file("data/nyc_tlc_taxi_zones/taxi_zones.geojson"))) >= 61
+
+
+def _projected_copy(src: Path, dst: Path, *, named_crs: bool) -> Path:
+    """``src`` with its coordinates in UTM zone 35N kilometres (the layout of pyhailing's taxizones.geojson)."""
+    from pyproj import Transformer
+
+    to_km = Transformer.from_crs("EPSG:4326", "+proj=utm +zone=35 +datum=WGS84 +units=km", always_xy=True)
+    data = json.loads(src.read_text())
+    for f in data["features"]:
+        ring = f["geometry"]["coordinates"][0]
+        f["geometry"]["coordinates"][0] = [list(to_km.transform(x, y)) for x, y in ring]
+        f["properties"] = {"zone_id": str(f["properties"]["LocationID"]), "zone_name": "z"}
+    if named_crs:
+        data["crs"] = {"type": "name", "properties": {"name": "+proj=utm +zone=35 +datum=WGS84 +units=km"}}
+    dst.write_text(json.dumps(data))
+    return dst
+
+
+def test_projected_zones_with_their_crs(tmp_path: Path) -> None:
+    """Zones in projected kilometres map to the same nodes, given the CRS by option or by the file's crs member."""
+    net = grid_city(3, 3)  # near Helsinki: UTM zone 35N
+    wgs = _zones(tmp_path / "z.geojson", {1: (net.lon[0], net.lat[0]), 2: (net.lon[8], net.lat[8])})
+    km = _projected_copy(wgs, tmp_path / "km.geojson", named_crs=False)
+    with pytest.raises(NetworkError, match=r"feature 0 has no 'LocationID' property .*zone_id, zone_name"):
+        zone_nodes(net, km)
+    with pytest.raises(NetworkError, match=r"coordinates are projected .*give --zones-crs"):
+        zone_nodes(net, km, id_field="zone_id")
+    utm = "+proj=utm +zone=35 +datum=WGS84 +units=km"
+    assert zone_nodes(net, km, id_field="zone_id", crs=utm) == {1: 0, 2: 8}
+    named = _projected_copy(wgs, tmp_path / "named.geojson", named_crs=True)
+    assert zone_nodes(net, named, id_field="zone_id") == {1: 0, 2: 8}
+    with pytest.raises(NetworkError, match="unknown zones CRS 'EPSG:0'"):
+        zone_nodes(net, km, id_field="zone_id", crs="EPSG:0")
+
+
+@pytest.mark.integration
+def test_calibrate_with_the_projected_pyhailing_zones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "profile.toml"
+    argv = [
+        "network", "calibrate", str(shared_file("data/nyc_manhattan_hive/manhattan_network.json")),
+        "--speeds", str(shared_file("data/nyc_manhattan_pyhailing/speeds.csv")),
+        "--zones", str(shared_file("data/nyc_manhattan_pyhailing/taxizones.geojson")),
+        "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 1
+    assert "--zone-id-property" in capsys.readouterr().err
+    assert main([*argv, "--zone-id-property", "zone_id"]) == 1
+    assert "--zones-crs" in capsys.readouterr().err
+    utm_km = "+proj=utm +zone=18 +datum=WGS84 +units=km"
+    assert main([*argv, "--zone-id-property", "zone_id", "--zones-crs", utm_km]) == 0
+    assert len(SpeedProfile.from_file(out).factors) == 96

@@ -167,19 +167,31 @@ def route(
 def calibrate(
     path: PathArg,
     speeds: Annotated[Path, typer.Option(help="Observed speeds CSV: puzone, dozone, min, speed_mean.")],
-    zones: Annotated[Path, typer.Option(help="Zone polygons, WGS84 GeoJSON with a zone-id property.")],
+    zones: Annotated[
+        Path, typer.Option(help="Zone polygons: GeoJSON with an integer zone-id property (WGS84, or see --zones-crs).")
+    ],
     out: Annotated[Path, typer.Option(help="Write the speed profile (TOML) here.")],
     slots: Annotated[int, typer.Option(help="24 (hourly) or 96 (15-minute) factors.")] = 96,
     speed_unit_m: Annotated[float, typer.Option(help="Metres per distance unit of speed_mean.")] = 1000.0,
-    id_field: Annotated[str, typer.Option(help="Zone-id property in the GeoJSON.")] = "LocationID",
+    id_field: Annotated[
+        str, typer.Option("--zone-id-property", "--id-field", help="Zone-id property of the zone polygons.")
+    ] = "LocationID",
+    zones_crs: Annotated[
+        str | None,
+        typer.Option(
+            help="CRS of projected zone polygons, when the file names none: EPSG:32618, or a PROJ string with "
+            "units, e.g. '+proj=utm +zone=18 +datum=WGS84 +units=km' for UTM kilometres."
+        ),
+    ] = None,
 ) -> None:
     """Fit time-of-day travel-time factors to observed zone-to-zone speeds."""
     from ..network import Router, load_network
-    from ..network.calibrate import calibrate_profile, write_profile
+    from ..network.calibrate import calibrate_profile, write_profile, zone_nodes
 
     net = load_network(path)
+    zone_nodes(net, zones, id_field=id_field, crs=zones_crs)  # a bad zones file fails before the routing table
     profile, diag = calibrate_profile(
-        Router(net), speeds, zones, slots=slots, speed_unit_m=speed_unit_m, id_field=id_field
+        Router(net), speeds, zones, slots=slots, speed_unit_m=speed_unit_m, id_field=id_field, zones_crs=zones_crs
     )
     comment = (
         f"Travel-time factors for {net.name}, {slots} slots, fitted by `robotaxi network calibrate`\n"

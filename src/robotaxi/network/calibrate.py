@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,24 +37,95 @@ logger = logging.getLogger(__name__)
 _SPEED_COLUMNS = ("puzone", "dozone", "min", "speed_mean")
 
 
+def _geojson_crs(data: Any) -> str | None:
+    """The CRS a GeoJSON file names in its (pre-RFC 7946) ``crs`` member, e.g. ``urn:ogc:def:crs:EPSG::32618``."""
+    crs = data.get("crs") if isinstance(data, dict) else None
+    if isinstance(crs, dict) and isinstance(crs.get("properties"), dict):
+        name = crs["properties"].get("name")
+        return name if isinstance(name, str) and name else None
+    return None
+
+
+def _zone_ids(p: Path, feats: list[Any], id_field: str) -> list[int]:
+    ids = []
+    for i, f in enumerate(feats):
+        props = f.get("properties") if isinstance(f, dict) else None
+        if not isinstance(props, dict) or id_field not in props:
+            have = ", ".join(sorted(props)) if isinstance(props, dict) else "none"
+            raise NetworkError(
+                f"{p}: feature {i} has no {id_field!r} property (its properties: {have})",
+                hint="name the zone-id property with --zone-id-property",
+            )
+        try:
+            ids.append(int(props[id_field]))
+        except (TypeError, ValueError) as e:
+            raise NetworkError(f"{p}: feature {i}: zone id {props[id_field]!r} is not an integer") from e
+    return ids
+
+
+def _to_lonlat(p: Path, x: NDArray[np.float64], y: NDArray[np.float64], crs: str | None) -> tuple[Any, Any]:
+    """Zone points in WGS84 degrees: transformed from ``crs`` when given, else checked to be degrees."""
+    if crs is None:
+        if np.nanmax(np.abs(y)) > 90 or np.nanmax(np.abs(x)) > 180:
+            raise NetworkError(
+                f"{p}: coordinates are projected (x up to {np.nanmax(np.abs(x)):,.1f}, y up to "
+                f"{np.nanmax(np.abs(y)):,.1f}), not WGS84 degrees, and the file names no CRS",
+                hint="give --zones-crs, e.g. EPSG:32618, or '+proj=utm +zone=18 +datum=WGS84 +units=km' for kilometres",
+            )
+        return x, y
+    from pyproj import CRS, Transformer
+    from pyproj.exceptions import CRSError
+
+    try:
+        source = CRS.from_user_input(crs)
+    except CRSError as e:
+        raise NetworkError(f"{p}: unknown zones CRS {crs!r}: {e}") from e
+    lon, lat = Transformer.from_crs(source, "EPSG:4326", always_xy=True).transform(x, y)
+    if not (np.all(np.isfinite(lon)) and np.all(np.isfinite(lat))):
+        raise NetworkError(f"{p}: the zones do not transform from {crs} to longitude/latitude")
+    return lon, lat
+
+
 def zone_nodes(
-    network: RoadNetwork, zones_geojson: str | Path, *, id_field: str = "LocationID", max_snap_m: float = 500.0
+    network: RoadNetwork,
+    zones_geojson: str | Path,
+    *,
+    id_field: str = "LocationID",
+    max_snap_m: float = 500.0,
+    crs: str | None = None,
 ) -> dict[int, int]:
-    """Zone id -> representative network node, for the zones within ``max_snap_m`` of the network."""
+    """Zone id -> representative network node, for the zones within ``max_snap_m`` of the network.
+
+    Parameters
+    ----------
+    network
+        The road network.
+    zones_geojson
+        GeoJSON FeatureCollection of zone polygons with an integer zone-id property.
+    id_field
+        Name of the zone-id property.
+    max_snap_m
+        Zones farther than this from every node are left out.
+    crs
+        CRS of the coordinates (anything pyproj reads: ``EPSG:32618``, a PROJ string with ``+units=km``...);
+        default: the file's own ``crs`` member, else WGS84 degrees (RFC 7946).
+    """
     p = Path(zones_geojson)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
         feats = data["features"]
-        ids = [int(f["properties"][id_field]) for f in feats]
+        if not isinstance(feats, list):
+            raise TypeError("features is not a list")
+        ids = _zone_ids(p, feats, id_field)
         geoms = [shapely.geometry.shape(f["geometry"]) for f in feats]
     except FileNotFoundError as e:
         raise NetworkError(f"zones file not found: {p}") from e
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise NetworkError(f"{p}: not a GeoJSON FeatureCollection with a numeric {id_field!r} property: {e}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise NetworkError(f"{p}: not a JSON file: {e}") from e
+    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as e:
+        raise NetworkError(f"{p}: not a GeoJSON FeatureCollection of polygons: {e}") from e
     pts = shapely.point_on_surface(np.asarray(geoms, dtype=object))
-    lon, lat = shapely.get_x(pts), shapely.get_y(pts)
-    if np.nanmax(np.abs(lat)) > 90 or np.nanmax(np.abs(lon)) > 180:
-        raise NetworkError(f"{p}: coordinates are not WGS84 degrees (projected zones are not supported)")
+    lon, lat = _to_lonlat(p, shapely.get_x(pts), shapely.get_y(pts), crs or _geojson_crs(data))
     node, dist = network.nearest(lon, lat)
     out: dict[int, int] = {}
     for zid, n, d in zip(ids, node.tolist(), dist.tolist(), strict=True):
@@ -86,6 +158,7 @@ def calibrate_profile(
     slots: int = 96,
     min_distance_m: float = 1000.0,
     id_field: str = "LocationID",
+    zones_crs: str | None = None,
 ) -> tuple[SpeedProfile, dict[str, float]]:
     """Fit a :class:`SpeedProfile` to observed speeds; returns it with a few diagnostics.
 
@@ -95,11 +168,15 @@ def calibrate_profile(
         Metres per unit of distance in ``speed_mean`` (1000 for km/s as in the TLC-derived file).
     slots : int
         24 (hourly) or 96 (15-minute) factors.
+    id_field : str
+        Zone-id property of the zones file.
+    zones_crs : str or None
+        CRS of the zones file when it is not WGS84 and does not name its own (see :func:`zone_nodes`).
     """
     if slots not in (24, 96):
         raise NetworkError(f"calibration needs 24 or 96 slots, got {slots}")
     net = router.network
-    zn = zone_nodes(net, zones_geojson, id_field=id_field)
+    zn = zone_nodes(net, zones_geojson, id_field=id_field, crs=zones_crs)
     s = _read_speeds(Path(speeds_csv))
     pu, do = s["puzone"].astype(np.int64), s["dozone"].astype(np.int64)
     lookup = np.full(int(max(pu.max(), do.max(), *zn)) + 1, -1, dtype=np.int64)
