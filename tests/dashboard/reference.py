@@ -98,6 +98,12 @@ class Requests:
         served = int((self.served & (self.pickup_s <= t)).sum())
         return None if closed == 0 else 100 * served / closed
 
+    def served_pct_last_hour(self, t: float) -> float | None:
+        """Requests picked up in the last hour as a share of the requests closed in it."""
+        closed = int(((self.close_s <= t) & (self.close_s > t - 3600)).sum())
+        served = int((self.served & (self.pickup_s <= t) & (self.pickup_s > t - 3600)).sum())
+        return None if closed == 0 else 100 * served / closed
+
     def mean_wait_last_hour(self, t: float) -> float | None:
         sel = self.served & (self.pickup_s <= t) & (self.pickup_s > t - 3600)
         return float(self.wait_s[sel].mean()) if sel.any() else None

@@ -75,6 +75,9 @@ def test_seeking_sets_the_kpi_panel_to_the_outputs(session: Session, morning_run
         pct = reqs.served_pct_at(t)
         assert pct is not None
         assert session.text("#kpi-served") == f"{pct:.1f} %"
+        hour = reqs.served_pct_last_hour(t)
+        assert hour is not None
+        assert session.text("#kpi-served-hour") == f"{hour:.1f} %"
         wait = reqs.mean_wait_last_hour(t)
         assert wait is not None
         assert session.text("#kpi-wait") == f"{wait / 60:.1f} min"

@@ -2,7 +2,8 @@
 // that follow the clock. Built by esbuild into src/robotaxi/dashboard/static/dashboard.js (see package.json).
 
 import {Deck, MapView, WebMercatorViewport} from '@deck.gl/core';
-import {LineLayer, ScatterplotLayer} from '@deck.gl/layers';
+import {ScatterplotLayer} from '@deck.gl/layers';
+import {PointsLayer, SegmentsLayer} from './primitive-layers.js';
 import {loadEmbedded} from './payload.js';
 import {Replay} from './model.js';
 
@@ -60,7 +61,6 @@ class App {
     this.catColors = this.meta.categories.map((c) => COLORS[c] || [200, 200, 200]);
     this.vehColors = new Uint8Array(4 * replay.nVehicles);
     this.reqColors = new Uint8Array(4 * 1024);
-    this.reqFill = new Uint8Array(4 * 1024);
     this.#buildRoads();
     this.#buildDeck();
     this.#buildControls();
@@ -72,20 +72,18 @@ class App {
   #buildRoads() {
     const a = this.r.a;
     const m = a.map_a.length;
-    const src = new Float32Array(2 * m);
-    const dst = new Float32Array(2 * m);
+    // Two vertices per street (plain GL lines, see primitive-layers.js).
+    const pos = new Float32Array(4 * m);
     for (let i = 0; i < m; i++) {
-      src[2 * i] = a.node_lon[a.map_a[i]];
-      src[2 * i + 1] = a.node_lat[a.map_a[i]];
-      dst[2 * i] = a.node_lon[a.map_b[i]];
-      dst[2 * i + 1] = a.node_lat[a.map_b[i]];
+      pos[4 * i] = a.node_lon[a.map_a[i]];
+      pos[4 * i + 1] = a.node_lat[a.map_a[i]];
+      pos[4 * i + 2] = a.node_lon[a.map_b[i]];
+      pos[4 * i + 3] = a.node_lat[a.map_b[i]];
     }
-    this.roads = new LineLayer({
+    this.roads = new SegmentsLayer({
       id: 'roads',
-      data: {length: m, attributes: {getSourcePosition: {value: src, size: 2}, getTargetPosition: {value: dst, size: 2}}},
-      getColor: [70, 74, 86],
-      getWidth: 1,
-      widthUnits: 'pixels',
+      data: {length: 2 * m, attributes: {getPosition: {value: pos, size: 2}}},
+      getColor: [78, 82, 96, 255],
     });
     let w = Infinity;
     let s = Infinity;
@@ -104,13 +102,28 @@ class App {
     const box = $('map');
     const vp = new WebMercatorViewport({width: box.clientWidth || 800, height: box.clientHeight || 600});
     const {longitude, latitude, zoom} = vp.fitBounds(this.bounds, {padding: 20});
-    this.deck = new Deck({
+    this.viewState = {longitude, latitude, zoom, pitch: 0, bearing: 0};
+    const common = {
       parent: box,
       views: new MapView({repeat: false}),
-      initialViewState: {longitude, latitude, zoom, pitch: 0, bearing: 0},
+      viewState: this.viewState,
+      useDevicePixels: false,
+      // A flat map needs neither multisampling nor a depth test; both cost much under software rendering.
+      deviceProps: {webgl: {antialias: false, depth: false}},
+      parameters: {depthCompare: 'always', depthWriteEnabled: false},
+    };
+    // Two decks sharing one view: the streets below are drawn only when the view changes, the live layers on top
+    // every frame. Redrawing 7,500 static streets 30+ times a second is the largest cost without a GPU.
+    this.mapDeck = new Deck({...common, controller: false, layers: [this.roads]});
+    this.deck = new Deck({
+      ...common,
       controller: true,
       layers: [],
-      useDevicePixels: false,
+      onViewStateChange: ({viewState}) => {
+        this.viewState = viewState;
+        this.mapDeck.setProps({viewState});
+        this.deck.setProps({viewState});
+      },
       onClick: (info) => this.#pick(info),
       getCursor: ({isHovering, isDragging}) => (isHovering ? 'pointer' : isDragging ? 'grabbing' : 'grab'),
       getTooltip: null,
@@ -179,6 +192,7 @@ class App {
   pause() {
     this.playing = false;
     $('play').textContent = 'Play';
+    this.#updatePanels();
   }
 
   setSpeed(s) {
@@ -223,10 +237,7 @@ class App {
       col[4 * j + 3] = 235;
     }
     const m = r.nOpen;
-    if (this.reqColors.length < 4 * m) {
-      this.reqColors = new Uint8Array(8 * m);
-      this.reqFill = new Uint8Array(8 * m);
-    }
+    if (this.reqColors.length < 4 * m) this.reqColors = new Uint8Array(8 * m);
     const maxWait = this.meta.max_wait_s || 600;
     for (let j = 0; j < m; j++) {
       // Yellow when new, red as the wait nears the maximum.
@@ -235,41 +246,31 @@ class App {
       this.reqColors[4 * j + 1] = Math.round(235 * (1 - f));
       this.reqColors[4 * j + 2] = 40;
       this.reqColors[4 * j + 3] = 255;
-      // A faint fill, so that a click inside the ring picks the request.
-      this.reqFill.set(this.reqColors.subarray(4 * j, 4 * j + 3), 4 * j);
-      this.reqFill[4 * j + 3] = 50;
     }
     const layers = [
-      this.roads,
-      new ScatterplotLayer({
+      new PointsLayer({
         id: 'requests',
         data: {
           length: m,
           attributes: {
             getPosition: {value: r.openPositions.subarray(0, 2 * m), size: 2},
-            getLineColor: {value: this.reqColors.subarray(0, 4 * m), size: 4, normalized: true},
-            getFillColor: {value: this.reqFill.subarray(0, 4 * m), size: 4, normalized: true},
+            getColor: {value: this.reqColors.subarray(0, 4 * m), size: 4, normalized: true},
           },
         },
-        filled: true,
-        stroked: true,
-        getRadius: 4,
-        radiusUnits: 'pixels',
-        lineWidthUnits: 'pixels',
-        getLineWidth: 1.5,
+        pointSize: 7,
+        ring: true,
         pickable: true,
       }),
-      new ScatterplotLayer({
+      new PointsLayer({
         id: 'vehicles',
         data: {
           length: n,
           attributes: {
             getPosition: {value: r.positions.subarray(0, 2 * n), size: 2},
-            getFillColor: {value: col.subarray(0, 4 * n), size: 4, normalized: true},
+            getColor: {value: col.subarray(0, 4 * n), size: 4, normalized: true},
           },
         },
-        getRadius: 2.5,
-        radiusUnits: 'pixels',
+        pointSize: 4,
         pickable: true,
       }),
     ];
@@ -291,7 +292,12 @@ class App {
       );
     }
     this.deck.setProps({layers});
-    this.#updatePanels();
+    // Text panels at most ~8 times a second while playing (each change costs a layout); at once after a seek.
+    const now = performance.now();
+    if (!this.playing || !(now - (this.panelsAt || 0) < 125)) {
+      this.panelsAt = now;
+      this.#updatePanels();
+    }
   }
 
   #selectionPosition() {
@@ -316,12 +322,13 @@ class App {
     $('seek').value = String(Math.round(this.t));
     $('kpi-open').textContent = k.open.toLocaleString('en');
     $('kpi-served').textContent = k.servedPct === null ? '-' : `${k.servedPct.toFixed(1)} %`;
+    $('kpi-served-hour').textContent = k.servedPctLastHour === null ? '-' : `${k.servedPctLastHour.toFixed(1)} %`;
     $('kpi-wait').textContent = minutes(k.meanWaitS);
     $('kpi-vehicles').textContent = r.drawn.toLocaleString('en');
     this.meta.categories.forEach((c, i) => {
       $(`state-${c}`).textContent = r.byCategory[i].toLocaleString('en');
     });
-    if (this.selection && this.frames % 15 === 0) this.#showDetail();
+    if (this.selection && this.playing) this.#showDetail();
   }
 
   // ------------------------------------------------------------------------------------------------ details
@@ -424,7 +431,7 @@ async function start() {
     snapshot() {
       const byCategory = {};
       replay.meta.categories.forEach((c, i) => (byCategory[c] = replay.byCategory[i]));
-      return {t: app.t, drawn: replay.drawn, byCategory, ...replay.kpis(app.t), frames: app.frames};
+      return {t: app.t, drawn: replay.drawn, moving: replay.moving, byCategory, ...replay.kpis(app.t), frames: app.frames};
     },
     /** Page coordinates (CSS pixels) of a longitude/latitude on the map. */
     screenXY(lon, lat) {
@@ -454,7 +461,7 @@ async function start() {
     },
     /** Number of objects in a deck.gl layer as last drawn ('vehicles', 'requests', 'roads'). */
     layerLength(id) {
-      const layer = app.deck.props.layers.find((l) => l.id === id);
+      const layer = [...app.deck.props.layers, ...app.mapDeck.props.layers].find((l) => l.id === id);
       return layer ? layer.props.data.length : null;
     },
   };

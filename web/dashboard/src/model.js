@@ -44,6 +44,7 @@ export class Replay {
     this.t = -Infinity;
     // Outputs of update(): the drawn vehicles, compacted.
     this.drawn = 0;
+    this.moving = 0;
     this.drawnVehicle = new Int32Array(this.nVehicles);
     this.positions = new Float32Array(2 * this.nVehicles);
     this.categoryOf = new Uint8Array(this.nVehicles);
@@ -128,6 +129,7 @@ export class Replay {
   }
 
   #position(v, c, t, out, j) {
+    // Returns true when the vehicle is driving a leg at t.
     const a = this.a;
     const last = a.veh_ev_start[v + 1] - 1;
     if (a.ev_path_len[c] > 0 && c < last && t < a.ev_time[c + 1]) {
@@ -144,12 +146,13 @@ export class Replay {
       const q = nodes[k + 1];
       out[2 * j] = a.node_lon[p] + f * (a.node_lon[q] - a.node_lon[p]);
       out[2 * j + 1] = a.node_lat[p] + f * (a.node_lat[q] - a.node_lat[p]);
-      return;
+      return true;
     }
     // Standing: where the last event happened (or, past a leg's end, where it arrived).
     const node = a.ev_path_len[c] > 0 && c < last ? a.ev_node[c + 1] : a.ev_node[c];
     out[2 * j] = a.node_lon[node];
     out[2 * j + 1] = a.node_lat[node];
+    return false;
   }
 
   /** Move the replay to time t: vehicle positions and categories, open requests. */
@@ -158,18 +161,20 @@ export class Replay {
     const a = this.a;
     this.byCategory.fill(0);
     let j = 0;
+    let moving = 0;
     for (let v = 0; v < this.nVehicles; v++) {
       const c = this.#seekCursor(v, t);
       if (c < 0) continue;
       const cat = a.ev_cat[c];
       if (cat === HIDDEN) continue;
-      this.#position(v, c, t, this.positions, j);
+      if (this.#position(v, c, t, this.positions, j)) moving++;
       this.drawnVehicle[j] = v;
       this.categoryOf[j] = cat;
       this.byCategory[cat]++;
       j++;
     }
     this.drawn = j;
+    this.moving = moving;
     this.#updateOpen(t);
   }
 
@@ -211,7 +216,9 @@ export class Replay {
     const served = upperBound(this.servedPickup, t);
     const hourAgo = upperBound(this.servedPickup, t - 3600);
     const n = served - hourAgo;
+    const closedHour = closed - upperBound(this.sortedClose, t - 3600);
     return {
+      servedPctLastHour: closedHour > 0 ? (100 * n) / closedHour : null,
       open: this.nOpen,
       closed,
       served,
