@@ -5,10 +5,12 @@ could tell it would not end well. :func:`check_footprint` adds up what a run hol
 alone (plus the road network's size), and raises a :class:`~robotaxi.errors.ScenarioError` quoting the estimate
 when it exceeds the memory available to the process.
 
-The constants are measured, rounded up (``robotaxi simulate`` on the embedded Helsinki network, 2026-12-02):
-the interpreter with NumPy, SciPy, Arrow and the network readers loaded takes about 240 MB; each vehicle
-250-340 bytes over a whole run (fleet arrays, engine state, events, outputs; 1,000 vs 300,000 vs 2,000,000
-vehicles); each request about 1 KB (the flagship: 446k requests in 0.89 GB with a 141 MB routing table). The
+The constants are measured, rounded up (``robotaxi simulate -q`` on the embedded Helsinki network, 500 requests,
+2026-12-02, peak RSS): the interpreter with NumPy, SciPy, Arrow and the network readers loaded takes about 240 MB;
+each vehicle about 1,060 bytes over a whole run with the dispatch core v2 (fleet arrays, engine state and stop
+plans, events, outputs: 243 MB with 1,000 vehicles, 562 MB with 300,000, 1.30 GB with 1,000,000; the first engine
+needed 250-340 bytes); each request about 1 KB (the flagship: 446k requests in 0.89 GB with a 141 MB routing
+table). The
 routing table is exact: up to 20,000 nodes the router keeps ``n**2`` travel times (2 bytes), distances
 (4 bytes) and, up to 8,192 nodes, predecessors (2 bytes); building it peaks at about twice that.
 """
@@ -26,7 +28,7 @@ from .scenario import Scenario
 __all__ = ["Footprint", "available_memory", "check_footprint", "estimate_footprint"]
 
 BASE_BYTES = 300_000_000
-BYTES_PER_VEHICLE = 400
+BYTES_PER_VEHICLE = 1_500
 BYTES_PER_REQUEST = 1_000
 BYTES_PER_NODE = 200  # coordinates, CSR rows, KD-tree; edges are counted with their nodes
 TABLE_MAX_NODES = 20_000  # Router's default: above it, rows are computed on demand
