@@ -30,8 +30,7 @@ _LEVEL_SHIFT = 48
 #: ``kind`` -> the member that holds a record's id. Blob digests are not deduplicated: their default id is a
 #: file name, which two different recordings may share.
 ID_FIELDS: Mapping[str, str] = {"trip": "trip_id", "safety_event": "event_id"}
-_KIND_RE = re.compile(rb'"kind"\s*:\s*"([^"]*)"')
-_ID_RES = {name: re.compile(rb'"' + name.encode() + rb'"\s*:\s*"([^"]*)"') for name in ID_FIELDS.values()}
+_MEMBER_RE = re.compile(rb'"(kind|trip_id|event_id)"\s*:\s*"([^"]*)"')
 
 #: What identifies a record: (kind, id).
 RecordId = tuple[str, str]
@@ -57,15 +56,19 @@ def entry_id(entry: bytes) -> RecordId | None:
     """
     if b'_id"' not in entry and b"\\u" not in entry:
         return None
-    if b"\\" not in entry and entry.count(b"{") == 1 and entry[:1] == b"{":
-        # A flat object without escapes (every trip the simulator writes): each '"' delimits a string, so a
-        # string followed by ':' is a member name. Exactly one kind and one id member, or parse it.
-        kinds = _KIND_RE.findall(entry)
+    if b"\\" not in entry and entry[:1] == b"{" and entry.count(b"{") == 1:
+        # A flat object without escapes (every trip the simulator writes): each '"' delimits a string, so
+        # a string followed by ':' is a member name. One scan finds the kind and id members; exactly one
+        # of each decides, anything else is left to the parser.
+        pairs = _MEMBER_RE.findall(entry)
+        if not pairs:
+            return None
+        kinds = [v for n, v in pairs if n == b"kind"]
         if len(kinds) == 1:
             name = ID_FIELDS.get(kinds[0].decode("utf-8", "replace"))
             if name is None:
                 return None
-            values = _ID_RES[name].findall(entry)
+            values = [v for n, v in pairs if n == name.encode()]
             if len(values) == 1 and values[0]:
                 try:
                     return (kinds[0].decode("utf-8"), values[0].decode("utf-8"))
