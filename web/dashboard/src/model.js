@@ -41,6 +41,7 @@ export class Replay {
     this.legEv = new Int32Array(this.nVehicles).fill(-1); // event whose leg is decoded in legNodes/legCum
     this.legNodes = new Array(this.nVehicles);
     this.legCum = new Array(this.nVehicles);
+    this.legSeg = new Int32Array(this.nVehicles); // segment of the decoded leg reached last frame
     this.t = -Infinity;
     // Outputs of update(): the drawn vehicles, compacted.
     this.drawn = 0;
@@ -92,22 +93,6 @@ export class Replay {
   }
 
   // ------------------------------------------------------------------------------------------------ vehicles
-  #seekCursor(v, t) {
-    const a = this.a;
-    const lo = a.veh_ev_start[v];
-    const hi = a.veh_ev_start[v + 1];
-    let c = this.cursor[v];
-    if (c >= lo && a.ev_time[c] <= t) {
-      // Moving forward (the usual case while playing): step.
-      while (c + 1 < hi && a.ev_time[c + 1] <= t) c++;
-    } else {
-      c = upperBound(a.ev_time, t, lo, hi) - 1;
-      if (c < lo) c = -1;
-    }
-    this.cursor[v] = c;
-    return c;
-  }
-
   #decodeLeg(v, e) {
     // Walk the CSR adjacency with the leg's out-edge slots; cumulative free-flow times split the leg's duration.
     const a = this.a;
@@ -126,51 +111,68 @@ export class Replay {
     this.legEv[v] = e;
     this.legNodes[v] = nodes;
     this.legCum[v] = cum;
-  }
-
-  #position(v, c, t, out, j) {
-    // Returns true when the vehicle is driving a leg at t.
-    const a = this.a;
-    const last = a.veh_ev_start[v + 1] - 1;
-    if (a.ev_path_len[c] > 0 && c < last && t < a.ev_time[c + 1]) {
-      if (this.legEv[v] !== c) this.#decodeLeg(v, c);
-      const nodes = this.legNodes[v];
-      const cum = this.legCum[v];
-      const t0 = a.ev_time[c];
-      const span = a.ev_time[c + 1] - t0;
-      const target = span > 0 ? ((t - t0) / span) * cum[cum.length - 1] : 0;
-      const k = Math.min(Math.max(upperBound(cum, target) - 1, 0), nodes.length - 2);
-      const seg = cum[k + 1] - cum[k];
-      const f = seg > 0 ? (target - cum[k]) / seg : 0;
-      const p = nodes[k];
-      const q = nodes[k + 1];
-      out[2 * j] = a.node_lon[p] + f * (a.node_lon[q] - a.node_lon[p]);
-      out[2 * j + 1] = a.node_lat[p] + f * (a.node_lat[q] - a.node_lat[p]);
-      return true;
-    }
-    // Standing: where the last event happened (or, past a leg's end, where it arrived).
-    const node = a.ev_path_len[c] > 0 && c < last ? a.ev_node[c + 1] : a.ev_node[c];
-    out[2 * j] = a.node_lon[node];
-    out[2 * j + 1] = a.node_lat[node];
-    return false;
+    this.legSeg[v] = 0;
   }
 
   /** Move the replay to time t: vehicle positions and categories, open requests. */
   update(t) {
+    // One tight loop over the fleet, arrays held in locals: this runs every frame for every vehicle.
     this.t = t;
     const a = this.a;
-    this.byCategory.fill(0);
+    const evTime = a.ev_time;
+    const evCat = a.ev_cat;
+    const evNode = a.ev_node;
+    const evLen = a.ev_path_len;
+    const start = a.veh_ev_start;
+    const lon = a.node_lon;
+    const lat = a.node_lat;
+    const cursor = this.cursor;
+    const out = this.positions;
+    const byCategory = this.byCategory.fill(0);
     let j = 0;
     let moving = 0;
     for (let v = 0; v < this.nVehicles; v++) {
-      const c = this.#seekCursor(v, t);
+      const lo = start[v];
+      const last = start[v + 1] - 1;
+      let c = cursor[v];
+      if (c >= lo && evTime[c] <= t) {
+        while (c < last && evTime[c + 1] <= t) c++; // playing forward: step
+      } else {
+        c = upperBound(evTime, t, lo, last + 1) - 1; // a seek
+        if (c < lo) c = -1;
+      }
+      cursor[v] = c;
       if (c < 0) continue;
-      const cat = a.ev_cat[c];
+      const cat = evCat[c];
       if (cat === HIDDEN) continue;
-      if (this.#position(v, c, t, this.positions, j)) moving++;
+      if (evLen[c] > 0 && c < last) {
+        // Driving the leg from event c to event c + 1.
+        if (this.legEv[v] !== c) this.#decodeLeg(v, c);
+        const nodes = this.legNodes[v];
+        const cum = this.legCum[v];
+        const t0 = evTime[c];
+        const span = evTime[c + 1] - t0;
+        const target = span > 0 ? ((t - t0) / span) * cum[cum.length - 1] : 0;
+        const nSeg = nodes.length - 1;
+        let k = this.legSeg[v];
+        if (k >= nSeg || cum[k] > target) k = 0;
+        while (k < nSeg - 1 && cum[k + 1] <= target) k++;
+        this.legSeg[v] = k;
+        const seg = cum[k + 1] - cum[k];
+        const f = seg > 0 ? Math.min(Math.max((target - cum[k]) / seg, 0), 1) : 0;
+        const p = nodes[k];
+        const q = nodes[k + 1];
+        out[2 * j] = lon[p] + f * (lon[q] - lon[p]);
+        out[2 * j + 1] = lat[p] + f * (lat[q] - lat[p]);
+        moving++;
+      } else {
+        const node = evNode[c];
+        out[2 * j] = lon[node];
+        out[2 * j + 1] = lat[node];
+      }
       this.drawnVehicle[j] = v;
       this.categoryOf[j] = cat;
-      this.byCategory[cat]++;
+      byCategory[cat]++;
       j++;
     }
     this.drawn = j;
