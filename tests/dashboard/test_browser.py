@@ -164,3 +164,18 @@ def test_exported_file_plays_with_the_network_disabled(browser: Browser, page_fi
         assert moved > 0
         assert [u for u in s.requests if not u.startswith(("file:", "data:", "blob:"))] == []
         assert s.errors == []
+
+
+def test_the_ledger_panel_shows_the_checkpoint(browser: Browser, morning_run: Path, tmp_path: Path) -> None:
+    from robotaxi.dashboard import load_replay
+    from robotaxi.ledger import Ledger, SigningKey
+
+    key = SigningKey.generate("robotaxi.test/ledger")
+    with Ledger.open_or_create(tmp_path / "trips.db", origin=key.name) as ledger:
+        ledger.append([b"one", b"two"])
+        note = ledger.sign_checkpoint(key)
+    page = export_replay(load_replay(morning_run, ledger=tmp_path / "trips.db"), tmp_path / "replay.html")
+    with open_page(browser, page.as_uri()) as s:
+        assert "2 trips, checkpoint verified" in s.text("#ledger")
+        assert s.page.inner_text("#ledger-note").strip() == note.strip()
+        assert s.errors == []

@@ -178,3 +178,19 @@ def test_a_run_on_another_network_is_refused(morning_run: Path, grid3: object) -
     assert isinstance(grid3, RoadNetwork)
     with pytest.raises(DashboardError, match="outside the network"):
         load_replay(morning_run, network=grid3)
+
+
+def test_ledger_checkpoint_is_read_and_verified(morning_run: Path, tmp_path: Path) -> None:
+    from robotaxi.ledger import Ledger, SigningKey
+
+    key = SigningKey.generate("robotaxi.test/ledger")
+    path = tmp_path / "trips.db"
+    with Ledger.open_or_create(path, origin=key.name) as ledger:
+        ledger.append([b"trip one", b"trip two", b"trip three"])
+        note = ledger.sign_checkpoint(key)
+    data = load_replay(morning_run, ledger=path)
+    assert data.meta["ledger"]["size"] == 3
+    assert data.meta["ledger"]["note"] == note
+    assert data.meta["ledger"]["verified"] is True
+    with pytest.raises(DashboardError, match="ledger file not found"):
+        load_replay(morning_run, ledger=tmp_path / "none.db")
