@@ -113,6 +113,8 @@ def _base_table(source: str, kind: str | None, columns: list[str] | None) -> tup
         p = Path(source)
         try:
             doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise DemandError(f"{p}: not a TOML text file (byte 0x{e.object[e.start]:02x} at offset {e.start})") from e
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise DemandError(f"{p}: cannot read the scenario file: {e}") from e
         if not isinstance(doc.get("demand"), dict):

@@ -136,6 +136,8 @@ def route(
 
     if not from_ or not to:
         raise RobotaxiError("route: give both --from LON,LAT and --to LON,LAT")
+    if depart is not None and not math.isfinite(depart):
+        raise RobotaxiError(f"--depart: expected seconds after midnight, got {depart}")
     o_lon, o_lat = parse_lonlat(from_, "--from")
     d_lon, d_lat = parse_lonlat(to, "--to")
     net = load_network(path)

@@ -25,6 +25,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _check_text(path: Path) -> None:
+    """A scenario that is binary rather than TOML text is one clean error, naming the file and the offset."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{path}: not a TOML text file (byte 0x{e.object[e.start]:02x} at offset {e.start})") from e
+    except OSError:
+        pass  # Scenario.from_file reports a missing or unreadable file in its own words
+
+
 @app.command("simulate")
 def simulate(
     scenario: Annotated[
@@ -52,6 +62,8 @@ def simulate(
 
     if quiet:
         logging.getLogger("robotaxi").setLevel(logging.ERROR)
+    if scenario is not None:
+        _check_text(scenario)
     sc = Scenario.from_file(scenario) if scenario is not None else Scenario.default()
     if policy is not None:
         if policy not in POLICIES:
