@@ -98,6 +98,23 @@ def test_lookup_by_id_does_not_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert led.find_id("trip", "t2345") == 2345
         assert led.find(canonical_json(trip(17).to_json())) == 17
 
+    def no_whole_runs(*_args: object) -> None:
+        raise AssertionError("a lookup read whole index runs")
+
+    # A fresh ledger object has no runs in memory: a lookup binary-searches them on disk.
+    monkeypatch.setattr(SQLiteStore, "get_index_runs", no_whole_runs)
+    with Ledger.open(tmp_path / "l.db") as led:
+        assert [led.find_id("trip", f"t{i}") for i in (0, 499, 500, 2047, 2048, 2999)] == [
+            0,
+            499,
+            500,
+            2047,
+            2048,
+            2999,
+        ]
+        assert led.find_id("trip", "t3000") is None
+        assert led.add_records([trip(7), trip(2999)]) == (3000, 0, 2)
+
 
 def test_a_ledger_without_the_index_gets_it_built(tmp_path: Path) -> None:
     """A ledger written before the index existed (schema 1: no idruns table) is indexed on first use."""

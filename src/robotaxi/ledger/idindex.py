@@ -30,6 +30,8 @@ from .ids import RUN_CAP_LEVEL, entry_id, id_key, run_id, run_pieces, run_span
 
 #: A run as the store takes it: (row id, keys blob, offsets blob).
 IndexRunT = tuple[int, bytes, bytes]
+#: Up to this many query keys, runs not yet in memory are binary-searched on disk instead of read whole.
+PROBE_MAX_KEYS = 16
 
 __all__ = ["RUN_CAP_LEVEL", "IdIndex", "IdRun", "run_id", "run_pieces", "run_span"]
 
@@ -101,6 +103,7 @@ class IdIndex:
 
     def runs(self, ids: Iterable[int]) -> dict[int, IdRun]:
         """The runs with these ids that are stored (read once, then from memory)."""
+        ids = list(ids)
         wanted = [i for i in ids if i not in self._cache]
         if wanted:
             for i, (k, o) in self.store.get_index_runs(wanted).items():
@@ -112,9 +115,40 @@ class IdIndex:
         out: list[tuple[int, int]] = []
         if keys.size == 0:
             return out
-        for rid, run in self.runs(self.store.index_run_ids()).items():
+        stored = self.store.index_run_ids()
+        if keys.size <= PROBE_MAX_KEYS:
+            # A few keys (a lookup, a small append): binary-search the runs not in memory where they are stored,
+            # reading O(log n) keys of each, rather than reading whole runs.
+            for rid in stored:
+                start, _ = run_span(rid)
+                run = self._cache.get(rid)
+                found = run.matches(keys) if run is not None else self._probe(rid, keys)
+                out.extend((q, start + off) for q, off in found)
+            return out
+        for rid, run in self.runs(stored).items():
             start, _ = run_span(rid)
             out.extend((q, start + off) for q, off in run.matches(keys))
+        return out
+
+    def _probe(self, rid: int, keys: NDArray[np.uint64]) -> list[tuple[int, int]]:
+        """``(position in keys, offset)`` of the query keys in stored run ``rid``, by binary search on disk."""
+        n = self.store.index_run_length(rid)
+
+        def key_at(i: int) -> int:
+            return int.from_bytes(self.store.index_read(rid, "keys", 8 * i, 8), "little")
+
+        out: list[tuple[int, int]] = []
+        for q, key in enumerate(keys.tolist()):
+            lo, hi = 0, n
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if key_at(mid) < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            while lo < n and key_at(lo) == key:
+                out.append((q, int.from_bytes(self.store.index_read(rid, "offsets", 4 * lo, 4), "little")))
+                lo += 1
         return out
 
     def plan(self, old_size: int, new_size: int, fresh: list[tuple[int, int]]) -> tuple[list[IndexRunT], list[int]]:

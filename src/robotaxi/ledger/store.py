@@ -121,6 +121,14 @@ class LedgerStore(Protocol):
         """``id -> (keys blob, offsets blob)`` of stored id-index runs."""
         ...
 
+    def index_run_length(self, rid: int) -> int:
+        """Number of keys in stored run ``rid`` (0 if there is none)."""
+        ...
+
+    def index_read(self, rid: int, column: str, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` of the ``keys`` or ``offsets`` blob of run ``rid``."""
+        ...
+
     def get_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
         """Hashes of stored perfect subtrees; :class:`LedgerError` if one is missing."""
         ...
@@ -455,6 +463,21 @@ class SQLiteStore:
                 if isinstance(k, bytes) and isinstance(o, bytes):
                     out[int(i)] = (k, o)
         return out
+
+    def index_run_length(self, rid: int) -> int:
+        """Number of keys in stored run ``rid`` (0 if there is none or it is damaged)."""
+        row = self._db.execute("SELECT length(keys), length(offsets) FROM idruns WHERE id = ?", (rid,)).fetchone()
+        if row is None or not _is_int(row[0]) or row[0] % 8 or row[1] != row[0] // 2:
+            return 0
+        return int(row[0]) // 8
+
+    def index_read(self, rid: int, column: str, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` of a run's ``keys`` or ``offsets`` blob (incremental blob I/O)."""
+        if column not in ("keys", "offsets"):
+            raise LedgerError(f"no index column {column!r}")
+        with self._db.blobopen("idruns", column, rid, readonly=True) as blob:
+            blob.seek(offset)
+            return blob.read(length)
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> StoredCheckpoint:
         """Store a signed checkpoint (durably)."""
