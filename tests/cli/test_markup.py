@@ -27,7 +27,7 @@ def test_binary_scenario_file_is_one_clean_error(
 ) -> None:
     """A scenario .toml that is binary data: one error line naming the file (it was a UnicodeDecodeError)."""
     scen = tmp_path / "s.toml"
-    scen.write_bytes(b"name = \"x\"\n\xd0\x00\xff junk")
+    scen.write_bytes(b'name = "x"\n\xd0\x00\xff junk')
     assert main([*command, str(scen)]) == 1
     err = capsys.readouterr().err
     assert f"{scen}: not a TOML text file (byte 0xd0 at offset 11)" in err
