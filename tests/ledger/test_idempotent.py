@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robotaxi.cli import main
+from robotaxi.errors import LedgerError
 from robotaxi.ledger import DuplicateIdError, Ledger, SafetyEvent, TripRecord, audit, canonical_json, ids
 from robotaxi.ledger.store import SQLiteStore
 
@@ -81,6 +82,8 @@ def test_raw_and_jsonl_appends_are_idempotent_too(tmp_path: Path) -> None:
         note = {"kind": "note", "text": "hello"}
         led.append_records([note, note])
         assert led.size == 10
+        with pytest.raises(LedgerError, match="entry 1 of the batch is int, not bytes"):
+            led.add([raw[0], 5])  # type: ignore[list-item]
         # A trip's bytes are found through the index; other entries by hash.
         assert led.find(raw[2]) == 2
         assert led.find(canonical_json(note)) == 8

@@ -264,14 +264,13 @@ class Ledger:
         (:class:`DuplicateIdError`). Use :meth:`append_records` for records and JSON objects (it canonicalises
         them) and :meth:`add` to learn how many were skipped.
         """
-        for i, e in enumerate(entries):
-            if not isinstance(e, bytes | bytearray | memoryview):
-                raise LedgerError(f"entry {i} of the batch is {type(e).__name__}, not bytes")
-        batch = [bytes(e) for e in entries]
-        return self._append(batch, [entry_id(e) for e in batch]).first
+        return self.add(entries).first
 
     def add(self, entries: Sequence[bytes]) -> AppendResult:
         """Like :meth:`append`, returning what was appended and what was skipped."""
+        for i, e in enumerate(entries):
+            if not isinstance(e, bytes | bytearray | memoryview):
+                raise LedgerError(f"entry {i} of the batch is {type(e).__name__}, not bytes")
         batch = [bytes(e) for e in entries]
         return self._append(batch, [entry_id(e) for e in batch])
 
