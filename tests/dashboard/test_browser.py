@@ -179,3 +179,67 @@ def test_the_ledger_panel_shows_the_checkpoint(browser: Browser, morning_run: Pa
         assert "2 trips, checkpoint verified" in s.text("#ledger")
         assert s.page.inner_text("#ledger-note").strip() == note.strip()
         assert s.errors == []
+
+
+def _png(rgb: tuple[int, int, int], size: int = 256) -> bytes:
+    """A plain one-colour PNG tile."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + bytes(rgb) * size for _ in range(size))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_tiles_from_a_named_server_are_drawn_behind_the_streets(
+    browser: Browser, morning_replay: ReplayData, tmp_path: Path
+) -> None:
+    import io
+    import re
+    import threading
+    from dataclasses import replace
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from PIL import Image  # Pillow comes with matplotlib
+
+    tile = _png((200, 40, 40))
+    asked: list[str] = []
+
+    class Tiles(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(tile)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+        data = replace(morning_replay, meta={**morning_replay.meta, "tiles": url})
+        page = export_replay(data, tmp_path / "tiles.html")
+        with open_page(browser, page.as_uri()) as s:
+            for _ in range(50):
+                if asked:
+                    break
+                s.page.wait_for_timeout(100)
+            s.next_frames(10)
+            shot = s.page.screenshot(clip={"x": 1250, "y": 20, "width": 1, "height": 1})
+            assert s.errors == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked
+    assert all(re.fullmatch(r"/\d+/\d+/\d+\.png", p) for p in asked)
+    pixel = Image.open(io.BytesIO(shot)).convert("RGB").getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    assert pixel[0] > 80 > pixel[1], pixel  # the red tile, at 60 % over the dark background

@@ -55,6 +55,15 @@ def test_bad_or_busy_port_is_one_line_and_exit_1(morning_run: Path, capsys: pyte
     assert f"cannot listen on 127.0.0.1:{port}" in _error_line(capsys)
 
 
+def test_a_tile_url_without_placeholders_is_one_line_and_exit_1(
+    morning_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["dashboard", str(morning_run), "--export", str(tmp_path / "x.html"), "--tiles", "https://t.example/a.png"]
+    assert main(args) == 1
+    assert "not a tile URL template" in _error_line(capsys)
+    assert not (tmp_path / "x.html").exists()
+
+
 def test_unwritable_export_is_one_line_and_exit_1(
     morning_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,6 +25,10 @@ def dashboard(
     ledger: Annotated[
         Path | None, typer.Option(help="A ledger the run was recorded in: its latest checkpoint is shown.")
     ] = None,
+    tiles: Annotated[
+        str | None,
+        typer.Option(help="Raster tiles behind the streets, from your tile server: https://host/{z}/{x}/{y}.png"),
+    ] = None,
 ) -> None:
     """Replay a finished simulator run: vehicles, open requests and KPIs following the clock."""
     # Heavy imports here, not at module level: `robotaxi --help` should stay fast.
@@ -38,7 +42,7 @@ def dashboard(
     server = make_server(host=host, port=port) if export is None else None
     try:
         with err_console.status(f"reading {run_dir}"):
-            data = load_replay(run_dir, network=network, ledger=ledger)
+            data = load_replay(run_dir, network=network, ledger=ledger, tiles=tiles)
         summary = f"{data.n_vehicles:,} vehicles, {data.n_requests:,} requests"
         if server is None:
             assert export is not None

@@ -449,6 +449,7 @@ def load_replay(
     *,
     network: str | Path | RoadNetwork | None = None,
     ledger: str | Path | None = None,
+    tiles: str | None = None,
 ) -> ReplayData:
     """Read a simulator run folder into :class:`ReplayData`.
 
@@ -460,6 +461,9 @@ def load_replay(
         The run's road network (default: ``[network] path`` of the run's ``scenario.toml``).
     ledger : path, optional
         A ledger the run was recorded in (``robotaxi simulate --ledger``); its latest checkpoint is shown.
+    tiles : str, optional
+        An XYZ raster tile URL template (``https://tiles.example.org/{z}/{x}/{y}.png``) drawn behind the streets.
+        The page then loads tiles from that server; without it the page loads nothing from the network.
 
     Raises
     ------
@@ -467,6 +471,8 @@ def load_replay(
         If the folder is not a run, a file cannot be read, or the outputs do not fit the network.
     """
     run = Path(run_dir)
+    if tiles is not None and not all(k in tiles for k in ("{z}", "{x}", "{y}")):
+        raise DashboardError(f"--tiles: {tiles!r} is not a tile URL template with {{z}}, {{x}} and {{y}}")
     _check_run_folder(run)
     net = network if isinstance(network, RoadNetwork) else _load(run, network)
     sc = _scenario(run)
@@ -492,6 +498,7 @@ def load_replay(
         "max_wait_s": max_wait_s,
         "kpis": kpis,
         "ledger": _ledger_checkpoint(Path(ledger)) if ledger is not None else None,
+        "tiles": tiles,
         **ev_meta,
         **req_meta,
     }

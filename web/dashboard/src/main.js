@@ -2,14 +2,15 @@
 // that follow the clock. Built by esbuild into src/robotaxi/dashboard/static/dashboard.js (see package.json).
 
 import {Deck, MapView, WebMercatorViewport} from '@deck.gl/core';
-import {ScatterplotLayer} from '@deck.gl/layers';
+import {BitmapLayer, ScatterplotLayer} from '@deck.gl/layers';
+import {TileLayer} from '@deck.gl/geo-layers';
 import {PointsLayer, SegmentsLayer} from './primitive-layers.js';
 import {loadEmbedded} from './payload.js';
 import {Replay} from './model.js';
 
 const COLORS = {
   idle: [76, 175, 80],
-  to_pickup: [255, 179, 0],
+  to_pickup: [236, 64, 122],
   at_stop: [79, 195, 247],
   with_riders: [30, 136, 229],
   repositioning: [186, 104, 200],
@@ -114,7 +115,7 @@ class App {
     };
     // Two decks sharing one view: the streets below are drawn only when the view changes, the live layers on top
     // every frame. Redrawing 7,500 static streets 30+ times a second is the largest cost without a GPU.
-    this.mapDeck = new Deck({...common, controller: false, layers: [this.roads]});
+    this.mapDeck = new Deck({...common, controller: false, layers: [...this.#tiles(), this.roads]});
     this.deck = new Deck({
       ...common,
       controller: true,
@@ -132,6 +133,25 @@ class App {
         if (this.renders === 1) document.body.dataset.rendered = 'true';
       },
     });
+  }
+
+  /** Raster tiles behind the streets, only when the user named a tile server (robotaxi dashboard --tiles URL). */
+  #tiles() {
+    const url = this.meta.tiles;
+    if (!url) return [];
+    return [
+      new TileLayer({
+        id: 'tiles',
+        data: url,
+        minZoom: 0,
+        maxZoom: 19,
+        tileSize: 256,
+        renderSubLayers: (props) => {
+          const {west, south, east, north} = props.tile.bbox;
+          return new BitmapLayer(props, {data: null, image: props.data, bounds: [west, south, east, north], opacity: 0.6});
+        },
+      }),
+    ];
   }
 
   #buildControls() {
