@@ -106,7 +106,7 @@ def test_positions_are_interpolated_along_the_path(router3: Router) -> None:
     net = router3.network
     motion = Motion(router3, np.array([0, 8], dtype=np.int32))
     # Vehicle 0 leaves node 0 at t=100 for node 2 (two blocks east), arriving at t=140 (20 s per block).
-    motion.start_legs(np.array([0]), np.array([0]), np.array([2]), np.array([100]), np.array([140]))
+    motion.start_legs([0], [0], [2], [100], [140])
     pos = motion.position(0, 110)
     assert (pos.node_from, pos.node_to) == (0, 1)
     assert pos.fraction == pytest.approx(0.5)

@@ -107,10 +107,10 @@ def _check_nodes(engine: DispatchEngine, nodes: NDArray[Any], what: str) -> None
 
 # ---------------------------------------------------------------------- requests
 def check_requests(engine: DispatchEngine, ev: RequestsArrived) -> None:
-    ids = ev.request_id
-    if np.unique(ids).size != ids.size:
+    ids = ev.request_id.tolist()
+    if len(set(ids)) != len(ids):
         raise DispatchError("request ids repeat within one batch")
-    known = [int(x) for x in ids.tolist() if int(x) in engine.requests.index]
+    known = [x for x in ids if x in engine.requests.index]
     if known:
         raise DispatchError(f"request id {known[0]} was already submitted")
     _check_nodes(engine, ev.o_node, "request pickup")
@@ -229,10 +229,10 @@ def retire(engine: DispatchEngine, vs: list[int], out: Out) -> None:
         f.plans[v] = [s for s in plan if s[0] != REPOSITION]
         if len(plan) != len(f.plans[v]):
             out.replanned.append(v)
-        _maybe_retired(engine, v, out)
+        maybe_retired(engine, v, out)
 
 
-def _maybe_retired(engine: DispatchEngine, v: int, out: Out) -> None:
+def maybe_retired(engine: DispatchEngine, v: int, out: Out) -> None:
     f = engine.fleet
     if f.cols["draining"][v] and not f.plans[v] and not f.cols["retired"][v]:
         f.cols["retired"][v] = True
@@ -323,10 +323,10 @@ class _Scratch:
         f.reindex(v)
         if (f.is_idle(v) and not was_idle) or self.reopened:
             out.freed = True
-        _maybe_retired(engine, v, out)
+        maybe_retired(engine, v, out)
 
 
-def check_vehicle_updates(engine: DispatchEngine, ev: VehiclesUpdated, expire: I64) -> list[_Scratch]:
+def check_vehicle_updates(engine: DispatchEngine, ev: VehiclesUpdated) -> list[_Scratch]:
     vs = [engine.vehicle_index(x) for x in ev.vehicle_id]
     _check_nodes(engine, ev.node, "vehicle update")
     scratch: dict[int, _Scratch] = {}

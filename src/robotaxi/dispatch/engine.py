@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from ..errors import DispatchError, IllegalTransitionError
 from ..fleet.states import TRANSITION_TABLE, EventType, VehicleState
 from ..network.travel import TravelTimes
-from . import _apply
+from . import _apply, _fastpath
 from ._fleet import FleetState
 from ._requests import RequestTable, Status
 from .decisions import Decisions
@@ -141,6 +141,7 @@ class DispatchEngine:
         self.now = int(start_s)
         self._next_rebalance = int(start_s)
         self._wake = False  # something freed a vehicle or re-opened a request since the last decision
+        self.fast_path = True  # False: every vehicle update through the general path (tests compare the two)
 
     # ------------------------------------------------------------------ views
     @property
@@ -233,9 +234,13 @@ class DispatchEngine:
             self._commit_expiry(expire, out)
             _apply.add_requests(self, event, out)
         elif isinstance(event, VehiclesUpdated):
-            work = _apply.check_vehicle_updates(self, event, expire)
+            fast = _fastpath.check(self, event) if self.fast_path else None
+            work = _apply.check_vehicle_updates(self, event) if fast is None else []
             self._commit_expiry(expire, out)
-            _apply.commit_vehicle_updates(self, work, out)
+            if fast is None:
+                _apply.commit_vehicle_updates(self, work, out)
+            else:
+                _fastpath.commit(self, fast, now, out)
         elif isinstance(event, RequestsCancelled):
             rows = _apply.check_cancellations(self, event, expire)
             self._commit_expiry(expire, out)

@@ -64,7 +64,7 @@ class _Base:
         n = len(stops)
         nodes = np.asarray([origin, *[s[2] for s in stops]], dtype=np.int64)
         self.nodes = nodes
-        leg = p.travel.times(nodes[:-1], nodes[1:], p.now).astype(np.int64) if n else np.empty(0, np.int64)
+        leg = p.travel.times_at(nodes[:-1], nodes[1:], p.now) if n else np.empty(0, np.int64)
         arrive = np.empty(n, np.int64)
         depart = np.empty(n, np.int64)
         t = t0
@@ -134,11 +134,11 @@ def best_insertion(p: MatchProblem, base: _Base, row: int, capacity: int) -> tup
     dw = p.dwell
     tt = p.travel
     nodes = base.nodes
-    to_o = tt.times(nodes, o, p.now).astype(np.int64)
-    to_d = tt.times(nodes, d, p.now).astype(np.int64)
-    from_o = tt.times(o, nodes[1:], p.now).astype(np.int64)
-    from_d = tt.times(d, nodes[1:], p.now).astype(np.int64)
-    od = int(tt.times(o, d, p.now))
+    to_o = tt.times_at(nodes, o, p.now)
+    to_d = tt.times_at(nodes, d, p.now)
+    from_o = tt.times_at(o, nodes[1:], p.now)
+    from_d = tt.times_at(d, nodes[1:], p.now)
+    od = tt.time1(o, d, p.now)
     best: tuple[int, int, int, int] | None = None
     dep_prev = np.concatenate(([base.t0], base.depart))  # departure from nodes[k] (origin or stop k-1)
     for i in range(base.fixed, n + 1):
@@ -221,7 +221,7 @@ def _bases(p: MatchProblem, vehicles: I32) -> dict[int, _Base]:
         if stops and stops[0][0] == REPOSITION and not at_stop:
             # Counted at the target when it gets there (the engine may divert it sooner on the way).
             target = stops[0][2]
-            t0 = max(p.now, t0 + int(p.travel.times(node, target, t0)))
+            t0 = max(p.now, t0 + p.travel.time1(node, target, t0))
             node, stops = target, stops[1:]
         if not stops:
             out[v] = _Base(p, v, [], node, max(t0, p.now), 0)
@@ -240,7 +240,7 @@ def candidates(p: MatchProblem, row: int, k: int) -> I32:
     vs = np.flatnonzero(ok).astype(np.int32)
     if vs.size <= k:
         return vs
-    eta = p.travel.times(f.leg_node[vs], p.o_node[row], p.now)
+    eta = p.travel.times_at(f.leg_node[vs], p.o_node[row], p.now)
     near = np.argpartition(eta, k - 1)[:k]
     return np.sort(vs[near])
 
@@ -287,7 +287,9 @@ class InsertionPolicy:
 
     def match(self, problem: MatchProblem) -> Assignment:
         n = len(problem)
-        reachable = np.zeros(n, dtype=bool)
+        # A request no vehicle can take now waits (the engine asks again whenever a vehicle frees up) until it is
+        # served or its deadline passes: seats free up as riders get out.
+        reachable = np.ones(n, dtype=bool)
         plans: dict[int, list[Stop]] = {}
         rows: list[int] = []
         vehicles: list[int] = []
@@ -313,7 +315,6 @@ class InsertionPolicy:
             exact = verify_plan(p, v, full)
             if exact is None:
                 continue
-            reachable[row] = True
             plans[v] = full
             taken_seats[v] = taken_seats.get(v, 0) + 1
             rows.append(row)
@@ -381,11 +382,16 @@ class BatchPooling:
         n = len(problem)
         p = problem
         trips = build_trips(p, self.params.candidates)
-        reachable = np.zeros(n, dtype=bool)
-        for t in trips:
-            reachable[list(t.rows)] = True
+        # Requests no vehicle can take in this batch stay in the pool for the next ones (vehicles move and free
+        # seats), as in Alonso-Mora et al.: they leave it served, or cancelled by the engine at their deadline.
+        reachable = np.ones(n, dtype=bool)
         if not trips:
-            return Assignment.none(n)
+            return Assignment(
+                rows=np.empty(0, np.int64),
+                vehicles=np.empty(0, np.int32),
+                pickup_s=np.empty(0, np.int64),
+                reachable=reachable,
+            )
         chosen = solve_trips(trips, n, self.params.solver_time_s)
         plans: dict[int, list[Stop]] = {}
         rows: list[int] = []

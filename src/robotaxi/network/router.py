@@ -202,6 +202,22 @@ class Router:
             return base
         return round(base * self.profile.factor_at1(depart_s))
 
+    def times_at(self, origins: ArrayLike, destinations: ArrayLike, depart_s: int) -> NDArray[np.int64]:
+        """:meth:`times` for node indices already known to be valid and one departure time: the hot path of the
+        pooling policies (no validation, no array-shaped departure; int64 seconds)."""
+        o, d = np.asarray(origins), np.asarray(destinations)
+        if self._times is not None:
+            base = self._times[o, d]
+        else:
+            o, d = np.broadcast_arrays(o.astype(np.int64), d.astype(np.int64))
+            base = self._lookup(0, o, d)
+        out: NDArray[np.int64]
+        if self.profile.is_free_flow:
+            out = base.astype(np.int64)
+        else:
+            out = np.rint(base * self.profile.factor_at1(depart_s)).astype(np.int64)
+        return out
+
     def distance1(self, origin: int, destination: int) -> int:
         """:meth:`distances` for one pair of node indices (plain ints), without array overhead."""
         n = self.network.n_nodes

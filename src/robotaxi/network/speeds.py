@@ -123,9 +123,11 @@ class SpeedProfile:
     factors: tuple[float, ...] = (1.0,)
     timezone: str = "UTC"
     _clock: LocalClock = field(init=False, repr=False, compare=False)
+    _free: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_clock", LocalClock(self.timezone))
+        object.__setattr__(self, "_free", all(f == 1.0 for f in self.factors))
         if len(self.factors) not in _ALLOWED_SLOTS:
             raise ValueError(f"SpeedProfile needs 1, 24 (hourly) or 96 (15-minute) factors, got {len(self.factors)}")
         for i, f in enumerate(self.factors):
@@ -138,7 +140,7 @@ class SpeedProfile:
 
     @property
     def is_free_flow(self) -> bool:
-        return all(f == 1.0 for f in self.factors)
+        return self._free
 
     def with_timezone(self, timezone: str) -> SpeedProfile:
         """The same factors read in another time zone."""

@@ -37,6 +37,10 @@ class TravelTimes(Protocol):
         """Metres along the fastest route."""
         ...
 
+    def times_at(self, origins: ArrayLike, destinations: ArrayLike, depart_s: int) -> NDArray[np.int64]:
+        """:meth:`times` for valid node indices and one departure time, with as little overhead as possible."""
+        ...
+
     def time1(self, origin: int, destination: int, depart_s: int | None = None) -> int:
         """:meth:`times` for one pair (plain ints, no array overhead)."""
         ...

@@ -61,6 +61,9 @@ _INF = np.iinfo(np.int64).max
 _ARRIVE, _DEPART = 0, 1
 E = EventType
 S = VehicleState
+_RESERVATION_STOP, _TRIP_START, _TRIP_STOP = int(E.RESERVATION_STOP), int(E.TRIP_START), int(E.TRIP_STOP)
+_TRIP_END, _TRIP_RESUME = int(E.TRIP_END), int(E.TRIP_RESUME)
+_STOPPED, _ON_TRIP, _AVAILABLE, _RESERVED = int(S.STOPPED), int(S.ON_TRIP), int(S.AVAILABLE), int(S.RESERVED)
 #: Namespace of the simulator's vehicle ids (UUIDv5 of "operator/index"), as MDS ``device_id`` values.
 VEHICLE_NAMESPACE = uuid.UUID("5b1d0c36-5f8e-4d1a-9a53-3f2a5c0f7e21")
 #: Decision fields the simulator executes; a new kind of decision must be taught here, never silently dropped.
@@ -186,12 +189,15 @@ class Simulator:
         self._outcome = np.zeros(nr, np.int8)
         self._reason = np.zeros(nr, np.int8)
         self._vehicle = np.full(nr, -1, np.int32)
-        self._times = {k: np.full(nr, -1, np.int64) for k in ("assigned", "pickup", "board", "dropoff", "alight")}
-        self._odo_at = {k: np.full(nr, -1, np.int64) for k in ("assigned", "pickup", "board", "dropoff")}
+        # Per-request times and odometer readings as lists while running (written one at a time), arrays at the end.
+        self._tm: dict[str, list[int]] = {k: [-1] * nr for k in ("pickup", "board", "dropoff", "alight")}
+        self._odo_at: dict[str, list[int]] = {k: [-1] * nr for k in ("assigned", "pickup", "board", "dropoff")}
+        self._assigned = np.full(nr, -1, np.int64)
+        self._pax: list[int] = self.requests.passengers.tolist()
         n_v = len(fleet)
-        self._version = np.zeros(n_v, np.int64)
-        self._odo = np.zeros(n_v, np.int64)  # metres driven by each vehicle, at its last node
-        self._logged = np.full(n_v, int(S.NON_OPERATIONAL), np.int8)
+        self._version = [0] * n_v
+        self._odo = [0] * n_v  # metres driven by each vehicle, at its last node
+        self._logged = [int(S.NON_OPERATIONAL)] * n_v
         self._heap: list[tuple[int, int, int, int, int]] = []
         self._seq = 0
         self._log = _Log()
@@ -227,6 +233,7 @@ class Simulator:
         for v in range(n_v):
             self._log_row(t0, v, E.SERVICE_START, S.AVAILABLE, int(self.fleet.start_node[v]), -1)
         self._loop(progress)
+        self._outcome[np.asarray(self._tm["alight"]) >= 0] = Outcome.SERVED
         if np.any(self._outcome == Outcome.PENDING):
             raise SimulationError(f"{int((self._outcome == Outcome.PENDING).sum())} requests left unresolved")
         end = max(self._now, p.end_s)
@@ -238,13 +245,14 @@ class Simulator:
         return self._result(end, wall)
 
     def _result(self, end: int, wall: float) -> SimResult:
-        tm, odo = self._times, self._odo_at
+        tm = {k: np.asarray(v, dtype=np.int64) for k, v in self._tm.items()}
+        odo = {k: np.asarray(v, dtype=np.int64) for k, v in self._odo_at.items()}
         served = tm["alight"] >= 0
         o = RequestOutcomes(
             outcome=self._outcome,
             reason=self._reason,
             vehicle=self._vehicle,
-            assigned_s=tm["assigned"],
+            assigned_s=self._assigned,
             pickup_s=tm["pickup"],
             board_s=tm["board"],
             dropoff_s=tm["dropoff"],
@@ -324,11 +332,20 @@ class Simulator:
         )
         self._execute(self.engine.handle(ev))
 
-    def _vehicle_events(self, t: int) -> None:
-        """Report every vehicle event due at ``t`` in one batch, then schedule what each vehicle does next."""
+    def _vehicle_events(self, t: int) -> None:  # noqa: PLR0912, PLR0915 - one flat loop on purpose (hot path)
+        """Report every vehicle event due at ``t`` in one batch, then schedule what each vehicle does next.
+
+        This loop runs a few million times a day: it works on plain lists and writes its log rows inline.
+        """
         heap = self._heap
         version = self._version
         plans = self.engine.fleet.plans
+        load = self.engine.fleet.cols["load"]
+        pax = self._pax
+        m = self.motion
+        log = self._log.rows
+        logged = self._logged
+        tm, odo_at, odo = self._tm, self._odo_at, self._odo
         vs: list[int] = []
         evs: list[int] = []
         nodes: list[int] = []
@@ -339,55 +356,46 @@ class Simulator:
                 continue  # the plan changed after this was scheduled
             stop_kind, req, node = plans[v][0]
             if kind == _ARRIVE:
-                self._arrive(v, t, node)
+                a = m.leg_from[v]
+                if a != node:
+                    self._add_leg(v, a, node, m.leg_start[v], t)
+                m.leg_from[v] = m.leg_to[v] = node
+                m.leg_start[v] = m.leg_end[v] = t
                 if stop_kind == REPOSITION:
-                    vs.append(v)
-                    evs.append(LOCATED)
-                    nodes.append(node)
-                    reqs.append(-1)
-                    continue
-                ev = E.RESERVATION_STOP if stop_kind == PICKUP else E.TRIP_STOP
+                    ev, state = LOCATED, -1
+                elif stop_kind == PICKUP:
+                    ev, state = _RESERVATION_STOP, _STOPPED
+                    tm["pickup"][req], odo_at["pickup"][req] = t, odo[v]
+                else:
+                    ev, state = _TRIP_STOP, _STOPPED
+                    tm["dropoff"][req], odo_at["dropoff"][req] = t, odo[v]
             elif stop_kind == PICKUP:
-                ev = E.TRIP_START
+                ev, state = _TRIP_START, _ON_TRIP
+                tm["board"][req], odo_at["board"][req] = t, odo[v]
             else:
-                left = int(self.engine.fleet.cols["load"][v]) - int(self.requests.passengers[req])
-                ev = E.TRIP_RESUME if left > 0 else E.TRIP_END
+                if int(load[v]) - pax[req] > 0:
+                    ev, state = _TRIP_RESUME, _ON_TRIP
+                else:
+                    ev, state = _TRIP_END, _AVAILABLE
+                tm["alight"][req] = t
+            if state >= 0:
+                log.extend((t, v, ev, state, node, req))
+                logged[v] = state
             vs.append(v)
-            evs.append(int(ev))
+            evs.append(ev)
             nodes.append(node)
             reqs.append(req)
         if not vs:
             return
-        ids = tuple(self.vehicle_ids[v] for v in vs)
+        ids = tuple([self.vehicle_ids[v] for v in vs])
         d = self.engine.handle(
             VehiclesUpdated(self.epoch0 + t, ids, np.asarray(evs, np.int8), np.asarray(nodes, np.int32), reqs)
         )
-        self._record(t, vs, evs, nodes, reqs)
         self._execute(d, also=vs)
-
-    def _record(self, t: int, vs: list[int], evs: list[int], nodes: list[int], reqs: list[int]) -> None:
-        tm, odo = self._times, self._odo_at
-        for v, ev, node, r in zip(vs, evs, nodes, reqs, strict=True):
-            if ev == LOCATED:
-                continue
-            if ev == E.RESERVATION_STOP:
-                tm["pickup"][r], odo["pickup"][r] = t, self._odo[v]
-                state = S.STOPPED
-            elif ev == E.TRIP_START:
-                tm["board"][r], odo["board"][r] = t, self._odo[v]
-                state = S.ON_TRIP
-            elif ev == E.TRIP_STOP:
-                tm["dropoff"][r], odo["dropoff"][r] = t, self._odo[v]
-                state = S.STOPPED
-            else:
-                tm["alight"][r] = t
-                self._outcome[r] = Outcome.SERVED
-                state = S.ON_TRIP if ev == E.TRIP_RESUME else S.AVAILABLE
-            self._log_row(t, v, ev, state, node, r)
 
     def _log_row(self, t: int, v: int, event: int, state: int, node: int, request: int) -> None:
         self._log.add(t, v, int(event), int(state), node, request)
-        self._logged[v] = state
+        self._logged[v] = int(state)
 
     # ------------------------------------------------------------------ executing decisions
     def _execute(self, d: Decisions, also: list[int] | None = None) -> None:
@@ -402,14 +410,17 @@ class Simulator:
             self._outcome[d.expired_request] = Outcome.CANCELLED
             self._reason[d.expired_request] = Reason.MAX_WAIT_EXCEEDED
         if d.reopened_request.size:
-            for k in ("assigned", "pickup"):
-                self._times[k][d.reopened_request] = -1
+            self._assigned[d.reopened_request] = -1
             self._vehicle[d.reopened_request] = -1
+            for r in d.reopened_request.tolist():
+                self._tm["pickup"][r] = -1
         if d.assign_request.size:
             rows = d.assign_request
-            self._times["assigned"][rows] = t
+            self._assigned[rows] = t
             self._vehicle[rows] = d.assign_vehicle
-            self._odo_at["assigned"][rows] = self._odo[d.assign_vehicle]
+            odo_assigned, odo = self._odo_at["assigned"], self._odo
+            for r, v in zip(rows.tolist(), d.assign_vehicle.tolist(), strict=True):
+                odo_assigned[r] = odo[v]
         # d.retired: vehicles the engine no longer dispatches; the simulator only retires vehicles at the end.
         touched = d.replanned.tolist()
         if also:
@@ -422,53 +433,48 @@ class Simulator:
         eng = self.engine
         c = eng.fleet.cols
         plans = eng.fleet.plans
-        state = c["state"]
+        m = self.motion
+        logged = self._logged
+        version = self._version
+        epoch0 = self.epoch0
+        idx = np.asarray(vehicles, dtype=np.int64)
+        states = c["state"][idx].tolist()
+        leg_nodes = c["leg_node"][idx].tolist()
+        leg_times = c["leg_s"][idx].tolist()
+        at_stops = c["at_stop"][idx].tolist()
         moving: list[int] = []
-        for v in vehicles:
-            s = int(state[v])
-            if s != self._logged[v] and s == S.RESERVED and self._logged[v] == S.AVAILABLE:
-                r = plans[v][0][1] if plans[v][0][0] != REPOSITION else plans[v][1][1]
-                self._log_row(t, v, E.RESERVATION_START, S.RESERVED, int(self.motion.leg_to[v]), r)
-            self._version[v] += 1
-            node, leg_s = int(c["leg_node"][v]), int(c["leg_s"][v]) - self.epoch0
-            self._close_leg(v, node, leg_s)
-            if c["at_stop"][v]:
-                self._push(leg_s, v, _DEPART)
+        heap = self._heap
+        for v, s, node, leg_abs, at_stop in zip(vehicles, states, leg_nodes, leg_times, at_stops, strict=True):
+            if s == _RESERVED and logged[v] == _AVAILABLE:
+                plan = plans[v]
+                r = plan[0][1] if plan[0][0] != REPOSITION else plan[1][1]
+                self._log_row(t, v, E.RESERVATION_START, S.RESERVED, m.leg_to[v], r)
+            version[v] += 1
+            leg_s = leg_abs - epoch0
+            a, b = m.leg_from[v], m.leg_to[v]
+            if a != b and node not in (a, b) and m.leg_end[v] > m.leg_start[v]:
+                # A moving vehicle re-routed at ``node``: the part of its old leg up to there was driven.
+                self._add_leg(v, a, node, m.leg_start[v], leg_s)
+                m.leg_from[v] = m.leg_to[v] = node
+                m.leg_start[v] = m.leg_end[v] = leg_s
+            if at_stop:
+                heapq.heappush(heap, (leg_s, self._seq, v, version[v], _DEPART))
+                self._seq += 1
             elif plans[v]:
                 moving.append(v)
             else:
-                self.motion.park(v, node, leg_s)
+                m.park(v, node, leg_s)
         if not moving:
             return
         mv = np.asarray(moving, dtype=np.int64)
         src = c["leg_node"][mv]
         dst = np.asarray([plans[v][0][2] for v in moving], dtype=np.int32)
         t0 = c["leg_s"][mv]
-        arrive = t0 + self.router.times(src, dst, t0).astype(np.int64) - self.epoch0
-        self.motion.start_legs(mv.astype(np.int32), src, dst, t0 - self.epoch0, arrive)
-        for v, ta in zip(moving, arrive.tolist(), strict=True):
-            self._push(ta, v, _ARRIVE)
-
-    def _push(self, t: int, v: int, kind: int) -> None:
-        heapq.heappush(self._heap, (t, self._seq, v, int(self._version[v]), kind))
-        self._seq += 1
-
-    def _close_leg(self, v: int, node: int, leg_s: int) -> None:
-        """A moving vehicle re-routed at ``node``: the part of its old leg up to there was driven."""
-        m = self.motion
-        a, b = int(m.leg_from[v]), int(m.leg_to[v])
-        if a in (b, node) or m.leg_end[v] <= m.leg_start[v]:
-            return
-        if node != b:  # truncated at a node on the way
-            self._add_leg(v, a, node, int(m.leg_start[v]), leg_s)
-            m.park(v, node, leg_s)
-
-    def _arrive(self, v: int, t: int, node: int) -> None:
-        m = self.motion
-        a = int(m.leg_from[v])
-        if a != node:
-            self._add_leg(v, a, node, int(m.leg_start[v]), t)
-        m.park(v, node, t)
+        arrive = (t0 + self.router.times(src, dst, t0).astype(np.int64) - epoch0).tolist()
+        m.start_legs(moving, src.tolist(), dst.tolist(), (t0 - epoch0).tolist(), arrive)
+        for v, ta in zip(moving, arrive, strict=True):
+            heapq.heappush(heap, (ta, self._seq, v, version[v], _ARRIVE))
+            self._seq += 1
 
     def _add_leg(self, v: int, a: int, b: int, t0: int, t1: int) -> None:
         plan = self.engine.fleet.plans[v]
