@@ -292,3 +292,34 @@ def test_vehicles_dock_and_retire_while_running(line5: Router) -> None:
     d = update(e, 120, 0, EventType.TRIP_END, 3, 1)
     assert d.retired.tolist() == [0]
     assert e.vehicle_id(1) == "new"
+
+
+def test_a_bad_vehicle_update_changes_nothing(line5: Router) -> None:
+    """The old engine moved a vehicle in its idle index before failing on a bad id or node. Now a batch is checked
+    whole first: a bad node, an unknown id, or a bad second row leaves the engine byte-for-byte as it was."""
+    e = engine(line5, "immediate", [0, 4])
+    before = e.snapshot()
+    for bad in (
+        VehiclesUpdated(5, [vid(0)], EventType.SERVICE_END, [99]),
+        VehiclesUpdated(5, [vid(0), "ghost"], [EventType.SERVICE_END, EventType.SERVICE_END], [0, 0]),
+        VehiclesUpdated(5, [vid(0), vid(1)], [EventType.SERVICE_END, EventType.TRIP_END], [0, 4], [-1, 3]),
+        VehiclesUpdated(5, [vid(0), vid(0)], [EventType.SERVICE_END, EventType.SERVICE_END], [0, 0]),
+    ):
+        with pytest.raises(DispatchError):
+            e.handle(bad)
+        assert e.snapshot() == before
+    assert e.n_idle == 2
+
+
+def test_snapshot_restore_round_trip(line5: Router) -> None:
+    e = engine(line5, "batch", [0, 4])
+    arrive(e, 0, [1, 2], [1, 3], [2, 4])
+    restored = DispatchEngine.restore(e.snapshot(), line5)
+    a, b = e.handle(Tick(30)), restored.handle(Tick(30))
+    assert a.assign_request.tolist() == b.assign_request.tolist()
+    assert a.assign_vehicle.tolist() == b.assign_vehicle.tolist()
+    assert restored.snapshot() == e.snapshot()
+    with pytest.raises(DispatchError, match="wrong header"):
+        DispatchEngine.restore(b"junk", line5)
+    with pytest.raises(DispatchError, match="network of 5 nodes"):
+        DispatchEngine.restore(e.snapshot(), Router(grid_city(2, 2)))

@@ -104,3 +104,17 @@ def test_cli_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path, monkeyp
     good.write_text(empty.read_text(encoding="utf-8").replace('"03:01"', '"09:00"'), encoding="utf-8")
     assert main(["simulate", str(good), "-q", "-o", "notes"]) == 1
     assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]
+
+
+def test_same_seed_gives_byte_identical_kpis(tmp_path: Path) -> None:
+    """kpis.json holds no wall-clock time: two runs of one scenario and seed write the same bytes."""
+    from robotaxi.sim import DEFAULT_SCENARIO_TOML
+
+    text = DEFAULT_SCENARIO_TOML.replace('start = "00:00"', 'start = "07:00"').replace('end = "24:00"', 'end = "08:00"')
+    text += '\n[rebalancing]\nenabled = true\nzones = "grid"\n'
+    sc = Scenario.from_toml(text, base_dir=tmp_path, source=None)
+    run_scenario(sc, output=tmp_path / "a")
+    run_scenario(sc, output=tmp_path / "b")
+    a, b = (tmp_path / "a" / "kpis.json").read_bytes(), (tmp_path / "b" / "kpis.json").read_bytes()
+    assert a == b
+    assert b"wall" not in a

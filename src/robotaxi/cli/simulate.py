@@ -41,7 +41,9 @@ def simulate(
         Path | None, typer.Argument(help="Scenario TOML file (default: the embedded Helsinki scenario).")
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (overrides the file).")] = None,
-    policy: Annotated[str | None, typer.Option(help="Override the dispatch policy: immediate or batch.")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Override the dispatch policy: immediate, batch, insertion or pool.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no warnings; errors only.")] = False,
     ledger: Annotated[
         Path | None,
@@ -108,7 +110,8 @@ def simulate(
         ("rejected / cancelled", None, ""),
         ("wait mean / p90", None, ""),
         ("fleet utilisation", "fleet_utilisation_pct", "{} %"),
-        ("vehicle-km occupied / empty", None, ""),
+        ("vehicle-km occupied / empty / rebalancing", None, ""),
+        ("pooled trips / occupancy", None, ""),
         ("simulation wall time", "wall_s", "{} s"),
     ):
         if key is not None:
@@ -118,8 +121,12 @@ def simulate(
         elif label.startswith("wait"):
             p90 = k["wait_p90_s"]
             table.add_row(label, "-" if p90 is None else f"{k['wait_mean_s']} s / {p90:.0f} s")
+        elif label.startswith("pooled"):
+            occ = k["occupancy_mean"]
+            table.add_row(label, f"{k['pooled_trips_pct'] or 0} % / {'-' if occ is None else occ}")
         else:
-            table.add_row(label, f"{k['vehicle_km_occupied']:,.0f} / {k['vehicle_km_empty']:,.0f}")
+            km = (k["vehicle_km_occupied"], k["vehicle_km_empty"], k["vehicle_km_rebalancing"])
+            table.add_row(label, " / ".join(f"{x:,.0f}" for x in km))
     print_table(table)
     if ledger is not None:
         # Trips already in the ledger (a re-run of the same scenario and seed) are skipped by their ids.
