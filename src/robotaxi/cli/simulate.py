@@ -6,12 +6,17 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import ScenarioError
 from .app import app, console, err_console, print_table
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ..sim import RunOutput
 
 # The simulator and the dispatch engine are imported inside the command (`robotaxi --help` starts fast). The
 # module still offers `run_scenario` as an attribute, resolved on first use, which tests replace.
@@ -55,7 +60,6 @@ def simulate(
 ) -> None:
     """Simulate a day of ride-hailing and write requests.parquet, vehicle_events.parquet, kpis.json, report.html."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-    from rich.table import Table
 
     from ..dispatch import POLICIES
     from ..sim import Scenario
@@ -101,9 +105,29 @@ def simulate(
                 out.result, out.network, ledger, scenario=sc.name, seed=sc.seed, timezone=sc.timezone,
                 key_path=ledger_key,
             )  # fmt: skip
+    print_table(_summary(sc.name, sc.policy, out))
+    if ledger is not None:
+        # Trips already in the ledger (a re-run of the same scenario and seed) are skipped by their ids.
+        appended = exported.size - exported.first_index
+        skipped = exported.count - appended
+        where = f" (entries {exported.first_index:,}..{exported.size - 1:,})" if appended else ""
+        again = f", {skipped:,} already recorded and skipped" if skipped else ""
+        console.print(
+            f"ledger: {appended:,} trips appended to {exported.path}{where}{again}; checkpoint signed with "
+            f"{exported.key_path}; verifier key {exported.key_path}.vkey"
+        )
+    console.print(
+        f"report: {out.folder / 'report.html' if out.folder else '-'}  ({time.perf_counter() - t0:.1f} s total)"
+    )
+
+
+def _summary(name: str, policy: str, out: RunOutput) -> Table:
+    """The run's headline figures as a two-column table."""
+    from rich.table import Table
+
     k = out.kpis.to_dict()
     k["wall_s"] = round(out.timings_s.get("simulate", out.result.wall_s), 2)
-    table = Table(title=f"robotaxi simulate: {sc.name} ({sc.policy})", show_header=False)
+    table = Table(title=f"robotaxi simulate: {name} ({policy})", show_header=False)
     for label, key, fmt in (
         ("requests", "requests", "{:,}"),
         ("served", "served_pct", "{} %"),
@@ -127,17 +151,4 @@ def simulate(
         else:
             km = (k["vehicle_km_occupied"], k["vehicle_km_empty"], k["vehicle_km_rebalancing"])
             table.add_row(label, " / ".join(f"{x:,.0f}" for x in km))
-    print_table(table)
-    if ledger is not None:
-        # Trips already in the ledger (a re-run of the same scenario and seed) are skipped by their ids.
-        appended = exported.size - exported.first_index
-        skipped = exported.count - appended
-        where = f" (entries {exported.first_index:,}..{exported.size - 1:,})" if appended else ""
-        again = f", {skipped:,} already recorded and skipped" if skipped else ""
-        console.print(
-            f"ledger: {appended:,} trips appended to {exported.path}{where}{again}; checkpoint signed with "
-            f"{exported.key_path}; verifier key {exported.key_path}.vkey"
-        )
-    console.print(
-        f"report: {out.folder / 'report.html' if out.folder else '-'}  ({time.perf_counter() - t0:.1f} s total)"
-    )
+    return table
