@@ -31,6 +31,7 @@ vehicles = 10
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_rerun_records_each_trip_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scen = tmp_path / "s.toml"
     scen.write_text(SCENARIO.format(network=shared_file("data/denver_hive/downtown_denver_network.json")))

@@ -50,6 +50,7 @@ def _seek_with_slider(s: Session, t: int) -> None:
     s.next_frames()
 
 
+@pytest.mark.slow
 def test_vehicles_drawn_match_the_run_at_three_times(session: Session, morning_run: Path) -> None:
     fleet = Fleet.read(morning_run)
     for t in TIMES:

@@ -208,6 +208,7 @@ def test_rejects_file_shows_the_row_after_a_malformed_line(
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bad_cell_past_the_first_block_is_one_rejected_row(
     tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path
 ) -> None:

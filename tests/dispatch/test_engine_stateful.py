@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -253,5 +254,5 @@ class EngineMachine(RuleBasedStateMachine):
             assert (status == RequestStatus.OPEN) == (r in set(req.open.tolist()))
 
 
-TestEngineMachine = EngineMachine.TestCase
+TestEngineMachine = pytest.mark.slow(EngineMachine.TestCase)
 TestEngineMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)

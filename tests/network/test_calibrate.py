@@ -73,6 +73,7 @@ def test_calibration_bad_input(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_manhattan_calibration_cli(tmp_path: Path) -> None:
     out = tmp_path / "profile.toml"
     argv = [

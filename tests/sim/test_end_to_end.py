@@ -106,6 +106,7 @@ def test_cli_bad_input_exits_non_zero_and_writes_nothing(tmp_path: Path, monkeyp
     assert [p.name for p in (tmp_path / "notes").iterdir()] == ["todo.txt"]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_kpis(tmp_path: Path) -> None:
     """kpis.json holds no wall-clock time: two runs of one scenario and seed write the same bytes."""
     from robotaxi.sim import DEFAULT_SCENARIO_TOML

@@ -100,6 +100,7 @@ def test_demand_without_a_date_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "trips.db").exists()
 
 
+@pytest.mark.slow
 def test_cli_simulate_with_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _scenario(tmp_path)
     db = tmp_path / "trips.db"
