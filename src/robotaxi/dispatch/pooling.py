@@ -230,8 +230,22 @@ def _bases(p: MatchProblem, vehicles: I32) -> dict[int, _Base]:
     return out
 
 
-def candidates(p: MatchProblem, row: int, k: int) -> I32:
-    """The ``k`` dispatchable vehicles with seats whose position (or plan's first stop) is nearest the pickup."""
+def anchors(p: MatchProblem) -> I32:
+    """Where each vehicle can take a new pickup from: its next stop when it drives to one (new stops go after it),
+    else where it is."""
+    f = p.fleet
+    out = f.leg_node.copy()
+    at_stop = f.at_stop
+    for v in range(f.size):
+        plan = f.plan(v) if not at_stop[v] else None
+        if plan:
+            out[v] = plan[0][2]
+    return out
+
+
+def candidates(p: MatchProblem, row: int, k: int, anchor: I32 | None = None) -> I32:
+    """The ``k`` dispatchable vehicles with seats nearest the pickup, from ``anchor`` (default: where each vehicle's
+    current leg started)."""
     f = p.fleet
     ok = f.dispatchable() & (f.capacity - f.load >= p.passengers[row])
     op = int(p.operator[row])
@@ -240,7 +254,7 @@ def candidates(p: MatchProblem, row: int, k: int) -> I32:
     vs = np.flatnonzero(ok).astype(np.int32)
     if vs.size <= k:
         return vs
-    eta = p.travel.times_at(f.leg_node[vs], p.o_node[row], p.now)
+    eta = p.travel.times_at((f.leg_node if anchor is None else anchor)[vs], p.o_node[row], p.now)
     near = np.argpartition(eta, k - 1)[:k]
     return np.sort(vs[near])
 
@@ -416,8 +430,9 @@ def build_trips(p: MatchProblem, k: int) -> list[Insertion]:
     """Feasible trips: each request into each of its k nearest vehicles, then pairs of requests into one vehicle."""
     n = len(p)
     by_vehicle: dict[int, list[tuple[int, int, int, int]]] = {}
+    anchor = anchors(p)
     for row in range(n):
-        for v in candidates(p, row, k).tolist():
+        for v in candidates(p, row, k, anchor).tolist():
             by_vehicle.setdefault(v, []).append((row, 0, 0, 0))
     bases = _bases(p, np.asarray(sorted(by_vehicle), np.int32))
     trips: list[Insertion] = []
