@@ -398,14 +398,9 @@ class BatchPooling:
         trips = build_trips(p, self.params.candidates)
         # Requests no vehicle can take in this batch stay in the pool for the next ones (vehicles move and free
         # seats), as in Alonso-Mora et al.: they leave it served, or cancelled by the engine at their deadline.
-        reachable = np.ones(n, dtype=bool)
         if not trips:
-            return Assignment(
-                rows=np.empty(0, np.int64),
-                vehicles=np.empty(0, np.int32),
-                pickup_s=np.empty(0, np.int64),
-                reachable=reachable,
-            )
+            return Assignment.none(n, waiting=True)
+        reachable = np.ones(n, dtype=bool)
         chosen = solve_trips(trips, n, self.params.solver_time_s)
         plans: dict[int, list[Stop]] = {}
         rows: list[int] = []

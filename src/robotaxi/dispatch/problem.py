@@ -172,11 +172,11 @@ class Assignment:
             raise ValueError("Assignment: a vehicle was given two requests without a plan")
 
     @classmethod
-    def none(cls, n_rows: int) -> Assignment:
-        """Nothing assigned, nothing reachable."""
+    def none(cls, n_rows: int, *, waiting: bool = False) -> Assignment:
+        """Nothing assigned; nothing reachable, or (``waiting``) every request left to wait for a later decision."""
         return cls(
             rows=np.empty(0, np.int64),
             vehicles=np.empty(0, np.int32),
             pickup_s=np.empty(0, np.int64),
-            reachable=np.zeros(n_rows, dtype=bool),
+            reachable=np.full(n_rows, waiting, dtype=bool),
         )
