@@ -63,7 +63,7 @@ def test_denver_morning(tmp_path: Path, policy: str) -> None:
     assert "trip_start" in ev.column("event_type").to_pylist()
     assert json.loads((folder / "kpis.json").read_text())["policy"] == policy
     html = (folder / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5  # hourly, wait and occupancy by hour, waits, states, map
+    assert html.count("data:image/png;base64,") == 6  # hourly, wait/occupancy, waits, km by hour, states, map
     assert "http" not in html.replace("http-equiv", "")  # self-contained: nothing fetched
 
 

@@ -20,7 +20,7 @@ from ..network import RoadNetwork, Router, SpeedProfile, load_network
 from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
 from .outputs import check_output_folder, write_outputs
-from .report import render_report
+from .report import DevFigures, render_report
 from .result import SimResult
 from .scenario import DEFAULT_SCENARIO_TOML, Scenario
 from .simulator import SimParams, Simulator
@@ -134,6 +134,60 @@ def build_rebalancing(scenario: Scenario, router: Router, requests: Requests, ep
     return Rebalancing(rb.ZoneFlowRebalancer(params), zoning, forecast, horizon_s=rp.horizon_s)
 
 
+def _clock(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def scenario_inputs(scenario: Scenario, network: RoadNetwork, requests: Requests) -> list[tuple[str, str]]:
+    """What a run was given, as (label, value) rows for the report: network, demand, time, fleet and dispatch."""
+    d = scenario.demand
+    demand = d.kind + (f" from {d.path.name}" if d.path is not None else "")
+    opts = ", ".join(f"{k} {v}" for k, v in d.options.items())
+    fl = scenario.fleet
+    rp = scenario.policy_params
+    ep = scenario.engine
+    rows = [
+        (
+            "Road network",
+            f"{network.name}: {network.n_nodes:,} nodes, {network.n_edges:,} edges, {network.total_km:,.0f} km of road",
+        ),
+        (
+            "Travel times",
+            scenario.speed_profile.name if scenario.speed_profile else "free flow (no time-of-day profile)",
+        ),
+        ("Demand", demand + (f" ({opts})" if opts else "") + f": {len(requests):,} requests in the window"),
+        ("Time window", f"{_clock(scenario.sim.start_s)}-{_clock(scenario.sim.end_s)} {scenario.timezone}"),
+        (
+            "Fleet",
+            f"{fl.vehicles:,} {fl.kind.value} vehicles of {fl.capacity} seats ({fl.operator}), "
+            f"placed by {fl.placement}",
+        ),
+        (
+            "Dispatch",
+            f"{scenario.policy}, batches of {rp.batch_seconds} s, {rp.candidates} candidate vehicles per "
+            f"request, {rp.rounds} round(s)",
+        ),
+        (
+            "Riders",
+            f"wait at most {ep.max_wait_s / 60:g} min"
+            + (f", delay at most {ep.max_delay_s / 60:g} min" if ep.max_delay_s >= 0 else "")
+            + f"; boarding {ep.pickup_dwell_s} s, alighting {ep.dropoff_dwell_s} s",
+        ),
+    ]
+    rb = scenario.rebalancing
+    rows.append(
+        (
+            "Rebalancing",
+            f"every {rb.interval_s / 60:g} min towards {rb.zones} zones ({rb.forecast} forecast), "
+            f"at most {rb.max_share:.0%} of the fleet and {rb.max_travel_s / 60:g} min per move",
+        )
+        if rb.enabled
+        else ("Rebalancing", "off")
+    )
+    rows.append(("Seed", str(scenario.seed)))
+    return rows
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -170,7 +224,14 @@ def run_scenario(
     if write:
         say("outputs")
         t1 = time.perf_counter()
-        html = render_report(result, kpis, title=f"robotaxi simulation: {scenario.name}")
+        html = render_report(
+            result,
+            kpis,
+            title=f"robotaxi simulation: {scenario.name}",
+            inputs=scenario_inputs(scenario, router.network, requests),
+            network=router.network,
+            dev=DevFigures(dict(timings)),
+        )
         text = scenario.source.read_text(encoding="utf-8") if scenario.source else DEFAULT_SCENARIO_TOML
         folder = write_outputs(
             result, router.network, output or scenario.output, kpis, report_html=html, scenario_text=text
