@@ -53,6 +53,22 @@ class SimulationError(RobotaxiError):
     """A simulation could not run to completion."""
 
 
+class MarketError(RobotaxiError):
+    """Fares, surge, commissions or operator accounts could not be computed (bad input, money not adding up)."""
+
+
+class ReconciliationError(MarketError):
+    """Operator revenue plus platform commission differs from what riders paid (a bug, never rounding)."""
+
+
+class MarketConfigError(ScenarioError, ValueError):
+    """A pricing, fare or cost table is invalid; the message names the operator and the field.
+
+    It is a :class:`ValueError` too, so a scenario loader that turns ``ValueError`` into a :class:`ScenarioError`
+    naming the file keeps working when it calls the ``robotaxi.market`` parsers.
+    """
+
+
 class LedgerError(RobotaxiError):
     """The ledger refused an operation or found an inconsistency."""
 
