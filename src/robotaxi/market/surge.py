@@ -130,6 +130,11 @@ class SurgePricer:
         return len(self._history)
 
     @property
+    def smoothed(self) -> NDArray[np.float64]:
+        """The smoothed multipliers ``m_k`` per zone (before rounding to ``step``), as plain multipliers."""
+        return self._smoothed.copy()
+
+    @property
     def current_bp(self) -> I64:
         """The published multipliers now (basis points per zone; neutral before the first update)."""
         if not self._history:
