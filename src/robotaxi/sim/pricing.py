@@ -1,0 +1,246 @@
+"""Pricing a finished run: surge from the run's own state, fares per completed trip, per-operator accounts.
+
+The simulator does not price trips while it runs (rider choice, which needs the quote at assignment time, is the
+marketplace engine's). After the run, :func:`price_run` reconstructs what the surge rule would have seen at the
+start of every surge interval, from the run's outputs:
+
+* **open requests** at a boundary ``b``: requests made at or before ``b`` and not yet assigned at ``b`` (assigned
+  after it; or never assigned and still waiting: a cancelled request waits until its deadline, a rejected one is
+  closed at once), counted in the zone of their pickup;
+* **available vehicles** at ``b``: vehicles whose MDS state at ``b`` is ``available``, counted where they will be
+  free: the end node of the last leg they started at or before ``b`` (a repositioning vehicle at its target, as the
+  engine counts supply), or their start node;
+
+feeds the counts to a :class:`~robotaxi.market.SurgePricer` interval by interval, and prices every served request
+with its operator's terms, the multiplier of its request time and pickup zone, and the pooled discount when the
+rider shared the vehicle (:func:`robotaxi.sim.kpis.pooled_mask`). Everything is deterministic: the same run gives
+the same cents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from ..errors import MarketError
+from ..fleet import VehicleState
+from ..market import (
+    MarketAccounts,
+    OperatorActivity,
+    OperatorTerms,
+    PricedTrips,
+    Pricing,
+    SurgePricer,
+    SurgeTable,
+    account,
+    price_trips,
+)
+from .kpis import pooled_mask
+from .result import Outcome, SimResult
+
+I64 = NDArray[np.int64]
+
+_OFF = (int(VehicleState.NON_OPERATIONAL), int(VehicleState.REMOVED))
+_BUSY = (int(VehicleState.RESERVED), int(VehicleState.STOPPED), int(VehicleState.ON_TRIP))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MarketRun:
+    """A run's money.
+
+    Attributes
+    ----------
+    trips : PricedTrips
+        One row per served request, in request order.
+    request_rows : ndarray of int64
+        The request row (index into ``result.requests``) of each priced trip.
+    accounts : MarketAccounts
+        Per-operator accounts, reconciled.
+    surge : SurgeTable or None
+        The multipliers that priced the trips (None when surge is off).
+    zone_names : tuple of str
+        The surge zones' names (empty without surge).
+    """
+
+    trips: PricedTrips
+    request_rows: I64
+    accounts: MarketAccounts
+    surge: SurgeTable | None
+    zone_names: tuple[str, ...] = ()
+
+    def fare_by_request(self, n_requests: int) -> I64:
+        """The fare of every request row, -1 where nothing was priced (unserved)."""
+        out = np.full(n_requests, -1, dtype=np.int64)
+        out[self.request_rows] = self.trips.fare_cents
+        return out
+
+    def fares_table(self, result: SimResult, operator_names: tuple[str, ...]) -> pa.Table:
+        """``fares.parquet``: one row per served request with its money."""
+        t = self.trips
+        names = pa.array(list(operator_names))
+        return pa.table(
+            {
+                "request_id": result.requests.request_id[self.request_rows],
+                "operator": pa.DictionaryArray.from_arrays(pa.array(t.operator.astype(np.int16)), names),
+                "time_s": t.time_s,
+                "distance_m": t.distance_m,
+                "duration_s": t.duration_s,
+                "surge": t.surge_bp / 10_000,
+                "pooled": t.pooled,
+                "fare_cents": t.fare_cents,
+                "commission_cents": t.commission_cents,
+                "operator_cents": t.operator_cents,
+            }
+        )
+
+
+def operator_activity(result: SimResult) -> list[OperatorActivity]:
+    """Per operator: vehicles, vehicle-seconds in service and busy (from the MDS events), metres driven and empty."""
+    fleet, ev, legs = result.fleet, result.events, result.legs
+    n_ops = len(fleet.operators)
+    order = np.lexsort((np.arange(len(ev)), ev.vehicle))
+    v, t, s = ev.vehicle[order], ev.time_s[order], ev.state[order].astype(np.int64)
+    same = v[1:] == v[:-1]
+    dur = np.where(same, t[1:] - t[:-1], 0).astype(np.float64)
+    op, state = fleet.operator[v[:-1]].astype(np.int64), s[:-1]
+    on = ~np.isin(state, _OFF)
+    busy = np.isin(state, _BUSY)
+    # Sums of integer seconds and metres in float64 are exact below 2**53 (~285 million vehicle-years).
+    service = np.bincount(op[on], weights=dur[on], minlength=n_ops)
+    busy_s = np.bincount(op[busy], weights=dur[busy], minlength=n_ops)
+    lop = fleet.operator[legs.vehicle].astype(np.int64)
+    metres = legs.length_m.astype(np.float64)
+    empty = legs.load == 0
+    driven = np.bincount(lop, weights=metres, minlength=n_ops)
+    empty_m = np.bincount(lop[empty], weights=metres[empty], minlength=n_ops)
+    vehicles = np.bincount(fleet.operator.astype(np.int64), minlength=n_ops)
+    return [
+        OperatorActivity(
+            vehicles=int(vehicles[k]),
+            service_s=round(float(service[k])),
+            busy_s=round(float(busy_s[k])),
+            driven_m=round(float(driven[k])),
+            empty_m=round(float(empty_m[k])),
+        )
+        for k in range(n_ops)
+    ]
+
+
+def open_requests_at(
+    result: SimResult, zone_of_node: NDArray[np.integer], n_zones: int, boundaries: I64, max_wait_s: int
+) -> I64:
+    """Open requests per (boundary, zone of the pickup): made at or before the boundary, not assigned yet."""
+    r, o = result.requests, result.outcomes
+    made = r.time_s.astype(np.int64)
+    wait = np.where(r.max_wait_s >= 0, r.max_wait_s, max_wait_s).astype(np.int64)
+    closed = np.where(
+        o.assigned_s >= 0, o.assigned_s, np.where(o.outcome == Outcome.CANCELLED, made + wait, made)
+    ).astype(np.int64)
+    zone = zone_of_node[r.o_node].astype(np.int64)
+    keep = (zone >= 0) & (closed > made)
+    # Boundaries b_k with made <= b_k < closed: k in [first, last) by binary search; a difference array per zone.
+    first = np.searchsorted(boundaries, made[keep], side="left")
+    last = np.searchsorted(boundaries, closed[keep], side="left")
+    delta = np.zeros((boundaries.size + 1, n_zones), dtype=np.int64)
+    np.add.at(delta, (first, zone[keep]), 1)
+    np.add.at(delta, (last, zone[keep]), -1)
+    counts: I64 = np.cumsum(delta, axis=0)[:-1]
+    return counts
+
+
+def available_vehicles_at(result: SimResult, zone_of_node: NDArray[np.integer], n_zones: int, boundaries: I64) -> I64:
+    """Available vehicles per (boundary, zone where they will be free)."""
+    ev, legs, fleet = result.events, result.legs, result.fleet
+    n_v = len(fleet)
+    vehicles = np.arange(n_v, dtype=np.int64)
+    big = np.int64(1) << 40
+    # Vehicle events sorted by (vehicle, time, log order): the state after the last event at or before b.
+    e_order = np.lexsort((np.arange(len(ev)), ev.time_s, ev.vehicle))
+    e_key = ev.vehicle[e_order].astype(np.int64) * big + ev.time_s[e_order]
+    e_state = ev.state[e_order].astype(np.int64)
+    l_order = np.lexsort((np.arange(len(legs)), legs.start_s, legs.vehicle))
+    l_key = legs.vehicle[l_order].astype(np.int64) * big + legs.start_s[l_order]
+    l_to = legs.to_node[l_order].astype(np.int64)
+    out = np.zeros((boundaries.size, n_zones), dtype=np.int64)
+    for k, b in enumerate(boundaries.tolist()):
+        probe = vehicles * big + b
+        i = np.searchsorted(e_key, probe, side="right") - 1
+        has = (i >= 0) & (e_key[np.maximum(i, 0)] // big == vehicles)
+        free = has & (e_state[np.maximum(i, 0)] == int(VehicleState.AVAILABLE))
+        j = np.searchsorted(l_key, probe, side="right") - 1
+        moved = (j >= 0) & (l_key[np.maximum(j, 0)] // big == vehicles)
+        node = np.where(moved, l_to[np.maximum(j, 0)], fleet.start_node.astype(np.int64))
+        zone = zone_of_node[node[free]].astype(np.int64)
+        out[k] = np.bincount(zone[zone >= 0], minlength=n_zones)
+    return out
+
+
+def surge_of_run(
+    result: SimResult, pricing: Pricing, zone_of_node: NDArray[np.integer], n_zones: int, max_wait_s: int
+) -> SurgeTable:
+    """The surge table the run would have published: counts at every interval start, fed to a SurgePricer."""
+    if pricing.surge is None:
+        raise ValueError("surge_of_run: the pricing has no surge")
+    params = pricing.surge.params
+    last = int(result.requests.time_s.max()) if len(result.requests) else result.start_s
+    boundaries = np.arange(result.start_s, max(last, result.start_s) + 1, params.interval_s, dtype=np.int64)
+    open_ = open_requests_at(result, zone_of_node, n_zones, boundaries, max_wait_s)
+    free = available_vehicles_at(result, zone_of_node, n_zones, boundaries)
+    pricer = SurgePricer(params, n_zones, start_s=result.start_s)
+    for k in range(boundaries.size):
+        pricer.update(open_[k], free[k])
+    return pricer.table()
+
+
+def price_run(
+    result: SimResult,
+    pricing: Pricing,
+    terms: tuple[OperatorTerms, ...],
+    *,
+    zone_of_node: NDArray[np.integer] | None = None,
+    zone_names: tuple[str, ...] = (),
+    max_wait_s: int = 600,
+) -> MarketRun:
+    """Price every served request of ``result`` and account for every operator (``terms`` in fleet order).
+
+    ``zone_of_node`` (with ``zone_names``, one per zone) are the surge zones; surge is off without them or when
+    ``pricing.surge`` is None. ``max_wait_s`` is the engine's default max wait (when a cancelled request stopped
+    counting as open).
+
+    Raises
+    ------
+    MarketError
+        If ``terms`` do not match the fleet's operators, or the money does not reconcile.
+    """
+    names = tuple(op.name for op in result.fleet.operators)
+    if tuple(t.name for t in terms) != names:
+        raise MarketError(f"price_run: terms for {[t.name for t in terms]}, the fleet's operators are {list(names)}")
+    surge = None
+    if pricing.surge is not None and zone_of_node is not None:
+        surge = surge_of_run(result, pricing, zone_of_node, len(zone_names), max_wait_s)
+    rows = np.flatnonzero(result.served)
+    o, r = result.outcomes, result.requests
+    zone = zone_of_node[r.o_node[rows]].astype(np.int64) if surge is not None and zone_of_node is not None else -1
+    trips = price_trips(
+        result.fleet.operator[o.vehicle[rows]],
+        o.ride_m[rows],
+        (o.dropoff_s[rows] - o.board_s[rows]),
+        terms,
+        default_commission=pricing.commission,
+        time_s=r.time_s[rows],
+        zone=zone,
+        surge=surge,
+        pooled=pooled_mask(result)[rows],
+    )
+    last_hour = int(max(result.last_event_s, result.end_s) // 3600)
+    accounts = account(trips, terms, operator_activity(result), currency=pricing.currency, hours=max(24, last_hour + 1))
+    return MarketRun(
+        trips=trips,
+        request_rows=rows.astype(np.int64),
+        accounts=accounts,
+        surge=surge,
+        zone_names=zone_names if surge is not None else (),
+    )
