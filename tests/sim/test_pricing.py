@@ -125,3 +125,24 @@ def test_random_runs_reconcile(grid3: RoadNetwork, policy: str) -> None:
     assert acc.operator_revenue_cents + acc.commission_cents == acc.rider_payments_cents
     assert sum(o.trips for o in acc.operators) == acc.trips
     assert (market.trips.fare_cents[market.trips.operator == 1] >= 150).all()  # the pool's minimum
+
+
+def test_report_money_section(grid3: RoadNetwork) -> None:
+    from robotaxi.sim.report_market import account_rows, market_section, money
+
+    assert (money(123456), money(-5), money(7, "EUR"), money(100, "CHF"), money(None)) == (
+        "$1,234.56",
+        "-$0.05",
+        "€0.07",
+        "1.00 CHF",
+        "-",
+    )
+    market = price_run(run(grid3, "immediate"), Pricing(commission=Commission(rate_bp=1000)), (ALPHA, POOL))
+    rows = dict(account_rows(market.accounts))
+    assert rows["trips"] == ["1", "2", "3"]
+    assert rows["rider payments"] == ["$1.80", "$3.00", "$4.80"]
+    assert rows["margin"] == ["$0.22", "$2.70", "$2.92"]
+    html = market_section(market)
+    assert "<th>alpha</th><th>pool</th><th>all operators</th>" in html
+    assert "$4.32 + platform commission $0.48 = rider payments $4.80" in html
+    assert html.count("data:image/png;base64,") == 1  # trips and revenue by hour (no surge table)

@@ -101,9 +101,12 @@ def simulate(
             from ..sim.ledger_export import export_to_ledger
 
             stage(f"ledger ({int(out.result.served.sum()):,} trips)")
+            priced = out.market  # a scenario with [pricing]: the run's own fares, else the demand's recorded ones
             exported = export_to_ledger(
                 out.result, out.network, ledger, scenario=sc.name, seed=sc.seed, timezone=sc.timezone,
                 key_path=ledger_key,
+                fares=priced.fare_by_request(len(out.result.requests)) if priced else None,
+                currency=sc.pricing.currency if sc.pricing else "USD",
             )  # fmt: skip
     print_table(_summary(sc.name, sc.policy, out))
     if ledger is not None:
@@ -151,4 +154,10 @@ def _summary(name: str, policy: str, out: RunOutput) -> Table:
         else:
             km = (k["vehicle_km_occupied"], k["vehicle_km_empty"], k["vehicle_km_rebalancing"])
             table.add_row(label, " / ".join(f"{x:,.0f}" for x in km))
+    if out.market is not None:
+        a = out.market.accounts
+        table.add_row(
+            "rider payments / commission",
+            f"{a.rider_payments_cents / 100:,.2f} / {a.commission_cents / 100:,.2f} {a.currency}",
+        )
     return table

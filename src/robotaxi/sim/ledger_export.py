@@ -63,9 +63,19 @@ def epoch_ms(day_start: dt.datetime, seconds: NDArray[np.int64], timezone: str) 
 
 
 def trip_records(
-    result: SimResult, network: RoadNetwork, *, scenario: str, seed: int, timezone: str = "UTC"
+    result: SimResult,
+    network: RoadNetwork,
+    *,
+    scenario: str,
+    seed: int,
+    timezone: str = "UTC",
+    fares: NDArray[np.int64] | None = None,
+    currency: str = "USD",
 ) -> list[TripRecord]:
     """One ledger record per served request, in drop-off order (ties by request id).
+
+    ``fares`` (integer cents per request row, -1 where unpriced; :meth:`robotaxi.sim.pricing.MarketRun.fare_by_request`)
+    are the fares the run priced; without them a trip carries the fare its demand recorded, or ``null``.
 
     Raises
     ------
@@ -91,10 +101,13 @@ def trip_records(
     vehicles = out.vehicle[served]
     names = [op.name for op in result.fleet.operators]
     op_of = result.fleet.operator[vehicles]
+    if fares is not None and np.shape(fares) != (len(req),):
+        raise ScenarioError(f"ledger: {np.shape(fares)} fares for {len(req)} requests")
+    fare_of = req.fare_cents if fares is None else np.asarray(fares, dtype=np.int64)
     records = []
     for k, i in enumerate(served.tolist()):
         rid = int(req.request_id[i])
-        fare = int(req.fare_cents[i])
+        fare = int(fare_of[i])
         op = names[int(op_of[k])]
         records.append(
             TripRecord(
@@ -110,6 +123,7 @@ def trip_records(
                 distance_m=int(out.ride_m[i]),
                 duration_s=int(end_s[k] - start_s[k]),
                 fare_cents=fare if fare >= 0 else None,
+                currency=currency,
                 request_id=str(rid),
                 passengers=int(req.passengers[i]),
             )
@@ -127,15 +141,19 @@ def export_to_ledger(
     timezone: str = "UTC",
     key_path: str | Path | None = None,
     origin: str = DEFAULT_ORIGIN,
+    fares: NDArray[np.int64] | None = None,
+    currency: str = "USD",
 ) -> LedgerExport:
     """Append every completed trip of ``result`` to the ledger at ``path`` and sign a checkpoint.
 
     The ledger is created if missing; the signing key is read from ``key_path`` (default ``PATH.key``) or generated
-    there, with its verifier key beside it (``.vkey``).
+    there, with its verifier key beside it (``.vkey``). ``fares`` and ``currency``: see :func:`trip_records`.
     """
     p = Path(path)
     kp = Path(key_path) if key_path is not None else p.with_name(p.name + ".key")
-    records = trip_records(result, network, scenario=scenario, seed=seed, timezone=timezone)
+    records = trip_records(
+        result, network, scenario=scenario, seed=seed, timezone=timezone, fares=fares, currency=currency
+    )
     key = SigningKey.load_or_generate(kp, origin)
     with Ledger.open_or_create(p, origin=origin) as ledger:
         first = ledger.append_records(records) if records else ledger.size

@@ -23,11 +23,21 @@ from ..errors import SimulationError
 from ..fleet import EventType, VehicleState
 from ..network import RoadNetwork
 from .kpis import Kpis
+from .pricing import MarketRun
 from .result import REASON_LABELS, Outcome, SimResult
 
 #: The files a run writes; a folder holding anything else is not a previous run and is never replaced.
 OUTPUT_FILES = frozenset(
-    ("requests.parquet", "vehicle_events.parquet", "legs.parquet", "kpis.json", "report.html", "scenario.toml")
+    (
+        "requests.parquet",
+        "vehicle_events.parquet",
+        "legs.parquet",
+        "kpis.json",
+        "report.html",
+        "scenario.toml",
+        "fares.parquet",
+        "market.json",
+    )
 )
 
 
@@ -123,8 +133,12 @@ def write_outputs(
     *,
     report_html: str | None = None,
     scenario_text: str | None = None,
+    market: MarketRun | None = None,
 ) -> Path:
     """Write all outputs to ``folder`` (replacing a previous run there) and return it.
+
+    With ``market`` (a priced run), also ``fares.parquet`` (one row per served request) and ``market.json`` (the
+    per-operator accounts).
 
     Raises
     ------
@@ -148,6 +162,10 @@ def write_outputs(
             (tmp / "report.html").write_text(report_html, encoding="utf-8")
         if scenario_text is not None:
             (tmp / "scenario.toml").write_text(scenario_text, encoding="utf-8")
+        if market is not None:
+            names = tuple(op.name for op in result.fleet.operators)
+            pq.write_table(market.fares_table(result, names), tmp / "fares.parquet", compression="zstd")
+            (tmp / "market.json").write_text(market.accounts.to_json(), encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)

@@ -20,12 +20,13 @@ the same cents.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from ..errors import MarketError
+from ..errors import DispatchError, MarketError, ScenarioError
 from ..fleet import VehicleState
 from ..market import (
     MarketAccounts,
@@ -38,6 +39,7 @@ from ..market import (
     account,
     price_trips,
 )
+from ..network import Router
 from .kpis import pooled_mask
 from .result import Outcome, SimResult
 
@@ -244,3 +246,46 @@ def price_run(
         surge=surge,
         zone_names=zone_names if surge is not None else (),
     )
+
+
+def surge_zones(pricing: Pricing, router: Router, demand_zones: str | Path | None) -> tuple[I64, tuple[str, ...]]:
+    """The surge zones of ``[pricing.surge]``: each node's zone (-1: none) and the zones' names.
+
+    ``zones = "demand"`` uses the demand's zone polygons, ``"grid"`` square cells of ``cell_m`` metres, ``"auto"``
+    the polygons when the demand has them, else the grid (the same zonings as rebalancing).
+
+    Raises
+    ------
+    ScenarioError
+        If the polygons cannot be read or no zone has a node.
+    """
+    if pricing.surge is None:
+        raise ValueError("surge_zones: the pricing has no surge")
+    from ..dispatch import rebalance as rb
+
+    s = pricing.surge
+    use_demand = s.zones == "demand" or (s.zones == "auto" and demand_zones is not None)
+    try:
+        if use_demand:
+            if demand_zones is None:
+                raise ScenarioError("pricing.surge.zones: 'demand' needs demand.zones (a zone polygons file)")
+            zoning = rb.Zoning.from_geojson(router.network, router, Path(demand_zones))
+        else:
+            zoning = rb.Zoning.grid(router.network, router, s.cell_m)
+    except (DispatchError, ValueError) as e:
+        raise ScenarioError(f"pricing.surge.zones: {e}") from e
+    return zoning.zone_of_node.astype(np.int64), tuple(zoning.names)
+
+
+def price_scenario(
+    result: SimResult,
+    pricing: Pricing,
+    terms: tuple[OperatorTerms, ...],
+    router: Router,
+    *,
+    demand_zones: str | Path | None = None,
+    max_wait_s: int = 600,
+) -> MarketRun:
+    """:func:`price_run` with the scenario's surge zones built on ``router``'s network."""
+    zone_of_node, names = (None, ()) if pricing.surge is None else surge_zones(pricing, router, demand_zones)
+    return price_run(result, pricing, terms, zone_of_node=zone_of_node, zone_names=names, max_wait_s=max_wait_s)

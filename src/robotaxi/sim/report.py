@@ -11,7 +11,7 @@ import html
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +21,9 @@ from ..fleet import VehicleState
 from ..network import RoadNetwork
 from .kpis import Kpis
 from .result import Outcome, SimResult
+
+if TYPE_CHECKING:
+    from .pricing import MarketRun
 
 _STATE_COLOURS = {
     VehicleState.AVAILABLE: "#4caf50",
@@ -441,6 +444,7 @@ def render_report(
     inputs: Sequence[tuple[str, str]] = (),
     network: RoadNetwork | None = None,
     dev: DevFigures | None = None,
+    market: MarketRun | None = None,
 ) -> str:
     """The report page as one HTML string.
 
@@ -453,6 +457,8 @@ def render_report(
         Drawn behind the maps.
     dev : DevFigures, optional
         Wall-clock figures, shown in a separate small section at the end.
+    market : MarketRun, optional
+        A priced run: adds the money section (``robotaxi.sim.report_market``).
     """
     sections = "\n".join(f"<h3>{html.escape(h)}</h3>\n{_table(rows)}" for h, rows in kpi_table(kpis) if rows)
     images = [_hourly(result), _by_hour(result, kpis), _waits(result), _km_plot(result), _states(result)]
@@ -462,6 +468,11 @@ def render_report(
     n_out = {o.label: int((result.outcomes.outcome == o).sum()) for o in Outcome if o is not Outcome.PENDING}
     summary = ", ".join(f"{v:,} {k}" for k, v in n_out.items())
     inputs_html = f"<h2>Inputs</h2>\n{_table(inputs)}" if inputs else ""
+    market_html = ""
+    if market is not None:
+        from .report_market import market_section
+
+        market_html = market_section(market)
     dev_html = f'<h2 class="dev">For developers</h2>\n{_table(dev.rows(result, kpis), "dev")}' if dev else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -482,6 +493,7 @@ img {{ max-width: 100%; }} figure {{ margin: 1.5em 0; }}
 {sections}
 <h2>Plots</h2>
 {figs}
+{market_html}
 {dev_html}
 </body></html>
 """

