@@ -75,3 +75,7 @@ class LedgerError(RobotaxiError):
 
 class VerificationError(LedgerError):
     """A proof, checkpoint or signature did not verify."""
+
+
+class SafetyError(RobotaxiError):
+    """A safety record, rate, report or published safety file is invalid or unreadable."""

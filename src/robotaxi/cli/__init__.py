@@ -17,6 +17,7 @@ from . import dashboard as _dashboard  # noqa: F401
 from . import demand as _demand  # noqa: F401
 from . import ledger as _ledger  # noqa: F401
 from . import network as _network  # noqa: F401  (registers commands)
+from . import safety as _safety  # noqa: F401
 from . import simulate as _simulate  # noqa: F401
 from .app import app as app
 from .app import err_console

@@ -27,6 +27,7 @@ from .pricing import MarketRun
 from .result import REASON_LABELS, Outcome, SimResult
 
 #: The files a run writes; a folder holding anything else is not a previous run and is never replaced.
+#: ``safety_events.parquet`` and the ``safety`` folder are written into a run by ``robotaxi safety simulate|report``.
 OUTPUT_FILES = frozenset(
     (
         "requests.parquet",
@@ -37,6 +38,8 @@ OUTPUT_FILES = frozenset(
         "scenario.toml",
         "fares.parquet",
         "market.json",
+        "safety_events.parquet",
+        "safety",
     )
 )
 
