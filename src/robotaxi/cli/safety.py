@@ -187,3 +187,151 @@ def report(
         console.print("no safety_events.parquet in the run: zero events reported (see `robotaxi safety simulate`)")
     for p in written:
         console.print(f"wrote {p}")
+
+
+def _default_collisions() -> Path:
+    """``shared/data/ca_av_collisions/AutonomousD.csv`` in the working directory or the nearest parent holding it."""
+    rel = Path("shared/data/ca_av_collisions/AutonomousD.csv")
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / rel).is_file():
+            return folder / rel
+    raise SafetyError(f"no {rel} in {here} or its parent folders", hint="pass the file's path")
+
+
+@safety_app.command("collisions")
+def collisions(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Compiled OL 316 table (default: ../shared/data/ca_av_collisions/AutonomousD.csv)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Load California AV collision reports (OL 316) and summarise them by company, mode engaged and fault."""
+    import json
+
+    from rich.table import Table
+
+    from ..safety.collisions import load_collisions, summarise
+
+    loaded = load_collisions(path if path is not None else _default_collisions())
+    s = summarise(loaded.records)
+    if as_json:
+        out = {
+            "collisions": s.total,
+            "first": s.first.isoformat() if s.first else None,
+            "last": s.last.isoformat() if s.last else None,
+            "by_company": s.by_company,
+            "by_mode_and_fault": s.by_mode_fault,
+            "corrections": [{"column": c, "value": v, "rows": n} for (c, v), n in sorted(loaded.corrections.items())],
+        }
+        console.out(json.dumps(out, indent=2))
+        return
+    console.print(f"{s.total} collisions, {s.first} to {s.last}")
+    t = Table(
+        "company", "collisions", "autonomous mode", "conventional", "AV at fault", "other party", "unclear", "unknown"
+    )
+    for name, c in s.by_company.items():
+        t.add_row(
+            name,
+            *(str(c[k]) for k in ("total", "autonomous", "conventional", "av", "other", "unclear", "unknown")),
+        )
+    print_table(t)
+    m = Table("mode engaged", "AV at fault", "other party", "unclear", "unknown (not judged)")
+    for mode, f in s.by_mode_fault.items():
+        m.add_row(mode, *(str(f[k]) for k in ("av", "other", "unclear", "unknown")))
+    print_table(m)
+    for (col, value), n in sorted(loaded.corrections.items()):
+        console.print(f"corrected: {col} {value!r} in {n} row(s) (docs/safety.md)")
+
+
+def _fmt_miles(x: float | None, digits: int = 0) -> str:
+    import math
+
+    if x is None:
+        return "-"
+    return "unbounded" if not math.isfinite(x) else f"{x:,.{digits}f}"
+
+
+@safety_app.command("analyze")
+def analyze(
+    files: Annotated[list[Path], typer.Argument(help="DMV disengagement and mileage CSV files, as published.")],
+    year: Annotated[
+        int | None, typer.Option(help="The reporting year of every file (needed when month columns have no year).")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any row is rejected.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Miles per disengagement by manufacturer and reporting year, with exact 95 % intervals, from the DMV's
+    published files (layouts of 2015-2017 and 2018 on; docs/safety.md). Rows that cannot be read are listed with
+    their line numbers and left out of the figures."""
+    import json
+
+    from rich.table import Table
+
+    from ..safety.analyze import analyse, read_dmv_file
+    from .app import err_console
+
+    read = [read_dmv_file(f, year=year) for f in files]
+    lines, join_warnings = analyse(read)
+    rejected = sum(len(f.rejected) for f in read)
+    if as_json:
+        out = {
+            "files": [
+                {
+                    "path": str(f.path),
+                    "layout": f.layout.value,
+                    "disengagements": len(f.disengagements),
+                    "mileage_rows": len(f.mileage),
+                    "rejected": [{"line": n, "reason": why} for n, why in f.rejected],
+                    "warnings": dict(f.warnings),
+                }
+                for f in read
+            ],
+            "warnings": dict(join_warnings),
+            "results": [
+                {
+                    "manufacturer": x.manufacturer,
+                    "year": x.year,
+                    "vehicles": x.vehicles,
+                    "count_from": x.source,
+                    **(
+                        x.mpd.as_dict()
+                        if x.mpd is not None
+                        else {"miles": x.miles, "disengagements": x.disengagements, "miles_per_disengagement": None}
+                    ),
+                }
+                for x in lines
+            ],
+        }
+        console.out(json.dumps(out, indent=2))
+    else:
+        for f in read:
+            console.print(
+                f"{f.path}: {f.layout.value}, {len(f.disengagements)} disengagement(s), "
+                f"{len(f.mileage)} mileage row(s), {len(f.rejected)} rejected"
+            )
+            for what, n in f.warnings.items():
+                console.print(f"  warning: {n} {what}")
+        for what, n in join_warnings.items():
+            console.print(f"warning: {n} {what}")
+        t = Table(
+            "year", "manufacturer", "vehicles", "miles", "disengagements", "miles / disengagement", "95 % interval"
+        )
+        for x in lines:
+            m = x.mpd
+            t.add_row(
+                str(x.year),
+                x.manufacturer,
+                "-" if x.vehicles is None else str(x.vehicles),
+                _fmt_miles(x.miles),
+                "-" if x.disengagements is None else str(x.disengagements),
+                "-" if m is None or m.disengagements == 0 else _fmt_miles(m.estimate),
+                "-" if m is None else f"{_fmt_miles(m.low)} - {_fmt_miles(m.high)}",
+            )
+        print_table(t)
+    for f in read:
+        for n, why in f.rejected:
+            err_console.print(f"{f.path}: line {n}: rejected: {why}")
+    if strict and rejected:
+        raise SafetyError(f"{rejected} row(s) rejected (--strict)")
