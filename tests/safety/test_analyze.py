@@ -32,7 +32,9 @@ D2018_ROWS = [
     "Cruise LLC,AVT011,12/02/2019,1G1FZ6S09K4100002,No,Yes,AV System,Street,After the period\n",
     "Cruise LLC,AVT011,06/16/2019,1G1FZ6S09K4100999,No,Maybe,AV System,Street,Bad driver flag\n",
 ]
-MONTHS_2019 = ["DEC 2018"] + [f"{m} 2019" for m in "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV".split()]
+MONTHS_2019 = ["DEC 2018"] + [
+    f"{m} 2019" for m in ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV"]
+]
 M2018_HEADER = (
     "Manufacturer,Permit Number,VIN NUMBER,Annual Total of Disengagements," + ",".join(MONTHS_2019) + ",ANNUAL TOTAL\n"
 )
@@ -80,9 +82,13 @@ def test_2018_disengagement_layout(files: dict[str, Path]) -> None:
     assert f.layout is Layout.DISENGAGEMENTS_2018
     assert len(f.disengagements) == 4
     first = f.disengagements[0]
-    assert first.operator == "Waymo LLC" and first.permit_number == "AVT003" and first.vin == "1M8GDM9AXKP042788"
-    assert first.initiator is Initiator.TEST_DRIVER and first.location_type is LocationType.STREET
-    assert first.driver_present and not first.can_operate_without_driver
+    assert first.operator == "Waymo LLC"
+    assert first.permit_number == "AVT003"
+    assert first.vin == "1M8GDM9AXKP042788"
+    assert first.initiator is Initiator.TEST_DRIVER
+    assert first.location_type is LocationType.STREET
+    assert first.driver_present
+    assert not first.can_operate_without_driver
     assert f.disengagements[3].location_type is LocationType.PARKING_FACILITY  # "Parking Lot"
     assert f.disengagements[3].initiator is Initiator.TEST_DRIVER  # "Safety Driver"
     assert f.disengagements[1].description == "Perception discrepancy \u2013 cyclist"  # cp1252 en dash
@@ -114,7 +120,8 @@ def test_2015_2017_layouts(files: dict[str, Path]) -> None:
         ("2016-01-05", Initiator.AV_SYSTEM, LocationType.STREET, 2016),
         ("2016-02-05", Initiator.AV_SYSTEM, LocationType.STREET, 2016),
     ]
-    assert d.disengagements[0].vin is None and d.disengagements[2].description == "(no description given)"
+    assert d.disengagements[0].vin is None
+    assert d.disengagements[2].description == "(no description given)"
     assert d.rejected == [(5, "date: cannot read the date '2/31/2016'")]
     assert d.warnings["dates given as a month only (read as its first day)"] == 1
     m = read_dmv_file(files["m15"])
@@ -127,7 +134,8 @@ def test_month_columns_without_a_year_need_one(files: dict[str, Path]) -> None:
     with pytest.raises(SafetyError, match="month columns carry no year"):
         read_dmv_file(files["noyear"])
     f = read_dmv_file(files["noyear"], year=2020)
-    assert f.mileage[0].year == 2020 and f.mileage[0].miles == 120.0
+    assert f.mileage[0].year == 2020
+    assert f.mileage[0].miles == 120.0
 
 
 def test_unknown_layout_and_unreadable_files(tmp_path: Path) -> None:
@@ -149,13 +157,19 @@ def test_miles_per_disengagement_by_manufacturer_and_year(files: dict[str, Path]
     lines, warnings = analyse(read)
     by = {(x.manufacturer, x.year): x for x in lines}
     waymo = by[("Waymo LLC", 2019)]
-    assert waymo.disengagements == 3 and waymo.miles == pytest.approx(3000.5) and waymo.vehicles == 2
+    assert waymo.disengagements == 3
+    assert waymo.miles == pytest.approx(3000.5)
+    assert waymo.vehicles == 2
     assert waymo.mpd == miles_per_disengagement(3000.5, 3)
     cruise = by[("Cruise LLC", 2019)]
-    assert cruise.disengagements == 1 and cruise.miles == 120.0
+    assert cruise.disengagements == 1
+    assert cruise.miles == 120.0
     google = by[("Google Auto LLC", 2016)]
-    assert google.disengagements == 3 and google.miles == 3000.0 and google.vehicles is None
-    assert google.mpd is not None and google.mpd.estimate == 1000.0
+    assert google.disengagements == 3
+    assert google.miles == 3000.0
+    assert google.vehicles is None
+    assert google.mpd is not None
+    assert google.mpd.estimate == 1000.0
     assert warnings == {}
 
 
@@ -179,7 +193,8 @@ def test_cli(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None
     assert out["files"][0]["layout"] == "disengagements-2018+"
     assert [r["line"] for r in out["files"][0]["rejected"]] == [10, 13]  # no --year: no period to check
     waymo = next(r for r in out["results"] if r["manufacturer"] == "Waymo LLC")
-    assert waymo["disengagements"] == 3 and waymo["ci_low"] < waymo["miles_per_disengagement"] < waymo["ci_high"]
+    assert waymo["disengagements"] == 3
+    assert waymo["ci_low"] < waymo["miles_per_disengagement"] < waymo["ci_high"]
     assert "line 10: rejected: initiator: unknown value 'Autopilot'" in captured.err.replace("\n", " ")
     args = ["safety", "analyze", str(files["d18"]), str(files["m18"]), "--year", "2019", "--strict"]
     assert main(args) == 1

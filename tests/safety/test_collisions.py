@@ -21,13 +21,20 @@ def test_loads_250_records() -> None:
     loaded = load_collisions(shared_file(TABLE))
     assert len(loaded.records) == 250
     first = loaded.records[0]
-    assert first.operator == "Cruise" and first.autonomous_mode and first.av_motion is Motion.STOPPED
-    assert first.date.isoformat() == "2018-05-13" and first.time is not None and first.time.isoformat() == "00:15:00"
-    assert first.fault is Fault.OTHER and first.collision_type == "sideswipe" and first.injuries is None
+    assert first.operator == "Cruise"
+    assert first.autonomous_mode
+    assert first.av_motion is Motion.STOPPED
+    assert first.date.isoformat() == "2018-05-13"
+    assert first.time is not None
+    assert first.time.isoformat() == "00:15:00"
+    assert first.fault is Fault.OTHER
+    assert first.collision_type == "sideswipe"
+    assert first.injuries is None
     assert sum(loaded.corrections.values()) == 4
     assert sum(r.damage is Damage.MAJOR for r in loaded.records) == 4  # 2 "major" + 2 "significant"
     s = summarise(loaded.records)
-    assert s.by_company["Cruise"]["total"] == 128 and s.by_company["Waymo"]["total"] == 79
+    assert s.by_company["Cruise"]["total"] == 128
+    assert s.by_company["Waymo"]["total"] == 79
     assert sum(c["total"] for c in s.by_company.values()) == 250
     assert s.by_mode_fault["autonomous"]["av"] == 4
     assert sum(s.by_mode_fault["autonomous"].values()) == 149  # rows have autonomous mode engaged
@@ -37,7 +44,9 @@ def test_loads_250_records() -> None:
 def test_cli_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["safety", "collisions", str(shared_file(TABLE)), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["collisions"] == 250 and out["first"] == "2015-02-26" and out["last"] == "2020-02-14"
+    assert out["collisions"] == 250
+    assert out["first"] == "2015-02-26"
+    assert out["last"] == "2020-02-14"
     assert out["by_company"]["Zoox"]["total"] == 20
 
 

@@ -36,7 +36,8 @@ def test_rate_recovery_over_a_long_run() -> None:
     m = miles_per_disengagement(float(legs.sum()), int(stretch.size))
     assert 200 < stretch.size < 400
     assert m.contains(5_000.0), m
-    assert np.all(offset >= 0) and np.all(offset <= legs[stretch])
+    assert np.all(offset >= 0)
+    assert np.all(offset <= legs[stretch])
 
 
 def test_leg_by_leg_draws_recover_the_rate_too() -> None:
@@ -47,7 +48,8 @@ def test_leg_by_leg_draws_recover_the_rate_too() -> None:
     n = 0
     for miles in legs:
         offs = proc.draw(float(miles), STREET, 8, rng)
-        assert np.all(np.diff(offs) >= 0) and np.all((offs >= 0) & (offs <= miles))
+        assert np.all(np.diff(offs) >= 0)
+        assert np.all((offs >= 0) & (offs <= miles))
         n += offs.size
     assert miles_per_disengagement(float(legs.sum()), n).contains(250.0)
 
@@ -71,11 +73,12 @@ def test_same_seed_same_events() -> None:
     args = (legs, np.full(legs.size, "street"), np.zeros(legs.size, int))
     a = proc.draw_many(*args, np.random.default_rng(11))
     b = proc.draw_many(*args, np.random.default_rng(11))
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert np.array_equal(a[0], b[0])
+    assert np.array_equal(a[1], b[1])
 
 
 def test_rates_by_location_and_hour() -> None:
-    rates = DisengagementRates(1_000, {"freeway": 10_000}, tuple([0.0] * 6 + [1.0] * 18))
+    rates = DisengagementRates(1_000, {LocationType.FREEWAY: 10_000}, tuple([0.0] * 6 + [1.0] * 18))
     proc = DisengagementProcess(rates)
     n = 200_000
     miles = np.full(n, 1.0)
@@ -122,7 +125,7 @@ def test_profiles_default_initiators_follow_the_driver() -> None:
     driverless = SafetyProfile("b", rates, driver_present=False, can_operate_without_driver=True)
     assert set(with_driver.initiators or {}) == {Initiator.AV_SYSTEM, Initiator.TEST_DRIVER}
     assert set(driverless.initiators or {}) == {Initiator.AV_SYSTEM, Initiator.REMOTE_OPERATOR}
-    with pytest.raises(ValueError, match="initiators.test_driver: no driver is present"):
+    with pytest.raises(ValueError, match=r"initiators\.test_driver: no driver is present"):
         SafetyProfile("c", rates, driver_present=False, initiators={Initiator.TEST_DRIVER: 1.0})
 
 
@@ -138,10 +141,11 @@ def test_profiles_file(tmp_path: Path) -> None:
         "[operators.acme.initiators]\nav_system = 3\nremote_operator = 1\n"
     )
     p = SafetyProfiles.from_file(f).profiles["acme"]
-    assert p.permit_number == "AVT123" and p.rates.by_location[LocationType.FREEWAY] == 20_000
+    assert p.permit_number == "AVT123"
+    assert p.rates.by_location[LocationType.FREEWAY] == 20_000
     assert (p.initiators or {})[Initiator.AV_SYSTEM] == pytest.approx(0.75)
     f.write_text("[operators.acme]\nmiles_per_disengagment = 5000\n")
-    with pytest.raises(SafetyError, match="operators.acme: unknown key"):
+    with pytest.raises(SafetyError, match=r"operators\.acme: unknown key"):
         SafetyProfiles.from_file(f)
     f.write_text('[operators.acme]\nmiles_per_disengagement = 5000\ninitiators = {"pilot" = 1}\n')
     with pytest.raises(SafetyError, match="initiators: unknown value 'pilot'"):

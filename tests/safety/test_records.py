@@ -39,11 +39,15 @@ def _disengagement(**kw: Any) -> DisengagementRecord:
 def test_reporting_period_runs_december_to_november() -> None:
     p = ReportingPeriod(2019)
     assert (p.start, p.end) == (dt.date(2018, 12, 1), dt.date(2019, 11, 30))
-    assert dt.date(2018, 12, 1) in p and dt.date(2019, 11, 30) in p
-    assert dt.date(2018, 11, 30) not in p and dt.date(2019, 12, 1) not in p
+    assert dt.date(2018, 12, 1) in p
+    assert dt.date(2019, 11, 30) in p
+    assert dt.date(2018, 11, 30) not in p
+    assert dt.date(2019, 12, 1) not in p
     assert ReportingPeriod.of(dt.date(2018, 12, 24)) == p
     assert ReportingPeriod.of(dt.date(2019, 11, 30)) == p
-    assert p.months()[0] == (2018, 12) and p.months()[-1] == (2019, 11) and len(p.months()) == 12
+    assert p.months()[0] == (2018, 12)
+    assert p.months()[-1] == (2019, 11)
+    assert len(p.months()) == 12
 
 
 def test_record_derives_its_reporting_year() -> None:
@@ -107,7 +111,8 @@ def _collision(**kw: Any) -> CollisionRecord:
 
 def test_collision_record_validation() -> None:
     c = _collision(injuries=None, fault=Fault.OTHER)
-    assert c.injuries is None and c.fault is Fault.OTHER
+    assert c.injuries is None
+    assert c.fault is Fault.OTHER
     with pytest.raises(ValueError, match="injuries: must be a count"):
         _collision(injuries=-1)
     with pytest.raises(ValueError, match="damage: expected a Damage"):

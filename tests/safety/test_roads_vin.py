@@ -60,7 +60,10 @@ def test_simulated_vins() -> None:
     assert is_valid_check_digit("1M8GDM9AXKP042788")  # the worked example of 49 CFR 565 check digits
     assert not is_valid_check_digit("1M8GDM9A1KP042788")
     vin = simulated_vin("acme", 42, 2019)
-    assert len(vin) == 17 and vin.startswith("0RT") and vin[9] == "K" and is_valid_check_digit(vin)
+    assert len(vin) == 17
+    assert vin.startswith("0RT")
+    assert vin[9] == "K"
+    assert is_valid_check_digit(vin)
     assert not set(vin) & set("IOQ")
     assert vehicle_index_of_vin(vin) == 42
     assert simulated_vin("acme", 42, 2019) == vin != simulated_vin("other", 42, 2019)

@@ -119,9 +119,12 @@ def test_events_lie_on_the_legs_driven(run: Path) -> None:
         assert data.start_s[leg] <= ev.time_s[i] <= data.end_s[leg]
         assert 0 <= ev.offset_m[i] <= data.length_m[leg]
         assert int(data.leg_vehicle[leg]) == int(ev.vehicle[i])
-        assert r.vin == data.vin(int(ev.vehicle[i])) and r.permit_number == "AVT042"
-        assert r.location_type.value == "street" and r.road_class == "residential~speed"
-        assert 10.0 <= (r.lon or 0) <= 10.02 and 50.0 <= (r.lat or 0) <= 50.01
+        assert r.vin == data.vin(int(ev.vehicle[i]))
+        assert r.permit_number == "AVT042"
+        assert r.location_type.value == "street"
+        assert r.road_class == "residential~speed"
+        assert 10.0 <= (r.lon or 0) <= 10.02
+        assert 50.0 <= (r.lat or 0) <= 50.01
         rider = 3600 <= ev.time_s[i] < 4600 and ev.vehicle[i] == 0
         assert r.trip_id == (str(uuid.uuid5(TRIP_NAMESPACE, "tiny/1/7")) if rider else None)
         assert r.date.isoformat() == ("2019-11-30" if ev.time_s[i] < 86_400 else "2019-12-01")
@@ -134,8 +137,10 @@ def test_same_seed_same_events_and_file_round_trip(run: Path) -> None:
     assert a.records == b.records
     write_events(run, a)
     back = read_events(run)
-    assert back is not None and back.records == a.records
-    assert np.array_equal(back.leg, a.leg) and np.array_equal(back.time_s, a.time_s)
+    assert back is not None
+    assert back.records == a.records
+    assert np.array_equal(back.leg, a.leg)
+    assert np.array_equal(back.time_s, a.time_s)
     check_output_folder(run)  # a later `robotaxi simulate` may still replace the folder
 
 
@@ -155,11 +160,16 @@ def test_report_columns_and_mileage(run: Path) -> None:
         assert tuple(rows[0]) == DISENGAGEMENT_COLUMNS
         total_rows += len(rows) - 1
         for row in rows[1:]:
-            assert row[0] == "acme" and row[1] == "AVT042" and row[4:6] == ["No", "Yes"]
-            assert row[6] in ("AV System", "Test Driver") and row[7] == "Street"
+            assert row[0] == "acme"
+            assert row[1] == "AVT042"
+            assert row[4:6] == ["No", "Yes"]
+            assert row[6] in ("AV System", "Test Driver")
+            assert row[7] == "Street"
     assert total_rows == len(ev.records)
     m19 = list(csv.reader(io.StringIO(rep.csv_files["dmv_mileage_2019.csv"])))
-    months = ["DEC 2018"] + [f"{m} 2019" for m in "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV".split()]
+    months = ["DEC 2018"] + [
+        f"{m} 2019" for m in ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV"]
+    ]
     assert m19[0] == [
         "Manufacturer",
         "Permit Number",
@@ -173,17 +183,20 @@ def test_report_columns_and_mileage(run: Path) -> None:
     assert m20[0][4] == "DEC 2019"
     total = sum(float(r[-1]) for r in m19[1:] + m20[1:])
     assert total == pytest.approx(data.length_m.sum() / MILE, abs=0.2)
-    assert float(m19[3][-1]) == 0.0 and float(m20[3][-1]) == 0.0  # vehicle 2 never drove
+    assert float(m19[3][-1]) == 0.0
+    assert float(m20[3][-1]) == 0.0
     assert sum(int(r[3]) for r in m19[1:] + m20[1:]) == len(ev.records)
     (acme,) = rep.operators
-    assert acme.mpd.disengagements == len(ev.records) and acme.mpd.contains(2.0)
+    assert acme.mpd.disengagements == len(ev.records)
+    assert acme.mpd.contains(2.0)
     assert "Garwood" in render_html(rep)
 
 
 def test_report_without_events_still_gives_the_mileage(run: Path, tmp_path: Path) -> None:
     data = RunData.read(RunInfo.from_folder(run))
     rep = build_report(data, read_events(run))
-    assert not rep.has_events_file and rep.operators[0].mpd.disengagements == 0
+    assert not rep.has_events_file
+    assert rep.operators[0].mpd.disengagements == 0
     written = write_report(rep, tmp_path / "out")
     assert {p.name for p in written} >= {"safety_report.html", "dmv_mileage_2019.csv"}
     assert "zero disengagements are reported" in (tmp_path / "out" / "safety_report.html").read_text()
@@ -198,7 +211,7 @@ def test_an_event_whose_vin_has_no_mileage_row_is_an_error(run: Path) -> None:
     vins = table.column("vin").to_pylist()
     vins[0] = "0RTXXXXXXXS999999"
     pq.write_table(table.set_column(table.schema.get_field_index("vin"), "vin", pa.array(vins)), run / EVENTS_FILE)
-    with pytest.raises(SafetyError, match="row 0 .*has no mileage row"):
+    with pytest.raises(SafetyError, match=r"row 0 .*has no mileage row"):
         build_report(data, read_events(run))
 
 
@@ -236,7 +249,8 @@ def test_cli_simulate_report_and_ledger(run: Path, tmp_path: Path, capsys: pytes
     assert main(args) == 0
     out = capsys.readouterr().out
     n = len((read_events(run) or pytest.fail("no events")).records)
-    assert f"{n} disengagement(s)" in out and f"appended {n}, already there 0" in out
+    assert f"{n} disengagement(s)" in out
+    assert f"appended {n}, already there 0" in out
     assert main(args) == 0  # the same seed: the same events, all already in the ledger
     assert f"appended 0, already there {n}" in capsys.readouterr().out
     assert main(["safety", "report", str(run)]) == 0

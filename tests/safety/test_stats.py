@@ -31,7 +31,8 @@ def test_miles_per_disengagement_inverts_the_count_interval() -> None:
     assert m.estimate == 1_000.0
     assert m.low == pytest.approx(10_000 / 18.3904, rel=1e-4)
     assert m.high == pytest.approx(10_000 / 4.7954, rel=1e-4)
-    assert m.contains(1_000.0) and not m.contains(3_000.0)
+    assert m.contains(1_000.0)
+    assert not m.contains(3_000.0)
 
 
 def test_cruise_2019_figure() -> None:
@@ -39,12 +40,14 @@ def test_cruise_2019_figure() -> None:
     m = miles_per_disengagement(831_040, 68)
     assert round(m.estimate) == 12_221
     assert m.low < 12_221 < m.high
-    assert 9_000 < m.low < 10_000 and 15_000 < m.high < 16_500
+    assert 9_000 < m.low < 10_000
+    assert 15_000 < m.high < 16_500
 
 
 def test_zero_events_give_an_unbounded_interval() -> None:
     m = miles_per_disengagement(3_689.0, 0)
-    assert math.isinf(m.estimate) and math.isinf(m.high)
+    assert math.isinf(m.estimate)
+    assert math.isinf(m.high)
     assert m.low == pytest.approx(1_000.0, rel=1e-3)
     assert m.as_dict()["ci_high"] is None
 
