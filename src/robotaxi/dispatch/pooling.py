@@ -310,11 +310,16 @@ class InsertionPolicy:
         picks: list[int] = []
         p = problem
         taken_seats: dict[int, int] = {}
+        # A vehicle is a candidate of many requests in one call (waiting ones are asked again whenever a vehicle
+        # frees up): its insertion base is built once, and again only after it gets a new plan here.
+        bases: dict[int, _Base] = {}
         for row in range(n):
             r = int(p.request[row])
             best: tuple[int, int, list[Stop]] | None = None
             for v in candidates(p, row, self.params.candidates).tolist():
-                base = _plan_base(p, v, plans)
+                base = bases.get(v)
+                if base is None:
+                    base = bases[v] = _plan_base(p, v, plans)
                 cap = int(p.fleet.capacity[v])
                 found = best_insertion(p, base, row, cap)
                 if found is None:
@@ -330,6 +335,7 @@ class InsertionPolicy:
             if exact is None:
                 continue
             plans[v] = full
+            bases.pop(v, None)
             taken_seats[v] = taken_seats.get(v, 0) + 1
             rows.append(row)
             vehicles.append(v)
