@@ -83,6 +83,12 @@ def test_a_full_pricing_table() -> None:
     assert p.costs == CostModel(per_km_cents=18, per_vehicle_hour_cents=600)
 
 
+def test_whole_floats_are_whole_cents() -> None:
+    # A caller that read every number as a float (35.0) still gives whole cents; 2.5 is refused below.
+    assert parse_fares({"per_km_cents": 35.0}).per_km_cents == 35
+    assert parse_costs({"per_vehicle_hour_cents": 900.0}).per_vehicle_hour_cents == 900
+
+
 def test_defaults_and_switches() -> None:
     assert parse_pricing({}) == Pricing()
     assert parse_surge({"enabled": False}) is None

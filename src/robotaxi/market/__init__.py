@@ -25,6 +25,7 @@ from .config import parse_surge as parse_surge
 from .costs import COST_TERMS as COST_TERMS
 from .costs import CostModel as CostModel
 from .fares import FareSchedule as FareSchedule
+from .quotes import FareQuoter as FareQuoter
 from .surge import SurgeParams as SurgeParams
 from .surge import SurgePricer as SurgePricer
 from .surge import SurgeTable as SurgeTable

@@ -11,10 +11,10 @@ A scenario loader passes each table as parsed by ``tomllib`` (see ``docs/marketp
   the platform's defaults.
 
 Every table is checked completely before anything is built: unknown keys, wrong types (``true`` is not a number,
-``2.5`` is not whole cents), negative money, fractions outside their range, surge bounds out of order. Each problem
-raises :class:`~robotaxi.errors.MarketConfigError` (a ``ScenarioError`` and a ``ValueError``) whose message starts
-with the operator (when there is one) and the dotted field, e.g. ``operator 'waymo': fares.per_km_cents: must be
->= 0, got -5``.
+``2.5`` is not whole cents, ``35.0`` is), negative money, fractions outside their range, surge bounds out of order.
+Each problem raises :class:`~robotaxi.errors.MarketConfigError` (a ``ScenarioError`` and a ``ValueError``) whose
+message starts with the operator (when there is one) and the dotted field, e.g. ``operator 'waymo':
+fares.per_km_cents: must be >= 0, got -5``.
 """
 
 from __future__ import annotations
@@ -121,6 +121,8 @@ class _Table:
 
     def cents(self, key: str, default: int = 0, upper: int = MAX_CENTS) -> int:
         v = self.table.get(key, default)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)  # 35.0 is whole cents (a caller may have read every number as a float); 2.5 is not
         if isinstance(v, bool) or not isinstance(v, int):
             raise self.error(key, f"expected whole cents (an integer), got {type(v).__name__} {v!r}")
         if v < 0:
