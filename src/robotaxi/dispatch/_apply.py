@@ -16,10 +16,12 @@ from numpy.typing import NDArray
 
 from ..errors import DispatchError, IllegalTransitionError
 from ..fleet.states import EventType, VehicleState
+from . import _offers
 from ._requests import Status
 from .decisions import Decisions
 from .events import LOCATED, RequestsArrived, RequestsCancelled, VehiclesDocked, VehiclesRetired, VehiclesUpdated
 from .plans import DROPOFF, PICKUP, REPOSITION, Stop, schedule
+from .operators import PairRules
 from .problem import Assignment, MatchProblem
 from .reasons import Reason
 
@@ -59,24 +61,40 @@ class Out:
     rej_reason: list[NDArray[np.int8]] = field(default_factory=list)
     exp: list[I64] = field(default_factory=list)
     exp_s: list[I64] = field(default_factory=list)
+    exp_reason: list[NDArray[np.int8]] = field(default_factory=list)
     reopened: list[int] = field(default_factory=list)
     replanned: list[int] = field(default_factory=list)
     rep_v: list[int] = field(default_factory=list)
     rep_n: list[int] = field(default_factory=list)
     retired: list[int] = field(default_factory=list)
+    offers: list[tuple[int, int, int, int]] = field(default_factory=list)  # (request, vehicle, pickup, expires)
+    withdrawn: list[int] = field(default_factory=list)
+    off: list[int] = field(default_factory=list)
     freed: bool = False
 
-    def expired(self, ext: I64, at: I64) -> None:
+    def expired(self, ext: I64, at: I64, reason: NDArray[np.int8]) -> None:
         self.exp.append(ext)
         self.exp_s.append(at.astype(np.int64))
+        self.exp_reason.append(reason.astype(np.int8))
 
     def reject(self, ext: I64, reason: NDArray[np.int8]) -> None:
         self.rej.append(ext)
         self.rej_reason.append(reason)
 
     def build(self) -> Decisions:
-        if not (self.a_req or self.rej or self.exp or self.reopened or self.replanned or self.retired):
+        if not (
+            self.a_req
+            or self.rej
+            or self.exp
+            or self.reopened
+            or self.replanned
+            or self.retired
+            or self.offers
+            or self.withdrawn
+            or self.off
+        ):
             return Decisions(time_s=self.now)
+        offers = np.asarray(self.offers, dtype=np.int64).reshape(-1, 4)
 
         def cat(parts: list[Any], dtype: Any) -> NDArray[Any]:
             return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
@@ -90,11 +108,18 @@ class Out:
             reject_reason=cat(self.rej_reason, np.int8),
             expired_request=cat(self.exp, np.int64),
             expired_s=cat(self.exp_s, np.int64),
+            expired_reason=cat(self.exp_reason, np.int8),
             reopened_request=np.asarray(self.reopened, np.int64),
             replanned=np.asarray(list(dict.fromkeys(self.replanned)), np.int32),
             reposition_vehicle=np.asarray(self.rep_v, np.int32),
             reposition_node=np.asarray(self.rep_n, np.int32),
             retired=np.asarray(self.retired, np.int32),
+            offer_request=offers[:, 0].copy(),
+            offer_vehicle=offers[:, 1].astype(np.int32),
+            offer_pickup_s=offers[:, 2].copy(),
+            offer_expires_s=offers[:, 3].copy(),
+            withdrawn_request=np.asarray(self.withdrawn, np.int64),
+            off_duty=np.asarray(self.off, np.int32),
         )
 
 
@@ -150,6 +175,7 @@ def add_requests(engine: DispatchEngine, ev: RequestsArrived, out: Out) -> None:
             "status": np.full(n, int(Status.OPEN), np.int8),
             "vehicle": np.full(n, -1, np.int32),
             "decided": np.zeros(n, bool),
+            "declines": np.zeros(n, np.int16),
         }
     )
     req = engine.requests
@@ -170,7 +196,7 @@ def check_cancellations(engine: DispatchEngine, ev: RequestsCancelled, expire: I
         raise DispatchError("a request is cancelled twice in one batch")
     status = req.cols["status"][rows]
     gone = np.isin(rows, expire)
-    bad = ~np.isin(status, (Status.OPEN, Status.ASSIGNED)) | gone
+    bad = ~np.isin(status, (Status.OPEN, Status.ASSIGNED, Status.OFFERED)) | gone
     if bad.any():
         i = int(np.argmax(bad))
         what = "expired" if gone[i] else Status(int(status[i])).label
@@ -181,6 +207,8 @@ def check_cancellations(engine: DispatchEngine, ev: RequestsCancelled, expire: I
 def cancel_requests(engine: DispatchEngine, rows: I64, out: Out) -> None:
     req = engine.requests
     for r in rows.tolist():
+        if r in engine.offers:
+            _offers.withdraw_for_cancellation(engine, r, out)
         v = int(req.cols["vehicle"][r])
         if v >= 0:
             sc = _Scratch.of(engine, v)
@@ -233,11 +261,18 @@ def retire(engine: DispatchEngine, vs: list[int], out: Out) -> None:
 
 
 def maybe_retired(engine: DispatchEngine, v: int, out: Out) -> None:
+    """Report a retiring vehicle as retired, or one going off duty as off duty, once its plan is empty."""
     f = engine.fleet
-    if f.cols["draining"][v] and not f.plans[v] and not f.cols["retired"][v]:
-        f.cols["retired"][v] = True
+    if f.plans[v]:
+        return
+    c = f.cols
+    if c["draining"][v] and not c["retired"][v]:
+        c["retired"][v] = True
         f.unindex(v)
         out.retired.append(v)
+    elif c["off_duty"][v] == 1:
+        c["off_duty"][v] = 2
+        out.off.append(v)
 
 
 # ---------------------------------------------------------------------- vehicle updates
@@ -256,6 +291,7 @@ class _Scratch:
     end_node: int
     end_s: int
     plan: list[Stop]
+    off_duty: int
     touched_requests: dict[int, tuple[int, int]] = field(default_factory=dict)  # row -> (status, vehicle)
     reopened: list[int] = field(default_factory=list)
     plan_changed: bool = False
@@ -275,6 +311,7 @@ class _Scratch:
             end_node=int(c["end_node"][v]),
             end_s=int(c["end_s"][v]),
             plan=list(engine.fleet.plans[v]),
+            off_duty=int(c["off_duty"][v]),
         )
 
     def drop_request(self, engine: DispatchEngine, r: int, now: int) -> None:
@@ -311,6 +348,7 @@ class _Scratch:
         c["leg_node"][v], c["leg_s"][v], c["at_stop"][v] = self.node, self.leg_s, self.at_stop
         c["load"][v], c["n_riders"][v] = self.load, self.n_riders
         c["end_node"][v], c["end_s"][v] = self.end_node, self.end_s
+        c["off_duty"][v] = self.off_duty
         f.plans[v] = self.plan
         req = engine.requests
         for r, (status, veh) in self.touched_requests.items():
@@ -400,6 +438,7 @@ def _step(engine: DispatchEngine, sc: _Scratch, e: int, node: int, r: int, now: 
     if e == E.SERVICE_START:
         sc.node, sc.leg_s, sc.at_stop = node, now, False
         sc.end_node, sc.end_s = node, now
+        sc.off_duty = 0  # a vehicle entering service is on duty
 
 
 def _cancel_step(engine: DispatchEngine, sc: _Scratch, e: int, r: int, status: int, now: int, vid: str) -> None:
@@ -472,6 +511,9 @@ def decide(engine: DispatchEngine, out: Out) -> None:
     req = engine.requests
     rows = req.open
     c = req.cols
+    market = None
+    if engine.market is not None:
+        market = _pair_rules(engine, rows, out.now)
     problem = MatchProblem(
         now=out.now,
         request=rows,
@@ -486,6 +528,7 @@ def decide(engine: DispatchEngine, out: Out) -> None:
         travel=engine.travel,
         dwell=engine.dwell,
         requests=c,
+        market=market,
     )
     n_free = int(engine.fleet.idle_count.sum()) + len(engine.fleet.repositioning)
     a = engine.policy.match(problem)
@@ -500,10 +543,57 @@ def decide(engine: DispatchEngine, out: Out) -> None:
         taken_before = np.cumsum(matched) - matched if engine.policy.on_arrival else 0
         left = n_free - taken_before + np.zeros(rows.size, np.int64)
         reason = np.where(left[reject] > 0, Reason.ETA_EXCEEDS_MAX_WAIT, Reason.NO_VEHICLE_AVAILABLE).astype(np.int8)
+        if market is not None:
+            reason = _market_reasons(engine, problem, market, np.flatnonzero(reject), reason)
         out.reject(c["ext"][rows[reject]], reason)
         c["status"][rows[reject]] = Status.REJECTED
     c["decided"][rows] = True
     req.open = rows[~(matched | reject)]
+
+
+def _pair_rules(engine: DispatchEngine, rows: I64, now: int) -> PairRules:
+    f = engine.fleet
+    n = f.n
+    c = engine.requests.cols
+    market = engine.market
+    if market is None:  # pragma: no cover - the caller checked
+        raise DispatchError("no marketplace")
+    declined = np.asarray(sorted(engine.declined), dtype=np.int64) if engine.declined else np.empty(0, np.int64)
+    return PairRules.build(
+        market,
+        now,
+        rows,
+        c["o"][rows],
+        c["d"][rows],
+        c["deadline"][rows],
+        f,
+        masks=engine.area_masks,
+        riderless=f.cols["n_riders"][:n] == 0,
+        idle=f.cols["idx_node"][:n] >= 0,
+        declined=declined,
+        trips=engine.trips_by_operator,
+    )
+
+
+def _market_reasons(
+    engine: DispatchEngine, p: MatchProblem, market: PairRules, pos: I64, reason: NDArray[np.int8]
+) -> NDArray[np.int8]:
+    """Why no operator could take each rejected row: outside every area, or every covering operator off duty."""
+    f = engine.fleet
+    n = f.n
+    n_ops = market.market.n
+    on = f.dispatchable() | (f.cols["offer"][:n] >= 0)
+    on_duty = np.bincount(f.cols["operator"][:n][on].astype(np.int64), minlength=n_ops)[:n_ops] > 0
+    cover = market.cover[:, pos]
+    want = p.operator[pos].astype(np.int64)
+    allowed = (want[None, :] < 0) | (np.arange(n_ops)[:, None] == want[None, :])
+    cover &= allowed
+    outside = ~cover.any(axis=0)
+    off = ~outside & ~(cover & on_duty[:, None]).any(axis=0)
+    out = reason.copy()
+    out[outside] = Reason.OUTSIDE_SERVICE_AREA
+    out[off] = Reason.OUT_OF_HOURS
+    return out
 
 
 def _assign(engine: DispatchEngine, problem: MatchProblem, a: Assignment, out: Out) -> None:
@@ -516,15 +606,31 @@ def _assign(engine: DispatchEngine, problem: MatchProblem, a: Assignment, out: O
 
 
 def _assign_unpooled(engine: DispatchEngine, problem: MatchProblem, a: Assignment, out: Out) -> None:
-    f = engine.fleet
-    c = f.cols
-    req = engine.requests
-    now = problem.now
+    c = engine.fleet.cols
     rows = problem.request[a.rows]
     veh = a.vehicles.astype(np.int64)
     if np.any(c["state"][veh] != S.AVAILABLE) or np.any(c["n_riders"][veh] != 0):
         raise DispatchError(f"policy {engine.policy.name} assigned a vehicle that is not free")
-    pickup = a.pickup_s.astype(np.int64).copy()
+    pickup = a.pickup_s.astype(np.int64)
+    market = engine.market
+    if market is not None:
+        offers = np.asarray([o.offers for o in market.operators], dtype=bool)[c["operator"][veh].astype(np.int64)]
+        if offers.any():
+            if np.any(c["idx_node"][veh[offers]] < 0):
+                raise DispatchError(f"policy {engine.policy.name} offered a request to a vehicle that is not idle")
+            _offers.make_offers(engine, rows[offers], veh[offers], pickup[offers], out)
+            rows, veh, pickup = rows[~offers], veh[~offers], pickup[~offers]
+    commit_unpooled(engine, rows, veh, pickup, problem.now, out)
+
+
+def commit_unpooled(engine: DispatchEngine, rows: I64, veh: I64, pickup_s: I64, now: int, out: Out) -> None:
+    """Give free vehicles ``veh`` the plan ``[pickup, dropoff]`` of requests ``rows`` (dense indices)."""
+    if rows.size == 0:
+        return
+    f = engine.fleet
+    c = f.cols
+    req = engine.requests
+    pickup = pickup_s.astype(np.int64).copy()
     o, d = req.cols["o"][rows], req.cols["d"][rows]
     travel = engine.travel
     for i, v in enumerate(veh.tolist()):
@@ -553,6 +659,7 @@ def _assign_unpooled(engine: DispatchEngine, problem: MatchProblem, a: Assignmen
     c["end_s"][veh] = board + travel.times(o, d, board).astype(np.int64) + dw.dropoff_s
     req.cols["status"][rows] = Status.ASSIGNED
     req.cols["vehicle"][rows] = veh
+    engine.count_trips(veh)
     out.a_req.extend(req.cols["ext"][rows].tolist())
     out.a_veh.extend(veh.tolist())
     out.a_pick.extend(pickup.tolist())
@@ -603,6 +710,7 @@ def _assign_plans(engine: DispatchEngine, problem: MatchProblem, a: Assignment, 
         out.replanned.append(v)
     req.cols["status"][new_rows] = Status.ASSIGNED
     req.cols["vehicle"][new_rows] = a.vehicles
+    engine.count_trips(a.vehicles)
     out.a_req.extend(req.cols["ext"][new_rows].tolist())
     out.a_veh.extend(a.vehicles.tolist())
     out.a_pick.extend(a.pickup_s.tolist())

@@ -83,6 +83,9 @@ def k_nearest(
         & ((op < 0) | (fleet.operator[veh] == op))
     )
     rows, veh, eta = rows[ok], veh[ok], eta[ok]
+    if p.market is not None:
+        ok = p.market.ok(rows, veh, eta)
+        rows, veh, eta = rows[ok], veh[ok], eta[ok]
     order = np.lexsort((veh, eta, rows))
     rows, veh, eta = rows[order], veh[order], eta[order]
     first = np.searchsorted(rows, rows, side="left")

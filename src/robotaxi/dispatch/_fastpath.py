@@ -97,6 +97,7 @@ def commit(engine: DispatchEngine, ops: list[Op], now: int, out: Out) -> None:
                 c["end_node"][v], c["end_s"][v] = node, now
                 f.reindex(v)
                 out.freed = out.freed or (not was_idle and f.is_idle(v))
+                maybe_retired(engine, v, out)
             continue
         if e in _ARRIVE:
             c["state"][v] = _STOPPED

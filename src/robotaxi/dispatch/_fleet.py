@@ -38,6 +38,8 @@ COLUMNS: dict[str, tuple[Any, int]] = {
     "draining": (np.bool_, False),  # asked to retire: no new work
     "retired": (np.bool_, False),
     "idx_node": (np.int32, -1),  # node under which the vehicle sits in the idle index, or -1
+    "off_duty": (np.int8, 0),  # 0 on duty, 1 going off duty (finishing its plan), 2 off duty (reported)
+    "offer": (np.int32, -1),  # request row of the offer the vehicle's driver has not answered yet, or -1
 }
 
 
@@ -73,7 +75,14 @@ class FleetState:
     # ------------------------------------------------------------------ free index
     def is_idle(self, v: int) -> bool:
         c = self.cols
-        return bool(c["state"][v] == _AVAILABLE and not self.plans[v] and not c["draining"][v] and not c["retired"][v])
+        return bool(
+            c["state"][v] == _AVAILABLE
+            and not self.plans[v]
+            and not c["draining"][v]
+            and not c["retired"][v]
+            and not c["off_duty"][v]
+            and c["offer"][v] < 0
+        )
 
     def unindex(self, v: int) -> None:
         node = int(self.cols["idx_node"][v])
@@ -90,7 +99,7 @@ class FleetState:
         """Put ``v`` back in the free index if it is free (call after every change to it)."""
         self.unindex(v)
         c = self.cols
-        if c["state"][v] != _AVAILABLE or c["draining"][v] or c["retired"][v]:
+        if c["state"][v] != _AVAILABLE or c["draining"][v] or c["retired"][v] or c["off_duty"][v] or c["offer"][v] >= 0:
             return
         plan = self.plans[v]
         if not plan:
@@ -139,6 +148,7 @@ class FleetState:
         c = self.cols
         n = self.n
         out: NDArray[np.bool_] = _IN_SERVICE[c["state"][:n]] & ~c["draining"][:n] & ~c["retired"][:n]
+        out &= (c["off_duty"][:n] == 0) & (c["offer"][:n] < 0)
         return out
 
     def idle_vehicles_at(self, node: int) -> list[int]:

@@ -22,6 +22,7 @@ class RequestStatus(IntEnum):
     DONE = 3
     REJECTED = 4
     CANCELLED = 5
+    OFFERED = 6  # offered to a human driver, waiting for the answer
 
     @property
     def label(self) -> str:
@@ -44,6 +45,7 @@ COLUMNS: dict[str, Any] = {
     "status": np.int8,
     "vehicle": np.int32,
     "decided": np.bool_,
+    "declines": np.int16,  # offers declined or lapsed
 }
 
 

@@ -52,9 +52,9 @@ class Decisions:
         pickup at ``assign_pickup_s[i]``.
     reject_request, reject_reason : arrays of equal length
         Requests turned down at their first decision, with a :class:`~.reasons.Reason` each.
-    expired_request, expired_s : arrays of equal length
-        Open requests whose deadline passed unassigned: the engine cancelled them (``max_wait_exceeded``) as of
-        ``expired_s`` (their deadline).
+    expired_request, expired_s, expired_reason : arrays of equal length
+        Open requests whose deadline passed unassigned: the engine cancelled them as of ``expired_s`` (their
+        deadline), with ``max_wait_exceeded`` (or ``offer_declined`` when human drivers declined offers for it).
     reopened_request : array
         Assigned requests the vehicle withdrew from (provider or driver cancellation): open again.
     replanned : array
@@ -64,6 +64,17 @@ class Decisions:
         Idle vehicles sent to drive to a node (rebalancing); also in ``replanned``.
     retired : array
         Vehicles asked to retire whose plan is now empty: they take no more work.
+    offer_request, offer_vehicle, offer_pickup_s, offer_expires_s : arrays of equal length
+        Offers to human drivers: request ``offer_request[i]`` is offered to vehicle ``offer_vehicle[i]`` (which would
+        reach the pickup at ``offer_pickup_s[i]`` if it accepted now); the driver answers with
+        :class:`~.events.OffersAnswered` by ``offer_expires_s[i]``, else the offer lapses. Until then the request
+        waits for that answer and the vehicle takes no other work.
+    withdrawn_request : array
+        Offers the engine withdrew (lapsed unanswered, the vehicle went off duty, the rider cancelled): an answer to
+        them is refused. Lapsed ones go back to matching like declined ones.
+    off_duty : array
+        Vehicles sent off duty (:class:`~.events.VehiclesOffDuty`) whose plan is now empty (riders dropped off, the
+        return to their depot done): the caller ends their service (``service_end``).
     """
 
     time_s: int = 0
@@ -74,19 +85,30 @@ class Decisions:
     reject_reason: NDArray[np.int8] = field(default_factory=_e8)
     expired_request: I64 = field(default_factory=_e64)
     expired_s: I64 = field(default_factory=_e64)
+    expired_reason: NDArray[np.int8] = field(default_factory=_e8)
     reopened_request: I64 = field(default_factory=_e64)
     replanned: I32 = field(default_factory=_e32)
     reposition_vehicle: I32 = field(default_factory=_e32)
     reposition_node: I32 = field(default_factory=_e32)
     retired: I32 = field(default_factory=_e32)
+    offer_request: I64 = field(default_factory=_e64)
+    offer_vehicle: I32 = field(default_factory=_e32)
+    offer_pickup_s: I64 = field(default_factory=_e64)
+    offer_expires_s: I64 = field(default_factory=_e64)
+    withdrawn_request: I64 = field(default_factory=_e64)
+    off_duty: I32 = field(default_factory=_e32)
 
     def __post_init__(self) -> None:
         if not (self.assign_request.size == self.assign_vehicle.size == self.assign_pickup_s.size):
             raise ValueError("Decisions: assign_request, assign_vehicle and assign_pickup_s must have equal length")
         if self.reject_request.size != self.reject_reason.size:
             raise ValueError("Decisions: reject_request and reject_reason must have equal length")
-        if self.expired_request.size != self.expired_s.size:
-            raise ValueError("Decisions: expired_request and expired_s must have equal length")
+        if not (self.expired_request.size == self.expired_s.size == self.expired_reason.size):
+            raise ValueError("Decisions: expired_request, expired_s and expired_reason must have equal length")
+        if not (
+            self.offer_request.size == self.offer_vehicle.size == self.offer_pickup_s.size == self.offer_expires_s.size
+        ):
+            raise ValueError("Decisions: the offer_* arrays must have equal length")
         if self.reposition_vehicle.size != self.reposition_node.size:
             raise ValueError("Decisions: reposition_vehicle and reposition_node must have equal length")
 
@@ -103,6 +125,9 @@ class Decisions:
             + self.reopened_request.size
             + self.replanned.size
             + self.retired.size
+            + self.offer_request.size
+            + self.withdrawn_request.size
+            + self.off_duty.size
         )
 
     def reasons(self) -> list[Reason]:

@@ -34,21 +34,26 @@ from numpy.typing import NDArray
 from ..errors import DispatchError, IllegalTransitionError
 from ..fleet.states import TRANSITION_TABLE, EventType, VehicleState
 from ..network.travel import TravelTimes
-from . import _apply, _fastpath
+from . import _apply, _fastpath, _offers
 from ._fleet import FleetState
 from ._requests import RequestTable, Status
 from .decisions import Decisions
 from .events import (
     Event,
+    OffersAnswered,
     RequestsArrived,
     RequestsCancelled,
     Tick,
     VehiclesDocked,
+    VehiclesOffDuty,
+    VehiclesOnDuty,
     VehiclesRetired,
     VehiclesUpdated,
 )
+from .operators import Marketplace
 from .plans import Dwell
 from .policies import DispatchPolicy
+from .reasons import Reason
 
 if TYPE_CHECKING:
     from .rebalance import DemandForecast, Rebalancer, Zoning
@@ -57,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
-_SNAPSHOT_MAGIC = b"robotaxi-engine-v2\n"
+_SNAPSHOT_MAGIC = b"robotaxi-engine-v3\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +122,10 @@ class DispatchEngine:
         Idle-vehicle rebalancing, run on ticks every ``rebalancer.interval_s`` seconds.
     start_s : int
         Engine time before the first input (epoch seconds); inputs may not go back before it.
+    market : Marketplace, optional
+        Several operators (see :mod:`.operators`): service areas, offers to human drivers, the cross-operator
+        matching objective. None: every vehicle may serve every request (the operator constraint of a request
+        still holds).
 
     Vehicles join with :class:`~.events.VehiclesDocked` (or :meth:`dock` at construction time) and enter service
     with ``service_start``.
@@ -130,6 +139,7 @@ class DispatchEngine:
         *,
         rebalancing: Rebalancing | None = None,
         start_s: int = 0,
+        market: Marketplace | None = None,
     ) -> None:
         self.travel = travel
         self.policy = policy
@@ -142,6 +152,18 @@ class DispatchEngine:
         self._next_rebalance = int(start_s)
         self._wake = False  # something freed a vehicle or re-opened a request since the last decision
         self.fast_path = True  # False: every vehicle update through the general path (tests compare the two)
+        self.market = market
+        n_ops = market.n if market is not None else 0
+        self.area_masks = market.masks(travel.n_nodes) if market is not None else np.ones((0, travel.n_nodes), bool)
+        self.offers: dict[int, tuple[int, int]] = {}  # request row -> (vehicle, lapses after)
+        self.declined: set[int] = set()  # request row * 2**32 + vehicle: offers declined or lapsed
+        self.trips_by_operator = np.zeros(n_ops, dtype=np.int64)  # assignments per operator (share targets)
+
+    def count_trips(self, vehicles: NDArray[np.integer[Any]]) -> None:
+        """Count new assignments per operator (for the marketplace's share targets)."""
+        if self.market is not None and len(vehicles):
+            ops = self.fleet.cols["operator"][np.asarray(vehicles, dtype=np.int64)].astype(np.int64)
+            self.trips_by_operator += np.bincount(ops, minlength=self.market.n)[: self.market.n]
 
     # ------------------------------------------------------------------ views
     @property
@@ -227,34 +249,51 @@ class DispatchEngine:
         now = event.time_s
         if now < self.now:
             raise DispatchError(f"time went backwards: input at {now} after {self.now}")
+        lapse = _offers.lapsing(self, now) if self.offers else []
         expire = self.requests.expiring(now)
+        if lapse:  # a lapsed offer's request is open again, and may be past its deadline too
+            c = self.requests.cols
+            gone = [r for r in lapse if int(c["deadline"][r]) < now]
+            expire = np.union1d(expire, np.asarray(gone, np.int64)) if gone else expire
         out = _apply.Out(now)
         if isinstance(event, RequestsArrived):
             _apply.check_requests(self, event)
-            self._commit_expiry(expire, out)
+            self._commit_expiry(expire, lapse, out)
             _apply.add_requests(self, event, out)
         elif isinstance(event, VehiclesUpdated):
             fast = _fastpath.check(self, event) if self.fast_path else None
             work = _apply.check_vehicle_updates(self, event) if fast is None else []
-            self._commit_expiry(expire, out)
+            self._commit_expiry(expire, lapse, out)
             if fast is None:
                 _apply.commit_vehicle_updates(self, work, out)
             else:
                 _fastpath.commit(self, fast, now, out)
         elif isinstance(event, RequestsCancelled):
             rows = _apply.check_cancellations(self, event, expire)
-            self._commit_expiry(expire, out)
+            self._commit_expiry(expire, lapse, out)
             _apply.cancel_requests(self, rows, out)
         elif isinstance(event, VehiclesDocked):
             _apply.check_docking(self, event)
-            self._commit_expiry(expire, out)
+            self._commit_expiry(expire, lapse, out)
             self.fleet.add(event.vehicle_id, event.node, event.capacity, event.operator)
         elif isinstance(event, VehiclesRetired):
             vs = _apply.check_retiring(self, event)
-            self._commit_expiry(expire, out)
+            self._commit_expiry(expire, lapse, out)
             _apply.retire(self, vs, out)
+        elif isinstance(event, OffersAnswered):
+            answers = _offers.check_answers(self, event, lapse)
+            self._commit_expiry(expire, lapse, out)
+            _offers.commit_answers(self, answers, out)
+        elif isinstance(event, VehiclesOffDuty):
+            vs = _offers.check_off_duty(self, event)
+            self._commit_expiry(expire, lapse, out)
+            _offers.off_duty(self, vs, event.return_node.tolist(), out)
+        elif isinstance(event, VehiclesOnDuty):
+            vs = _offers.check_on_duty(self, event)
+            self._commit_expiry(expire, lapse, out)
+            _offers.on_duty(self, vs, out)
         elif isinstance(event, Tick):
-            self._commit_expiry(expire, out)
+            self._commit_expiry(expire, lapse, out)
         else:  # pragma: no cover - the type checker sees every kind above
             raise DispatchError(f"unknown input {type(event).__name__}")
         self.now = now
@@ -264,11 +303,15 @@ class DispatchEngine:
         return out.build()
 
     # ------------------------------------------------------------------ internals
-    def _commit_expiry(self, rows: I64, out: _apply.Out) -> None:
+    def _commit_expiry(self, rows: I64, lapse: list[int], out: _apply.Out) -> None:
+        if lapse:
+            _offers.commit_lapses(self, lapse, out)
         if rows.size:
-            deadline = self.requests.cols["deadline"][rows]
+            c = self.requests.cols
+            deadline = c["deadline"][rows]
             self.requests.close(rows, Status.CANCELLED)
-            out.expired(self.requests.cols["ext"][rows], deadline)
+            reason = np.where(c["declines"][rows] > 0, Reason.OFFER_DECLINED, Reason.MAX_WAIT_EXCEEDED)
+            out.expired(c["ext"][rows], deadline, reason.astype(np.int8))
 
     def _decide(self, event: Event, out: _apply.Out) -> None:
         if self.requests.open.size == 0:
@@ -303,9 +346,20 @@ class DispatchEngine:
             soon_free_zone=rb.zoning.zone_of_node[f.cols["end_node"][soon]].astype(np.int32),
             fleet_size=int(f.dispatchable().sum()),
             expected=rb.forecast.expected(now, rb.horizon_s),
+            area=self._area_of(idle),
+            area_mask=self.area_masks if self.market is not None else None,
         )
         moves = rb.rebalancer.rebalance(view, rb.zoning, self.travel)
         _apply.reposition(self, moves.vehicle, moves.node, out)
+
+    def _area_of(self, vehicles: NDArray[np.int32]) -> NDArray[np.int32] | None:
+        """Per vehicle, the operator whose area it must stay in (-1: anywhere); None without a marketplace."""
+        market = self.market
+        if market is None:
+            return None
+        limited = np.asarray([o.area is not None for o in market.operators], dtype=bool)
+        op = self.fleet.cols["operator"][vehicles].astype(np.int32)
+        return np.where(limited[op], op, -1).astype(np.int32)
 
     # ------------------------------------------------------------------ snapshot
     def snapshot(self) -> bytes:
@@ -324,6 +378,10 @@ class DispatchEngine:
             "rebalancing": self.rebalancing,
             "fleet": self.fleet.to_state(),
             "requests": self.requests.to_state(),
+            "market": self.market,
+            "offers": dict(self.offers),
+            "declined": sorted(self.declined),
+            "trips_by_operator": self.trips_by_operator.copy(),
         }
         return _SNAPSHOT_MAGIC + pickle.dumps(state, protocol=5)
 
@@ -346,7 +404,17 @@ class DispatchEngine:
             raise DispatchError(
                 f"engine snapshot was taken on a network of {state['n_nodes']} nodes, not {travel.n_nodes}"
             )
-        engine = cls(travel, state["policy"], state["params"], rebalancing=state["rebalancing"], start_s=state["now"])
+        engine = cls(
+            travel,
+            state["policy"],
+            state["params"],
+            rebalancing=state["rebalancing"],
+            start_s=state["now"],
+            market=state["market"],
+        )
+        engine.offers = dict(state["offers"])
+        engine.declined = set(state["declined"])
+        engine.trips_by_operator = np.asarray(state["trips_by_operator"], dtype=np.int64).copy()
         engine._next_rebalance = state["next_rebalance"]
         engine._wake = state["wake"]
         engine.fleet = FleetState.from_state(state["fleet"], travel.n_nodes)

@@ -212,6 +212,79 @@ class VehiclesRetired:
         return len(self.vehicle_id)
 
 
+@dataclass(frozen=True, slots=True, eq=False, init=False)
+class OffersAnswered:
+    """Human drivers answer offers (:attr:`~.decisions.Decisions.offer_request`): accepted or declined.
+
+    An accepted offer becomes an assignment (in :attr:`~.decisions.Decisions.assign_request`, the pickup timed from
+    the answer); a declined one sends the request back to matching (never again to the same driver). An answer to
+    an offer that is not pending (lapsed, withdrawn, never made) is refused.
+    """
+
+    time_s: int
+    request_id: I64
+    vehicle_id: tuple[str, ...]
+    accepted: NDArray[np.bool_]
+
+    def __init__(self, time_s: int, request_id: ArrayLike, vehicle_id: ArrayLike, accepted: ArrayLike) -> None:
+        ids = np.atleast_1d(np.asarray(request_id))
+        n = ids.size
+        vids = _ids(vehicle_id, "vehicle_id")
+        if len(vids) != n:
+            raise DispatchError(f"vehicle_id: expected {n} values, got {len(vids)}")
+        s = object.__setattr__
+        s(self, "time_s", int(time_s))
+        s(self, "request_id", _col(ids, n, np.int64, "request_id"))
+        s(self, "vehicle_id", vids)
+        acc = np.asarray(accepted)
+        if acc.size and acc.dtype != np.bool_:
+            raise DispatchError(f"accepted: expected booleans, got {acc.dtype}")
+        s(self, "accepted", _col(acc, n, np.bool_, "accepted"))
+
+    def __len__(self) -> int:
+        return int(self.request_id.size)
+
+
+@dataclass(frozen=True, slots=True, eq=False, init=False)
+class VehiclesOffDuty:
+    """Vehicles go off duty (an operator's hours end, a driver's shift ends): no new work from now on.
+
+    Each vehicle finishes the riders in its plan (a repositioning target is dropped), then drives to
+    ``return_node`` if one is given (-1: stays where it ends), and is reported in
+    :attr:`~.decisions.Decisions.off_duty` once its plan is empty; the caller then ends its service
+    (``service_end``, MDS-legal from ``available``). ``service_start`` (or :class:`VehiclesOnDuty` for one still
+    finishing) brings it back.
+    """
+
+    time_s: int
+    vehicle_id: tuple[str, ...]
+    return_node: I32
+
+    def __init__(self, time_s: int, vehicle_id: ArrayLike, return_node: ArrayLike = -1) -> None:
+        ids = _ids(vehicle_id, "vehicle_id")
+        object.__setattr__(self, "time_s", int(time_s))
+        object.__setattr__(self, "vehicle_id", ids)
+        object.__setattr__(self, "return_node", _col(return_node, len(ids), np.int32, "return_node"))
+
+    def __len__(self) -> int:
+        return len(self.vehicle_id)
+
+
+@dataclass(frozen=True, slots=True, eq=False, init=False)
+class VehiclesOnDuty:
+    """Vehicles sent off duty that are still in service (finishing their plan) take work again."""
+
+    time_s: int
+    vehicle_id: tuple[str, ...]
+
+    def __init__(self, time_s: int, vehicle_id: ArrayLike) -> None:
+        object.__setattr__(self, "time_s", int(time_s))
+        object.__setattr__(self, "vehicle_id", _ids(vehicle_id, "vehicle_id"))
+
+    def __len__(self) -> int:
+        return len(self.vehicle_id)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Tick:
     """Time has passed (batch policies decide here; expiry and rebalancing run on every input)."""
@@ -223,4 +296,14 @@ class Tick:
 
 
 #: Everything :meth:`DispatchEngine.handle` accepts.
-Event = RequestsArrived | VehiclesUpdated | RequestsCancelled | VehiclesDocked | VehiclesRetired | Tick
+Event = (
+    RequestsArrived
+    | VehiclesUpdated
+    | RequestsCancelled
+    | VehiclesDocked
+    | VehiclesRetired
+    | OffersAnswered
+    | VehiclesOffDuty
+    | VehiclesOnDuty
+    | Tick
+)

@@ -19,6 +19,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from ._candidates import k_nearest
+from .operators import PairRules
 from .problem import Assignment, MatchProblem
 
 PolicyName = Literal["immediate", "batch", "insertion", "pool"]
@@ -133,7 +134,7 @@ class ImmediateNearest:
             if nodes.size:
                 eta = problem.travel.times(nodes, o, now).astype(np.int64)
                 eta[left <= 0] = _BIG
-                found = _pick_idle(problem, nodes, eta, free, latest, pax, op)
+                found = _pick_idle(problem, nodes, eta, free, latest, pax, op, i)
                 if found is not None:
                     best = (int(eta[found[0]]), found[1], found[0])
             if r_veh.size:
@@ -141,6 +142,8 @@ class ImmediateNearest:
                 ok = r_free & (eta_r <= latest) & (fleet.capacity[r_veh] >= pax)
                 if op >= 0:
                     ok &= fleet.operator[r_veh] == op
+                if problem.market is not None:
+                    ok &= problem.market.ok(np.full(r_veh.size, i, np.int64), r_veh, eta_r)
                 if ok.any():
                     j = int(np.flatnonzero(ok)[np.argmin(eta_r[ok])])
                     if best is None or int(eta_r[j]) < best[0]:
@@ -174,6 +177,7 @@ def _pick_idle(
     latest: int,
     passengers: int,
     operator: int,
+    row: int,
 ) -> tuple[int, int] | None:
     """(node position, vehicle) of the nearest free idle vehicle with enough seats within ``latest`` s, or None."""
     first = int(np.argmin(eta))
@@ -188,8 +192,11 @@ def _pick_idle(
         at = free.get(node)
         if at is None:
             at = free[node] = list(problem.fleet.idle_vehicles_at(node))
+        market = problem.market
         for k, v in enumerate(at):
             if cap[v] >= passengers and (operator < 0 or ops[v] == operator):
+                if market is not None and not market.ok1(row, v, int(eta[j])):
+                    continue
                 del at[k]
                 return j, int(v)
     return None
@@ -225,14 +232,19 @@ class BatchAssignment:
         taken = np.zeros(problem.fleet.size, dtype=bool)
         todo = np.arange(n, dtype=np.int64)
         out_r, out_v, out_e = [], [], []
+        market = problem.market
         # Pruning to k candidates can leave a request unmatched while farther free vehicles that could still reach
         # it in time are free: re-run on the leftovers against the leftover vehicles, a few rounds at most.
         for _ in range(self.params.rounds):
-            rows, veh, eta = k_nearest(problem, self.params.candidates, rows_subset=todo, taken=taken)
+            if market is None:
+                rows, veh, eta = k_nearest(problem, self.params.candidates, rows_subset=todo, taken=taken)
+            else:
+                rows, veh, eta = _k_nearest_by_operator(problem, market, self.params.candidates, todo, taken)
             if rows.size == 0:
                 break
             reachable[rows] = True
-            r_sel, v_sel, e_sel = solve_assignment(rows, veh, eta, n)
+            cost = None if market is None or not market.weighted() else market.cost(rows, veh, eta)
+            r_sel, v_sel, e_sel = solve_assignment(rows, veh, eta, n, cost=cost)
             out_r.append(r_sel)
             out_v.append(v_sel)
             out_e.append(e_sel)
@@ -252,6 +264,28 @@ class BatchAssignment:
         )
 
 
+def _k_nearest_by_operator(
+    problem: MatchProblem, market: PairRules, k: int, todo: NDArray[np.int64], taken: NDArray[np.bool_]
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
+    """The k nearest feasible vehicles of *each* operator for each request its area covers (the marketplace): the
+    solver then weighs operators against each other with the pair costs, so the best vehicle of every operator
+    must be among the candidates, not only the k nearest of the whole fleet."""
+    op_of = problem.fleet.operator
+    parts: list[tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]] = []
+    for j in range(market.market.n):
+        rows_j = market.rows_for(j, todo)
+        if rows_j.size == 0:
+            continue
+        parts.append(k_nearest(problem, k, rows_subset=rows_j, taken=taken | (op_of != j)))
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64)
+    rows = np.concatenate([x[0] for x in parts])
+    veh = np.concatenate([x[1] for x in parts])
+    eta = np.concatenate([x[2] for x in parts])
+    order = np.lexsort((veh, eta, rows))
+    return rows[order], veh[order], eta[order]
+
+
 def _by_eta_after(eta: NDArray[np.int64], first: int) -> Iterator[int]:
     """Positions by increasing ETA (ties by position) except ``first``; sorted only if someone asks (lazily)."""
     for x in np.argsort(eta, kind="stable").tolist():
@@ -260,9 +294,15 @@ def _by_eta_after(eta: NDArray[np.int64], first: int) -> Iterator[int]:
 
 
 def solve_assignment(
-    rows: NDArray[np.int64], veh: NDArray[np.int32], eta: NDArray[np.int64], n_rows: int
+    rows: NDArray[np.int64],
+    veh: NDArray[np.int32],
+    eta: NDArray[np.int64],
+    n_rows: int,
+    *,
+    cost: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
-    """Minimum-total-ETA matching over candidate pairs, maximising the number matched first.
+    """Minimum-total-cost matching over candidate pairs (the ETA unless ``cost`` is given), maximising the number
+    matched first.
 
     Returns the chosen (row, vehicle, eta) pairs, sorted by row.
     """
@@ -270,7 +310,7 @@ def solve_assignment(
     n_cols = uniq.size
     # +1 keeps every stored weight positive (a stored zero may be read as "no edge"); a constant per matched
     # row does not change which matching is optimal once every row is matched (real or dummy).
-    cost = eta.astype(np.float64) + 1.0
+    cost = (eta.astype(np.float64) if cost is None else cost.astype(np.float64)) + 1.0
     dummy = float(cost.max() + 1.0) * (n_rows + 1)
     data = np.concatenate((cost, np.full(n_rows, dummy)))
     r = np.concatenate((rows, np.arange(n_rows)))

@@ -251,6 +251,8 @@ def candidates(p: MatchProblem, row: int, k: int, anchor: I32 | None = None) -> 
     op = int(p.operator[row])
     if op >= 0:
         ok &= f.operator == op
+    if p.market is not None:
+        ok = p.market.vehicle_ok(row, ok)
     vs = np.flatnonzero(ok).astype(np.int32)
     if vs.size <= k:
         return vs

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..network.travel import TravelTimes
 from .plans import Dwell, Stop
+
+if TYPE_CHECKING:
+    from .operators import PairRules
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
@@ -117,6 +120,10 @@ class MatchProblem:
     requests : mapping of str to array
         Read-only columns of every request the engine knows, by dense index (``pax``, ``deadline``,
         ``latest_dropoff``, ``shareable``, ``o``, ``d``...): what pooling needs about riders already in plans.
+    market : PairRules, optional
+        With several operators (the marketplace): the feasibility of each (vehicle, request) pair (service areas,
+        pooling allowed, offers to human drivers) and the batch assignment's cost; every policy must consult it.
+        None: any vehicle may serve any request its seats, windows and operator constraint allow.
     """
 
     now: int
@@ -132,6 +139,7 @@ class MatchProblem:
     travel: TravelTimes
     dwell: Dwell
     requests: Mapping[str, NDArray[Any]]
+    market: PairRules | None = None
 
     def __len__(self) -> int:
         return int(self.request.size)

@@ -9,7 +9,10 @@ class Reason(IntEnum):
     """Why a request was not served (stored as int8; 0 for served or still open).
 
     The engine gives the first three when it turns a request down at its first decision, and ``MAX_WAIT_EXCEEDED``
-    when a request that waited for a vehicle reaches its deadline unassigned (the engine owns rider expiry).
+    when a request that waited for a vehicle reaches its deadline unassigned (the engine owns rider expiry). With
+    several operators (the marketplace), a request turned down at its first decision says why no operator could
+    take it (``OUTSIDE_SERVICE_AREA``, ``OUT_OF_HOURS``, else the first two: too far or nobody free), and one that
+    expired after a human driver declined (or let lapse) an offer for it says ``OFFER_DECLINED``.
     """
 
     NONE = 0
@@ -23,6 +26,12 @@ class Reason(IntEnum):
     MAX_WAIT_EXCEEDED = 4
     #: The rider cancelled.
     RIDER_CANCELLED = 5
+    #: No operator the request accepts has both its pickup and its dropoff inside its service area.
+    OUTSIDE_SERVICE_AREA = 6
+    #: Operators cover the trip, but none of them had a vehicle on duty (outside their hours or shifts).
+    OUT_OF_HOURS = 7
+    #: Offers for the request were declined or lapsed, and it reached its deadline unassigned.
+    OFFER_DECLINED = 8
 
     @property
     def label(self) -> str:

@@ -312,6 +312,10 @@ class RebalanceView:
         Vehicles in service (the base of ``max_share``).
     expected : ndarray of float64
         Expected requests per zone over the horizon (from a :class:`DemandForecast`).
+    area : ndarray of int32, optional
+        Per candidate, the row of ``area_mask`` it must stay inside (-1: anywhere): the service area of its
+        operator (the marketplace). A vehicle is only ever sent to a target inside its area.
+    area_mask : ndarray of bool (areas x nodes), optional
     """
 
     now_s: int
@@ -320,6 +324,8 @@ class RebalanceView:
     soon_free_zone: I32
     fleet_size: int
     expected: F64
+    area: I32 | None = None
+    area_mask: NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         vehicle = _int_vector(self.vehicle, "RebalanceView.vehicle")
@@ -338,6 +344,13 @@ class RebalanceView:
         object.__setattr__(self, "node", node)
         object.__setattr__(self, "soon_free_zone", _int_vector(self.soon_free_zone, "RebalanceView.soon_free_zone"))
         object.__setattr__(self, "expected", expected)
+        if self.area is not None:
+            area = _int_vector(self.area, "RebalanceView.area")
+            if area.shape != vehicle.shape:
+                raise ValueError("RebalanceView.area must have one entry per vehicle")
+            if self.area_mask is None or (area.size and int(area.max()) >= self.area_mask.shape[0]):
+                raise ValueError("RebalanceView.area refers to rows of area_mask that do not exist")
+            object.__setattr__(self, "area", area)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -539,6 +552,9 @@ def _pick_vehicles(
     for f in range(fsrc.shape[0]):
         cand, secs = pos[starts[f] : starts[f + 1]], seconds[starts[f] : starts[f + 1]]
         ok = ~taken[cand] & (secs <= p.max_travel_s)
+        if view.area is not None and view.area_mask is not None:
+            a = view.area[cand]
+            ok &= (a < 0) | view.area_mask[np.maximum(a, 0), centre[fdst[f]]]
         cand, secs = cand[ok], secs[ok]
         pick = np.lexsort((view.vehicle[cand], secs))[: units[f]]
         taken[cand[pick]] = True
