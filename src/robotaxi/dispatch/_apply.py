@@ -20,8 +20,8 @@ from . import _offers
 from ._requests import Status
 from .decisions import Decisions
 from .events import LOCATED, RequestsArrived, RequestsCancelled, VehiclesDocked, VehiclesRetired, VehiclesUpdated
-from .plans import DROPOFF, PICKUP, REPOSITION, Stop, schedule
 from .operators import PairRules
+from .plans import DROPOFF, PICKUP, REPOSITION, Stop, schedule
 from .problem import Assignment, MatchProblem
 from .reasons import Reason
 

@@ -178,8 +178,14 @@ def off_duty(engine: DispatchEngine, vs: list[int], nodes: list[int], out: Out) 
         if new != plan:
             out.replanned.append(v)
             if new:
-                times = schedule(engine.travel, int(c["leg_node"][v]), int(c["leg_s"][v]), new, engine.dwell,
-                                 at_stop=bool(c["at_stop"][v]))
+                times = schedule(
+                    engine.travel,
+                    int(c["leg_node"][v]),
+                    int(c["leg_s"][v]),
+                    new,
+                    engine.dwell,
+                    at_stop=bool(c["at_stop"][v]),
+                )
                 c["end_node"][v], c["end_s"][v] = new[-1][2], times[-1][1]
             else:
                 c["end_node"][v], c["end_s"][v] = int(c["leg_node"][v]), int(c["leg_s"][v])

@@ -249,12 +249,7 @@ class DispatchEngine:
         now = event.time_s
         if now < self.now:
             raise DispatchError(f"time went backwards: input at {now} after {self.now}")
-        lapse = _offers.lapsing(self, now) if self.offers else []
-        expire = self.requests.expiring(now)
-        if lapse:  # a lapsed offer's request is open again, and may be past its deadline too
-            c = self.requests.cols
-            gone = [r for r in lapse if int(c["deadline"][r]) < now]
-            expire = np.union1d(expire, np.asarray(gone, np.int64)) if gone else expire
+        expire, lapse = self._expiring(now)
         out = _apply.Out(now)
         if isinstance(event, RequestsArrived):
             _apply.check_requests(self, event)
@@ -280,18 +275,8 @@ class DispatchEngine:
             vs = _apply.check_retiring(self, event)
             self._commit_expiry(expire, lapse, out)
             _apply.retire(self, vs, out)
-        elif isinstance(event, OffersAnswered):
-            answers = _offers.check_answers(self, event, lapse)
-            self._commit_expiry(expire, lapse, out)
-            _offers.commit_answers(self, answers, out)
-        elif isinstance(event, VehiclesOffDuty):
-            vs = _offers.check_off_duty(self, event)
-            self._commit_expiry(expire, lapse, out)
-            _offers.off_duty(self, vs, event.return_node.tolist(), out)
-        elif isinstance(event, VehiclesOnDuty):
-            vs = _offers.check_on_duty(self, event)
-            self._commit_expiry(expire, lapse, out)
-            _offers.on_duty(self, vs, out)
+        elif isinstance(event, OffersAnswered | VehiclesOffDuty | VehiclesOnDuty):
+            self._apply_market(event, expire, lapse, out)
         elif isinstance(event, Tick):
             self._commit_expiry(expire, lapse, out)
         else:  # pragma: no cover - the type checker sees every kind above
@@ -303,6 +288,32 @@ class DispatchEngine:
         return out.build()
 
     # ------------------------------------------------------------------ internals
+    def _expiring(self, now: int) -> tuple[I64, list[int]]:
+        """Open requests past their deadline at ``now`` and offers that lapsed before it (nothing is changed)."""
+        lapse = _offers.lapsing(self, now) if self.offers else []
+        expire = self.requests.expiring(now)
+        if lapse:  # a lapsed offer's request is open again, and may be past its deadline too
+            c = self.requests.cols
+            gone = [r for r in lapse if int(c["deadline"][r]) < now]
+            expire = np.union1d(expire, np.asarray(gone, np.int64)) if gone else expire
+        return expire, lapse
+
+    def _apply_market(
+        self, event: OffersAnswered | VehiclesOffDuty | VehiclesOnDuty, expire: I64, lapse: list[int], out: _apply.Out
+    ) -> None:
+        if isinstance(event, OffersAnswered):
+            answers = _offers.check_answers(self, event, lapse)
+            self._commit_expiry(expire, lapse, out)
+            _offers.commit_answers(self, answers, out)
+        elif isinstance(event, VehiclesOffDuty):
+            vs = _offers.check_off_duty(self, event)
+            self._commit_expiry(expire, lapse, out)
+            _offers.off_duty(self, vs, event.return_node.tolist(), out)
+        else:
+            vs = _offers.check_on_duty(self, event)
+            self._commit_expiry(expire, lapse, out)
+            _offers.on_duty(self, vs, out)
+
     def _commit_expiry(self, rows: I64, lapse: list[int], out: _apply.Out) -> None:
         if lapse:
             _offers.commit_lapses(self, lapse, out)

@@ -233,9 +233,8 @@ class PairRules:
 
     def rows_for(self, operator: int, rows: I64) -> I64:
         """The rows among ``rows`` whose trip lies in ``operator``'s area (and that it may still take)."""
-        if self.closed[operator]:
-            return rows[:0]
-        return rows[self.cover[operator, rows]]
+        out: I64 = rows[:0] if self.closed[operator] else rows[self.cover[operator, rows]]
+        return out
 
     def ok(self, rows: I64, veh: I32 | I64, eta: I64) -> B:
         """Feasibility of each pair (rows[i], veh[i]) whose pickup ETA (seconds after now) is ``eta[i]``."""
@@ -286,7 +285,8 @@ class PairRules:
                 raise ValueError("cheapest: no fare quote")
             got = np.asarray(quote(operator, self.o_node, self.d_node, self.now), dtype=np.int64)
             self.fares[operator] = got
-        return got
+        out: I64 = got
+        return out
 
     def weighted(self) -> bool:
         """Whether costs differ from the ETA (the batch assignment then passes them to the solver)."""

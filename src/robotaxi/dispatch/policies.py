@@ -111,7 +111,7 @@ class ImmediateNearest:
     def tick_seconds(self) -> int:
         return 0
 
-    def match(self, problem: MatchProblem) -> Assignment:
+    def match(self, problem: MatchProblem) -> Assignment:  # noqa: PLR0912 - one pass over the requests
         n = len(problem)
         fleet = problem.fleet
         now = problem.now

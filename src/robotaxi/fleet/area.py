@@ -69,6 +69,18 @@ class ServiceArea:
             If there is no geometry, one is not a (multi)polygon, is invalid or self-intersecting (the message
             quotes :func:`shapely.validation.explain_validity`), or the area holds no network node.
         """
+        cls.check_geometries(geometries, what)
+        mask = np.zeros(network.n_nodes, dtype=bool)
+        for g in geometries:
+            shapely.prepare(g)
+            mask |= shapely.intersects_xy(g, network.lon, network.lat)
+        if not mask.any():
+            raise FleetError(f"{what}: the area contains no node of the road network ({network.name})")
+        return cls(mask, source)
+
+    @staticmethod
+    def check_geometries(geometries: list[BaseGeometry], what: str) -> None:
+        """The checks that need no network: (multi)polygons, non-empty, valid, in WGS84 degrees."""
         if not geometries:
             raise FleetError(f"{what}: no polygons")
         for i, g in enumerate(geometries):
@@ -81,13 +93,6 @@ class ServiceArea:
         lo_lon, lo_lat, hi_lon, hi_lat = (float(x) for x in shapely.total_bounds(np.asarray(geometries, dtype=object)))
         if not (-180 <= lo_lon <= hi_lon <= 180 and -90 <= lo_lat <= hi_lat <= 90):
             raise FleetError(f"{what}: coordinates are not WGS84 longitude/latitude")
-        mask = np.zeros(network.n_nodes, dtype=bool)
-        for g in geometries:
-            shapely.prepare(g)
-            mask |= shapely.intersects_xy(g, network.lon, network.lat)
-        if not mask.any():
-            raise FleetError(f"{what}: the area contains no node of the road network ({network.name})")
-        return cls(mask, source)
 
 
 def parse_hours(text: object, what: str) -> Hours:
@@ -96,13 +101,13 @@ def parse_hours(text: object, what: str) -> Hours:
     ``"00:00-24:00"`` is all day. Raises :class:`FleetError` naming ``what`` for anything else.
     """
     if not isinstance(text, str) or text.count("-") != 1:
-        raise FleetError(f"{what}: expected \"HH:MM-HH:MM\", got {text!r}")
+        raise FleetError(f'{what}: expected "HH:MM-HH:MM", got {text!r}')
     a, b = text.split("-")
     start, end = _clock(a.strip(), what), _clock(b.strip(), what)
     if start == _DAY:
         raise FleetError(f"{what}: the start must be before 24:00, got {text!r}")
     if start == end:
-        raise FleetError(f"{what}: an empty window {text!r} (write \"00:00-24:00\" for all day)")
+        raise FleetError(f'{what}: an empty window {text!r} (write "00:00-24:00" for all day)')
     return Hours(start, end)
 
 

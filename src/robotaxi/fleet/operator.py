@@ -104,7 +104,7 @@ class Operator:
     start_nodes: tuple[int, ...] = ()
     placement: Placement = Placement.UNIFORM
     area: ServiceArea | None = field(default=None, compare=False)
-    hours: Hours = Hours()
+    hours: Hours = field(default_factory=Hours)
     safety_driver: bool = False
     pooling: bool = True
     depot: int = -1
@@ -114,7 +114,7 @@ class Operator:
     offer_timeout_s: int = 30
     cost: tuple[tuple[str, float], ...] = ()
 
-    def __post_init__(self) -> None:  # noqa: C901 - one check per field
+    def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("Operator.name must not be empty")
         what = f"operator {self.name!r}"
@@ -124,6 +124,9 @@ class Operator:
             raise ValueError(f"{what}: capacity must be >= 1, got {self.capacity}")
         if self.start_nodes and len(self.start_nodes) != self.vehicles:
             raise ValueError(f"{what}: {len(self.start_nodes)} start_nodes given for {self.vehicles} vehicles")
+        self._check_market(what)
+
+    def _check_market(self, what: str) -> None:
         if self.shifts:
             if self.kind is not OperatorKind.HUMAN_DRIVEN:
                 raise ValueError(f"{what}: shifts: only a human-driven operator has driver shifts")
@@ -137,8 +140,10 @@ class Operator:
             raise ValueError(f"{what}: response_s must be [min, max] with 0 <= min <= max, got {self.response_s}")
         if self.offer_timeout_s <= 0:
             raise ValueError(f"{what}: offer_timeout_s must be > 0, got {self.offer_timeout_s}")
-        if self.area is not None and self.depot >= 0 and (
-            self.depot >= self.area.mask.size or not self.area.mask[self.depot]
+        if (
+            self.area is not None
+            and self.depot >= 0
+            and (self.depot >= self.area.mask.size or not self.area.mask[self.depot])
         ):
             raise ValueError(f"{what}: depot: node {self.depot} is outside the operator's service area")
         for k, v in self.cost:

@@ -120,12 +120,12 @@ def estimate_footprint(scenario: Scenario, network: RoadNetwork | None = None) -
     requests = expected_requests(scenario)
     return Footprint(
         nodes=nodes,
-        vehicles=scenario.fleet.vehicles,
+        vehicles=scenario.n_vehicles,
         requests=requests,
         base=BASE_BYTES,
         network=BYTES_PER_NODE * (nodes + network.n_edges),
         table=table_bytes(nodes),
-        fleet=BYTES_PER_VEHICLE * scenario.fleet.vehicles,
+        fleet=BYTES_PER_VEHICLE * scenario.n_vehicles,
         demand=BYTES_PER_REQUEST * (requests or 0),
     )
 
@@ -182,10 +182,11 @@ def check_footprint(
     """
     # The fleet alone can settle it without reading the network (ten million vehicles need no table to refuse).
     avail = available_memory() if available is None else available
-    if avail is not None and BASE_BYTES + BYTES_PER_VEHICLE * scenario.fleet.vehicles > avail:
-        fleet = BYTES_PER_VEHICLE * scenario.fleet.vehicles
+    if avail is not None and BASE_BYTES + BYTES_PER_VEHICLE * scenario.n_vehicles > avail:
+        fleet = BYTES_PER_VEHICLE * scenario.n_vehicles
+        key = "fleet.vehicles" if scenario.fleet is not None else "operators' vehicles"
         raise ScenarioError(
-            f"fleet.vehicles = {scenario.fleet.vehicles:,} needs about {_gb(BASE_BYTES + fleet)} of memory "
+            f"{key} = {scenario.n_vehicles:,} needs about {_gb(BASE_BYTES + fleet)} of memory "
             f"(fleet {_gb(fleet)}) but {_gb(avail)} is available",
             hint="use fewer vehicles or a machine with more memory",
         )

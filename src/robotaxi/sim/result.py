@@ -109,6 +109,8 @@ class SimResult:
     legs : VehicleLegs
         What each vehicle drove.
     fleet : Fleet
+    offers, declines : ndarray of int16, optional
+        Per request, offers made to human drivers and how many of them were declined or lapsed (marketplace).
     start_s, end_s : int
         The demand window; ``last_event_s`` when the last trip ended.
     wall_s : float
@@ -126,6 +128,17 @@ class SimResult:
     last_event_s: int
     wall_s: float
     policy: str
+    offers: NDArray[np.int16] | None = None
+    declines: NDArray[np.int16] | None = None
+
+    @property
+    def operator(self) -> NDArray[np.int16]:
+        """Operator index that served each request, -1 for the unserved."""
+        v = self.outcomes.vehicle
+        served = (self.outcomes.outcome == Outcome.SERVED) & (v >= 0)
+        out = np.full(v.size, -1, dtype=np.int16)
+        out[served] = self.fleet.operator[v[served]]
+        return out
 
     @property
     def served(self) -> NDArray[np.bool_]:

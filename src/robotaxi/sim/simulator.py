@@ -40,11 +40,14 @@ from ..dispatch import (
     DispatchEngine,
     DispatchPolicy,
     EngineParams,
-    Reason,
+    Marketplace,
+    OffersAnswered,
     Rebalancing,
     RequestsArrived,
     Tick,
     VehiclesDocked,
+    VehiclesOffDuty,
+    VehiclesOnDuty,
     VehiclesUpdated,
 )
 from ..errors import SimulationError
@@ -77,11 +80,18 @@ EXECUTED = frozenset(
         "reject_reason",
         "expired_request",
         "expired_s",
+        "expired_reason",
         "reopened_request",
         "replanned",
         "reposition_vehicle",
         "reposition_node",
         "retired",
+        "offer_request",
+        "offer_vehicle",
+        "offer_pickup_s",
+        "offer_expires_s",
+        "withdrawn_request",
+        "off_duty",
     }
 )
 
@@ -97,11 +107,14 @@ class SimParams:
         The run goes on after ``end_s`` until every request is closed.
     epoch0_s : int
         Epoch second of the requests' ``day_start`` in the service area's time zone (0: 1970-01-01 UTC).
+    seed : int
+        Seeds what the simulated world decides at random: human drivers' answers to offers and their delays.
     """
 
     start_s: int = 0
     end_s: int = 86_400
     epoch0_s: int = 0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.start_s < self.end_s:
@@ -149,6 +162,16 @@ class Simulator:
     engine : EngineParams
         Max wait, max delay and dwell times (the engine plans with the same dwell times the simulator executes).
     rebalancing : Rebalancing, optional
+    market : Marketplace, optional
+        Several operators with areas, offers and a matching objective (see :mod:`robotaxi.dispatch.operators`).
+
+    Operating hours and driver shifts come from ``fleet.operators``: the simulator plays the vehicles, so it puts
+    them in and out of service at those (local) times. A vehicle on duty at the window start starts service then;
+    the others wait (``non_operational``) for their opening. At a closing the engine gets
+    :class:`~robotaxi.dispatch.VehiclesOffDuty` (autonomous vehicles return to their operator's depot), and each
+    vehicle reports ``service_end`` once the engine says its plan is done; at an opening ``service_start``.
+    Human drivers answer every offer after a delay drawn from their operator's ``response_s`` range (uniform,
+    seeded), accepting with its ``acceptance`` probability; a delay past the offer timeout never answers.
     """
 
     def __init__(
@@ -160,6 +183,7 @@ class Simulator:
         params: SimParams | None = None,
         engine: EngineParams | None = None,
         rebalancing: Rebalancing | None = None,
+        market: Marketplace | None = None,
     ) -> None:
         self.router = router
         self.fleet = fleet
@@ -176,7 +200,9 @@ class Simulator:
         if int(self.requests.o_node.max()) >= n or int(self.requests.d_node.max()) >= n:
             raise SimulationError("the demand refers to nodes that are not in the network (wrong network?)")
         self.epoch0 = p.epoch0_s
-        self.engine = DispatchEngine(router, policy, engine, rebalancing=rebalancing, start_s=self.epoch0 + p.start_s)
+        self.engine = DispatchEngine(
+            router, policy, engine, rebalancing=rebalancing, start_s=self.epoch0 + p.start_s, market=market
+        )
         self.dwell = self.engine.params.dwell
         ops = fleet.operators
         self.vehicle_ids = tuple(
@@ -203,6 +229,12 @@ class Simulator:
         self._log = _Log()
         self._legs = array("q")
         self._now = p.start_s
+        self._rng = np.random.default_rng(p.seed)
+        self._answers: list[tuple[int, int, int, int, int]] = []  # (time, seq, request, vehicle, accepted/-1 tick)
+        self._offer_token: dict[int, int] = {}  # request -> seq of its live offer
+        self._n_offers = np.zeros(nr, np.int16)
+        self._n_declines = np.zeros(nr, np.int16)
+        self._calendar = _calendar(fleet, p.start_s, p.end_s)
 
     # ------------------------------------------------------------------ public
     def position(self, vehicle: int, t: int | None = None) -> tuple[float, float]:
@@ -225,22 +257,28 @@ class Simulator:
                 operator=self.fleet.operator,
             )
         )
-        self._execute(
-            self.engine.handle(
-                VehiclesUpdated(self.epoch0 + t0, self.vehicle_ids, E.SERVICE_START, self.fleet.start_node)
+        on = self.fleet.on_duty(t0)
+        if on.all():
+            self._execute(
+                self.engine.handle(
+                    VehiclesUpdated(self.epoch0 + t0, self.vehicle_ids, E.SERVICE_START, self.fleet.start_node)
+                )
             )
-        )
-        for v in range(n_v):
-            self._log_row(t0, v, E.SERVICE_START, S.AVAILABLE, int(self.fleet.start_node[v]), -1)
+            for v in range(n_v):
+                self._log_row(t0, v, E.SERVICE_START, S.AVAILABLE, int(self.fleet.start_node[v]), -1)
+        else:
+            self._start_service(t0, np.flatnonzero(on))
         self._loop(progress)
         self._outcome[np.asarray(self._tm["alight"]) >= 0] = Outcome.SERVED
         if np.any(self._outcome == Outcome.PENDING):
             raise SimulationError(f"{int((self._outcome == Outcome.PENDING).sum())} requests left unresolved")
         end = max(self._now, p.end_s)
-        nodes = self.engine.fleet.cols["leg_node"][:n_v].astype(np.int32)
-        self.engine.handle(VehiclesUpdated(self.epoch0 + end, self.vehicle_ids, E.SERVICE_END, nodes))
-        for v in range(n_v):
-            self._log_row(end, v, E.SERVICE_END, S.NON_OPERATIONAL, int(nodes[v]), -1)
+        in_service = np.flatnonzero(self.engine.fleet.cols["state"][:n_v] != S.NON_OPERATIONAL)
+        nodes = self.engine.fleet.cols["leg_node"][in_service].astype(np.int32)
+        ids = tuple(self.vehicle_ids[v] for v in in_service.tolist())
+        self.engine.handle(VehiclesUpdated(self.epoch0 + end, ids, E.SERVICE_END, nodes))
+        for v, node in zip(in_service.tolist(), nodes.tolist(), strict=True):
+            self._log_row(end, v, E.SERVICE_END, S.NON_OPERATIONAL, node, -1)
         wall = time.perf_counter() - t_wall
         return self._result(end, wall)
 
@@ -277,6 +315,8 @@ class Simulator:
                 length_m=legs[:, 7].astype(np.int32),
             ),
             fleet=self.fleet,
+            offers=self._n_offers,
+            declines=self._n_declines,
             start_s=self.params.start_s,
             end_s=self.params.end_s,
             last_event_s=int(self._now),
@@ -295,16 +335,28 @@ class Simulator:
             tick_every = min(tick_every, rb.rebalancer.interval_s) if tick_every else rb.rebalancer.interval_s
         next_tick = self.params.start_s + tick_every if tick_every > 0 else _INF
         heap = self._heap
+        answers = self._answers
+        cal = self._calendar
+        k = 0
         since_report = 0
         while True:
             t_heap = heap[0][0] if heap else _INF
             t_req = int(req_t[i]) if i < nr else _INF
-            t = min(t_heap, t_req, next_tick)
+            t_ans = answers[0][0] if answers else _INF
+            t_cal = cal[k][0] if k < len(cal) else _INF
+            t = min(t_heap, t_req, next_tick, t_ans, t_cal)
             if t == _INF:
                 break
             self._now = t
             if t_heap == t:
                 self._vehicle_events(t)
+            elif t_cal == t:
+                self._duty(cal[k])
+                k += 1
+                if next_tick == _INF and tick_every > 0:
+                    next_tick = t + tick_every
+            elif t_ans == t:
+                self._answer_offers(t)
             elif t_req == t:
                 j = int(np.searchsorted(req_t, t, side="right"))
                 self._arrivals(i, j, t)
@@ -312,7 +364,7 @@ class Simulator:
                 i = j
             else:
                 self._execute(self.engine.handle(Tick(self.epoch0 + t)))
-                busy = i < nr or self.engine.requests.open.size or self._heap
+                busy = i < nr or self.engine.requests.open.size or self._heap or self._answers
                 next_tick = t + tick_every if busy else _INF
             if progress is not None and since_report >= 2_000:
                 progress(i, nr)
@@ -408,7 +460,9 @@ class Simulator:
             self._reason[d.reject_request] = d.reject_reason
         if d.expired_request.size:
             self._outcome[d.expired_request] = Outcome.CANCELLED
-            self._reason[d.expired_request] = Reason.MAX_WAIT_EXCEEDED
+            self._reason[d.expired_request] = d.expired_reason
+        if d.offer_request.size or d.withdrawn_request.size:
+            self._offers(t, d)
         if d.reopened_request.size:
             self._assigned[d.reopened_request] = -1
             self._vehicle[d.reopened_request] = -1
@@ -427,6 +481,96 @@ class Simulator:
             touched = list(dict.fromkeys([*also, *touched]))
         if touched:
             self._schedule(t, touched)
+        if d.off_duty.size:
+            self._end_service(t, d.off_duty)
+
+    # ------------------------------------------------------------------ the marketplace: duty and offers
+    def _start_service(self, t: int, vehicles: NDArray[np.integer]) -> None:
+        """Vehicles come on duty: ``service_start`` for those out of service, on duty again for the others."""
+        if vehicles.size == 0:
+            return
+        c = self.engine.fleet.cols
+        state = c["state"][vehicles]
+        out = vehicles[state == S.NON_OPERATIONAL]
+        back = vehicles[(state != S.NON_OPERATIONAL) & (c["off_duty"][vehicles] > 0)]
+        if back.size:
+            self._execute(self.engine.handle(VehiclesOnDuty(self.epoch0 + t, [self.vehicle_ids[v] for v in back])))
+        if out.size:
+            nodes = c["leg_node"][out].astype(np.int32)
+            ids = tuple(self.vehicle_ids[v] for v in out.tolist())
+            d = self.engine.handle(VehiclesUpdated(self.epoch0 + t, ids, E.SERVICE_START, nodes))
+            for v, node in zip(out.tolist(), nodes.tolist(), strict=True):
+                self._log_row(t, v, E.SERVICE_START, S.AVAILABLE, node, -1)
+                self.motion.park(v, node, t)
+            self._execute(d)
+
+    def _duty(self, entry: tuple[int, bool, NDArray[np.int64], int]) -> None:
+        t, opens, vehicles, depot = entry
+        if opens:
+            self._start_service(t, vehicles)
+            return
+        c = self.engine.fleet.cols
+        on = vehicles[(c["state"][vehicles] != S.NON_OPERATIONAL) & (c["off_duty"][vehicles] == 0)]
+        if on.size:
+            ids = [self.vehicle_ids[v] for v in on.tolist()]
+            self._execute(self.engine.handle(VehiclesOffDuty(self.epoch0 + t, ids, depot)))
+
+    def _end_service(self, t: int, vehicles: NDArray[np.int32]) -> None:
+        """The engine says these vehicles are done for their hours or shift: they end service where they are."""
+        nodes = self.engine.fleet.cols["leg_node"][vehicles].astype(np.int32)
+        ids = tuple(self.vehicle_ids[v] for v in vehicles.tolist())
+        d = self.engine.handle(VehiclesUpdated(self.epoch0 + t, ids, E.SERVICE_END, nodes))
+        for v, node in zip(vehicles.tolist(), nodes.tolist(), strict=True):
+            self._log_row(t, v, E.SERVICE_END, S.NON_OPERATIONAL, node, -1)
+        self._execute(d)
+
+    def _offers(self, t: int, d: Decisions) -> None:
+        """Human drivers receive offers: each answers (or not) after a seeded delay."""
+        for r in d.withdrawn_request.tolist():
+            self._offer_token.pop(r, None)
+        ops = self.fleet.operators
+        for r, v, expires in zip(
+            d.offer_request.tolist(), d.offer_vehicle.tolist(), d.offer_expires_s.tolist(), strict=True
+        ):
+            op = ops[int(self.fleet.operator[v])]
+            self._n_offers[r] += 1
+            accept = bool(self._rng.random() < op.acceptance)
+            lo, hi = op.response_s
+            delay = int(self._rng.integers(lo, hi + 1))
+            token = self._seq
+            self._seq += 1
+            self._offer_token[r] = token
+            if not accept:
+                self._n_declines[r] += 1
+            if t + delay <= expires - self.epoch0:
+                heapq.heappush(self._answers, (t + delay, token, r, v, int(accept)))
+            else:  # no answer in time: wake the engine when the offer has lapsed
+                if accept:
+                    self._n_declines[r] += 1
+                heapq.heappush(self._answers, (expires - self.epoch0 + 1, token, r, v, -1))
+
+    def _answer_offers(self, t: int) -> None:
+        answers = self._answers
+        req: list[int] = []
+        veh: list[int] = []
+        acc: list[bool] = []
+        lapsed = False
+        while answers and answers[0][0] == t:
+            _t, token, r, v, a = heapq.heappop(answers)
+            if self._offer_token.get(r) != token:
+                continue  # withdrawn meanwhile
+            if a < 0:
+                lapsed = True
+                continue
+            del self._offer_token[r]
+            req.append(r)
+            veh.append(v)
+            acc.append(bool(a))
+        if req:
+            ids = tuple(self.vehicle_ids[v] for v in veh)
+            self._execute(self.engine.handle(OffersAnswered(self.epoch0 + t, req, ids, np.asarray(acc, bool))))
+        elif lapsed:
+            self._execute(self.engine.handle(Tick(self.epoch0 + t)))
 
     def _schedule(self, t: int, vehicles: list[int]) -> None:
         """(Re)schedule the next event of each vehicle from the engine's plan and leg."""
@@ -483,6 +627,21 @@ class Simulator:
         length = self.router.distance1(a, b)
         self._odo[v] += length
         self._legs.extend((v, a, b, t0, t1, load, kind, length))
+
+
+def _calendar(fleet: Fleet, t0: int, t1: int) -> list[tuple[int, bool, NDArray[np.int64], int]]:
+    """Openings and closings of operators' hours and drivers' shifts within ``(t0, t1)``:
+    ``(time, opens, vehicles, return node)``, in time order (closings first at equal times)."""
+    out: list[tuple[int, bool, NDArray[np.int64], int]] = []
+    shift = fleet.shift if fleet.shift is not None else np.full(len(fleet), -1, np.int16)
+    for i, op in enumerate(fleet.operators):
+        mine = fleet.operator == i
+        groups = [(op.hours, np.flatnonzero(mine), op.depot)] if not op.shifts else []
+        groups += [(s.hours, np.flatnonzero(mine & (shift == j)), -1) for j, s in enumerate(op.shifts)]
+        for hours, vehicles, depot in groups:
+            out.extend((t, opens, vehicles, depot) for t, opens in hours.changes(t0, t1 - 1))
+    out.sort(key=lambda e: (e[0], e[1]))
+    return out
 
 
 __all__ = ["DROPOFF", "EXECUTED", "SimParams", "Simulator"]
