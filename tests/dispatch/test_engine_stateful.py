@@ -26,12 +26,18 @@ from robotaxi.dispatch import (
     DispatchEngine,
     EngineParams,
     Event,
+    Marketplace,
+    MarketParams,
+    OffersAnswered,
+    OperatorRules,
     PolicyName,
     RequestsArrived,
     RequestsCancelled,
     RequestStatus,
     Tick,
     VehiclesDocked,
+    VehiclesOffDuty,
+    VehiclesOnDuty,
     VehiclesRetired,
     VehiclesUpdated,
     make_policy,
@@ -256,3 +262,91 @@ class EngineMachine(RuleBasedStateMachine):
 
 TestEngineMachine = pytest.mark.slow(EngineMachine.TestCase)
 TestEngineMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+# ---------------------------------------------------------------------------------------------------- marketplace
+WEST3 = (np.arange(9) % 3) <= 1  # the two western columns of the 3x3 grid
+
+
+class MarketMachine(EngineMachine):
+    """The same machine with a marketplace: operator 0 robotaxis inside ``WEST3``; operator 1 human drivers who
+    get offers (unpooled policies), or unrestricted robotaxis without pooling (pooling policies). Extra rules
+    answer offers and send vehicles off and on duty."""
+
+    @initialize(
+        policy=st.sampled_from(["immediate", "batch", "insertion", "pool"]),
+        nodes=st.lists(st.integers(0, 8), min_size=1, max_size=4),
+        capacity=st.sampled_from([1, 2, 4]),
+        objective=st.sampled_from(["fastest", "autonomous_first"]),
+    )
+    def start(self, policy: PolicyName, nodes: list[int], capacity: int, objective: str) -> None:  # type: ignore[override]
+        offers = policy in ("immediate", "batch")
+        rules = (
+            OperatorRules("av", area=WEST3),
+            OperatorRules("other", offers=offers, offer_timeout_s=25, pooling=False, autonomous=not offers),
+        )
+        m = Marketplace(rules, MarketParams(objective=objective if policy == "batch" else "fastest"))  # type: ignore[arg-type]
+        self.e = DispatchEngine(ROUTER, make_policy(policy), EngineParams(max_wait_s=200, max_delay_s=400), market=m)
+        self._dock(nodes, capacity)
+
+    def _dock(self, nodes: list[int], capacity: int) -> None:
+        ops = [(self.n_vehicles + i) % 2 for i in range(len(nodes))]
+        nodes = [n if op == 1 or WEST3[n] else 0 for n, op in zip(nodes, ops, strict=True)]
+        ids = [f"v{self.n_vehicles + i}" for i in range(len(nodes))]
+        self.send(VehiclesDocked(self.now, ids, nodes, capacity=capacity, operator=ops))
+        self.send(VehiclesUpdated(self.now, ids, E.SERVICE_START, nodes))
+        self.n_vehicles += len(nodes)
+
+    @precondition(lambda self: bool(self.e.offers))
+    @rule(data=st.data(), dt=st.integers(0, 30), accept=st.booleans())
+    def answer_offer(self, data: st.DataObject, dt: int, accept: bool) -> None:
+        r = data.draw(st.sampled_from(sorted(self.e.offers)))
+        v, until = self.e.offers[r]
+        self.now = min(self.now + dt, until)
+        ext = int(self.e.requests.cols["ext"][r])
+        self.send(OffersAnswered(self.now, [ext], [self.e.fleet.ids[v]], [accept]))
+
+    @rule(data=st.data(), depot=st.sampled_from([-1, 0, 4]))
+    def off_duty(self, data: st.DataObject, depot: int) -> None:
+        f = self.e.fleet
+        c = f.cols
+        on = [v for v in range(f.n) if not c["off_duty"][v] and not c["draining"][v]]
+        on = [v for v in on if c["state"][v] != VehicleState.NON_OPERATIONAL]
+        if on:
+            v = data.draw(st.sampled_from(on))
+            self.send(VehiclesOffDuty(self.now, [f.ids[v]], depot))
+
+    @rule(data=st.data())
+    def back_on_duty(self, data: st.DataObject) -> None:
+        f = self.e.fleet
+        c = f.cols
+        off = [v for v in range(f.n) if c["off_duty"][v] and not c["retired"][v] and not c["draining"][v]]
+        if not off:
+            return
+        v = data.draw(st.sampled_from(off))
+        node = int(c["leg_node"][v])
+        if c["off_duty"][v] == 2 and not f.plans[v]:
+            self.send(VehiclesUpdated(self.now, [f.ids[v]], E.SERVICE_END, [node]))
+            self.send(VehiclesUpdated(self.now, [f.ids[v]], E.SERVICE_START, [node]))
+        else:
+            self.send(VehiclesOnDuty(self.now, [f.ids[v]]))
+
+    @invariant()
+    def market_rules_hold(self) -> None:
+        f, req = self.e.fleet, self.e.requests
+        for v in range(f.n):
+            if int(f.cols["operator"][v]) == 0:  # a robotaxi's stops are all inside its area
+                assert all(WEST3[n] for k, _r, n in f.plans[v] if k != REPOSITION)
+            if not f.cols["off_duty"][v]:
+                continue
+            assert not f.is_idle(v)
+        for r, (v, until) in self.e.offers.items():
+            assert req.cols["status"][r] == RequestStatus.OFFERED
+            assert int(f.cols["offer"][v]) == r and not f.plans[v]
+            assert until <= int(req.cols["deadline"][r])  # waiting for the answer never passes the deadline
+        held = {int(r) for r in f.cols["offer"][: f.n] if r >= 0}
+        assert held == set(self.e.offers)
+
+
+TestMarketMachine = pytest.mark.slow(MarketMachine.TestCase)
+TestMarketMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)

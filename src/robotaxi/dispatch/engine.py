@@ -389,7 +389,9 @@ class DispatchEngine:
             "rebalancing": self.rebalancing,
             "fleet": self.fleet.to_state(),
             "requests": self.requests.to_state(),
-            "market": self.market,
+            # Pickled on its own: alone it pickles the same before and after a restore, but pickle's memo would
+            # otherwise share its NumPy internals with the fleet's columns differently in a restored engine.
+            "market": pickle.dumps(self.market, protocol=5),
             "offers": dict(self.offers),
             "declined": sorted(self.declined),
             "trips_by_operator": self.trips_by_operator.copy(),
@@ -421,7 +423,7 @@ class DispatchEngine:
             state["params"],
             rebalancing=state["rebalancing"],
             start_s=state["now"],
-            market=state["market"],
+            market=pickle.loads(state["market"]),
         )
         engine.offers = dict(state["offers"])
         engine.declined = set(state["declined"])

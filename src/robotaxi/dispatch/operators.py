@@ -210,7 +210,7 @@ class PairRules:
         p = market.params
         total = int(trips.sum())
         closed = np.zeros(len(ops), dtype=bool)
-        if p.max_share < 1 and total >= p.share_warmup:
+        if p.max_share < 1 and total >= max(p.share_warmup, 1):
             closed = trips >= p.max_share * total
         return cls(
             market=market,
