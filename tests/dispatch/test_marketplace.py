@@ -12,8 +12,8 @@ import pytest
 from robotaxi.dispatch import (
     DispatchEngine,
     EngineParams,
-    Marketplace,
     MarketParams,
+    Marketplace,
     OffersAnswered,
     OperatorRules,
     PolicyName,
@@ -173,7 +173,7 @@ def test_policies_differ_as_documented() -> None:
     rules = market().operators
 
     def fares(cheap: int) -> Marketplace:
-        def quote(op: int, o: object, d: object, now: int) -> np.ndarray:  # noqa: ARG001
+        def quote(op: int, o: object, d: object, now: int) -> np.ndarray:
             return np.full(np.asarray(o).size, 900 if op == cheap else 1200, dtype=np.int64)
 
         return Marketplace(rules, MarketParams(objective="cheapest"), fare=quote)
