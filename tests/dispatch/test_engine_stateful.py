@@ -342,7 +342,8 @@ class MarketMachine(EngineMachine):
             assert not f.is_idle(v)
         for r, (v, until) in self.e.offers.items():
             assert req.cols["status"][r] == RequestStatus.OFFERED
-            assert int(f.cols["offer"][v]) == r and not f.plans[v]
+            assert int(f.cols["offer"][v]) == r
+            assert not f.plans[v]
             assert until <= int(req.cols["deadline"][r])  # waiting for the answer never passes the deadline
         held = {int(r) for r in f.cols["offer"][: f.n] if r >= 0}
         assert held == set(self.e.offers)

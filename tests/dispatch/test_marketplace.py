@@ -90,9 +90,11 @@ def test_a_declined_offer_is_matched_again_and_the_rider_served_in_time() -> Non
     e = build(av=[], human=[0, 3])
     e.handle(RequestsArrived(0, [7], [1], [2]))
     d = e.handle(Tick(30))
-    assert d.offer_request.tolist() == [7] and e.vehicle_id(int(d.offer_vehicle[0])) == "h0"  # nearest first
+    assert d.offer_request.tolist() == [7]
+    assert e.vehicle_id(int(d.offer_vehicle[0])) == "h0"
     d = e.handle(OffersAnswered(40, [7], ["h0"], [False]))
-    assert e.request_status(7) == RequestStatus.OPEN and d.assign_request.size == 0
+    assert e.request_status(7) == RequestStatus.OPEN
+    assert d.assign_request.size == 0
     d = e.handle(Tick(60))
     assert e.vehicle_id(int(d.offer_vehicle[0])) == "h1"  # never again to the driver who declined
     d = e.handle(OffersAnswered(70, [7], ["h1"], [True]))
@@ -192,7 +194,8 @@ def test_share_target_keeps_an_operator_at_its_share() -> None:
     assert sorted(e.vehicle_id(int(v))[0] for v in d.assign_vehicle) == ["a", "a", "a"]
     e.handle(RequestsArrived(31, [4], [5], [10]))
     d = e.handle(Tick(60))
-    assert d.assign_request.size == 0 and e.vehicle_id(int(d.offer_vehicle[0])) == "h0"
+    assert d.assign_request.size == 0
+    assert e.vehicle_id(int(d.offer_vehicle[0])) == "h0"
     assert e.trips_by_operator.tolist() == [3, 0]
 
 
@@ -210,7 +213,8 @@ def test_off_duty_finishes_the_trip_then_returns_to_the_depot_and_comes_back() -
     assert d.assign_request.size == 0  # no new work while going off duty
     e.handle(VehiclesUpdated(100, ["a0"], E.TRIP_STOP, [2], [1]))
     d = e.handle(VehiclesUpdated(130, ["a0"], E.TRIP_END, [2], [1]))
-    assert d.off_duty.size == 0 and e.plan(0) == [(2, -1, 10)]
+    assert d.off_duty.size == 0
+    assert e.plan(0) == [(2, -1, 10)]
     d = e.handle(VehiclesUpdated(170, ["a0"], -1, [10]))  # reached the depot
     assert d.off_duty.tolist() == [0]
     e.handle(VehiclesUpdated(170, ["a0"], E.SERVICE_END, [10]))

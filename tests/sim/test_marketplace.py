@@ -98,7 +98,8 @@ def test_an_av_never_leaves_its_area_and_crossing_trips_go_to_drivers() -> None:
     assert np.all(op[served & ~inside] == 1)
     legs = res.legs  # type: ignore[attr-defined]
     is_av = fl.operator[legs.vehicle] == 0
-    assert is_av.any() and np.any(is_av & (legs.kind == 2))  # robotaxis did reposition
+    assert is_av.any()
+    assert np.any(is_av & (legs.kind == 2))
     for a, b in zip(legs.from_node[is_av].tolist(), legs.to_node[is_av].tolist(), strict=True):
         assert WEST.mask[ROUTER.path(a, b)].all()  # every node of every leg driven
     ev = res.events  # type: ignore[attr-defined]
@@ -121,7 +122,8 @@ def test_an_av_finishes_its_trip_when_its_hours_end_then_leaves_and_comes_back()
     ev = res.events  # type: ignore[attr-defined]
     names = [EventType(int(e)).mds for e in ev.event]
     end = names.index("service_end")
-    assert names[end - 1] == "trip_end" and ev.time_s[end - 1] > 600
+    assert names[end - 1] == "trip_end"
+    assert ev.time_s[end - 1] > 600
     assert ev.node[end] == 35  # after the trip it drove to its depot, then ended service there
     assert ev.time_s[end] >= ev.time_s[end - 1] + ROUTER.time1(5, 35)
     restart = names.index("service_start", end)
@@ -178,5 +180,7 @@ def test_hours_out_of_range(bad: object) -> None:
 
 def test_hours_cross_midnight() -> None:
     h = Hours(22 * 3600, 6 * 3600)
-    assert h.is_open(23 * 3600) and h.is_open(3600) and not h.is_open(12 * 3600)
+    assert h.is_open(23 * 3600)
+    assert h.is_open(3600)
+    assert not h.is_open(12 * 3600)
     assert h.changes(0, 86_400) == [(6 * 3600, False), (22 * 3600, True)]
