@@ -279,7 +279,7 @@ class MarketMachine(EngineMachine):
         capacity=st.sampled_from([1, 2, 4]),
         objective=st.sampled_from(["fastest", "autonomous_first"]),
     )
-    def start(self, policy: PolicyName, nodes: list[int], capacity: int, objective: str) -> None:  # type: ignore[override]
+    def start(self, policy: PolicyName, nodes: list[int], capacity: int, objective: str) -> None:
         offers = policy in ("immediate", "batch")
         rules = (
             OperatorRules("av", area=WEST3),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from robotaxi.dispatch import (
     DispatchEngine,
@@ -175,8 +176,10 @@ def test_policies_differ_as_documented() -> None:
     rules = market().operators
 
     def fares(cheap: int) -> Marketplace:
-        def quote(op: int, o: object, d: object, now: int) -> np.ndarray:
-            return np.full(np.asarray(o).size, 900 if op == cheap else 1200, dtype=np.int64)
+        def quote(op: int, distance_m: NDArray[np.int64], duration_s: NDArray[np.int64]) -> NDArray[np.int64]:
+            assert distance_m.tolist() == [200]  # the direct ride from node 0 to node 5: one block north
+            assert duration_s.tolist() == [20]
+            return np.full(distance_m.size, 900 if op == cheap else 1200, dtype=np.int64)
 
         return Marketplace(rules, MarketParams(objective="cheapest"), fare=quote)
 

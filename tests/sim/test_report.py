@@ -84,6 +84,7 @@ def test_scenario_inputs_name_what_the_run_was_given(grid_run: tuple[RoadNetwork
     net, res, _ = grid_run
     sc = Scenario.default()
     rows = dict(scenario_inputs(sc, net, res.requests))
+    assert sc.fleet is not None
     assert rows["Fleet"].startswith(f"{sc.fleet.vehicles:,} autonomous vehicles of {sc.fleet.capacity} seats")
     assert rows["Demand"].startswith("synthetic")
     assert f"{len(res.requests):,} requests" in rows["Demand"]

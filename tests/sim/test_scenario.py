@@ -37,6 +37,7 @@ def test_minimal_scenario_gets_defaults(tmp_path: Path) -> None:
     assert sc.policy_params.batch_seconds == 30
     assert sc.engine.max_wait_s == 600
     assert (sc.sim.start_s, sc.sim.end_s) == (0, 86_400)
+    assert sc.fleet is not None
     assert sc.fleet.vehicles == 3
     assert sc.output == Path("out/t")
 
@@ -102,6 +103,7 @@ def test_embedded_default_matches_the_example() -> None:
 @pytest.mark.integration
 def test_flagship_scenario_resolves_shared_data() -> None:
     sc = Scenario.from_file(REPO / "examples" / "manhattan_weekday.toml")
+    assert sc.fleet is not None
     assert sc.fleet.vehicles == 8000
     assert sc.policy_params.batch_seconds == 30
     assert sc.engine.max_wait_s == 600

@@ -93,8 +93,6 @@ class Operator:
         Human-driven: a driver answers after a delay drawn uniformly from this range (seconds, inclusive).
     offer_timeout_s : int
         Human-driven: an offer not answered within this many seconds lapses (the request goes back to matching).
-    cost : tuple of (str, float)
-        Cost-model terms passed through, unread, to the market module (``robotaxi.market``).
     """
 
     name: str
@@ -112,7 +110,6 @@ class Operator:
     acceptance: float = 1.0
     response_s: tuple[int, int] = (0, 0)
     offer_timeout_s: int = 30
-    cost: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -146,9 +143,6 @@ class Operator:
             and (self.depot >= self.area.mask.size or not self.area.mask[self.depot])
         ):
             raise ValueError(f"{what}: depot: node {self.depot} is outside the operator's service area")
-        for k, v in self.cost:
-            if v < 0:
-                raise ValueError(f"{what}: cost.{k} must be >= 0, got {v}")
 
     @property
     def human(self) -> bool:

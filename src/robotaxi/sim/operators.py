@@ -21,8 +21,11 @@ An operator table::
     safety_driver = false
     pooling = false
     depot = [-74.0110, 40.7060]  # lon, lat (snapped to the nearest node, which must be inside the area)
-    [operators.cost]             # passed through to the market module, unread here
-    per_km_cents = 45
+    [operators.fares]            # the market module's tables (robotaxi.market, docs/marketplace.md), checked by
+    base_cents = 250             # its parsers here and handed to it as they are: fares, costs, commission
+    per_km_cents = 120
+    [operators.costs]
+    per_km_cents = 35
 
 A human-driven pool::
 
@@ -55,6 +58,7 @@ from ..dispatch import MarketParams, Marketplace, OperatorRules
 from ..dispatch.operators import FareQuote
 from ..errors import DemandError, FleetError, NetworkError
 from ..fleet import Hours, Operator, OperatorKind, Placement, ServiceArea, Shift, parse_hours
+from ..market import FareSchedule, OperatorTerms, Pricing, operator_terms, parse_commission, parse_costs, parse_fares
 from ..network import RoadNetwork
 
 _OPERATOR_KEYS = (
@@ -70,7 +74,9 @@ _OPERATOR_KEYS = (
     "safety_driver",
     "pooling",
     "depot",
-    "cost",
+    "fares",
+    "costs",
+    "commission",
     "shifts",
     "acceptance",
     "response_s",
@@ -103,7 +109,9 @@ class OperatorSpec:
     safety_driver: bool = False
     pooling: bool = True
     depot: tuple[float, float] | None = None
-    cost: tuple[tuple[str, float], ...] = ()
+    fares: Mapping[str, Any] | None = None
+    costs: Mapping[str, Any] | None = None
+    commission: Mapping[str, Any] | None = None
     shifts: tuple[ShiftSpec, ...] = ()
     acceptance: float = 1.0
     response_s: tuple[int, int] = (0, 0)
@@ -112,6 +120,12 @@ class OperatorSpec:
     @property
     def human(self) -> bool:
         return self.kind is OperatorKind.HUMAN_DRIVEN
+
+    def terms(self, pricing: Pricing) -> OperatorTerms:
+        """The operator's commercial terms for the market module: its own tables, else ``pricing``'s defaults."""
+        return operator_terms(
+            self.name, self.kind, pricing, fares=self.fares, costs=self.costs, commission=self.commission
+        )
 
 
 class _Where:
@@ -136,11 +150,6 @@ def _typed(t: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where:
     if not isinstance(v, kinds):
         raise ValueError(f"{where(key)}: expected {kinds[0].__name__}, got {type(v).__name__} {v!r}")
     return v
-
-
-def _non_negative(value: float, where: _Where, key: str) -> None:
-    if value < 0:
-        raise ValueError(f"{where(key)}: must be >= 0, got {value}")
 
 
 def _lonlat(value: Any, where: _Where, key: str) -> tuple[float, float]:
@@ -225,13 +234,7 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
     timeout = _typed(t, "offer_timeout_s", int, where, 30)
     if timeout <= 0:
         raise ValueError(f"{where('offer_timeout_s')}: must be > 0, got {timeout}")
-    cost_t = _typed(t, "cost", dict, where, {})
-    cost = []
-    for k, v in cost_t.items():
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ValueError(f"{where('cost.' + k)}: expected a number, got {v!r}")
-        _non_negative(v, where, f"cost.{k}")
-        cost.append((str(k), float(v)))
+    money = _money_tables(t, where, name, kind)
     return OperatorSpec(
         name=name,
         kind=kind,
@@ -244,12 +247,35 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
         safety_driver=_typed(t, "safety_driver", bool, where, False),
         pooling=_typed(t, "pooling", bool, where, not human),
         depot=_lonlat(t["depot"], where, "depot") if "depot" in t else None,
-        cost=tuple(cost),
+        fares=money["fares"],
+        costs=money["costs"],
+        commission=money["commission"],
         shifts=shifts,
         acceptance=acceptance,
         response_s=(int(response[0]), int(response[1])),
         offer_timeout_s=timeout,
     )
+
+
+def _money_tables(
+    t: Mapping[str, Any], where: _Where, name: str, kind: OperatorKind
+) -> dict[str, Mapping[str, Any] | None]:
+    """The ``fares``, ``costs`` and ``commission`` tables, checked by the market module's own parsers (every
+    error names the operator and the field) and kept as given: the market module prices the run with them."""
+    out: dict[str, Mapping[str, Any] | None] = {}
+    for key in ("fares", "costs", "commission"):
+        table = t.get(key)
+        if table is not None and not isinstance(table, Mapping):
+            raise ValueError(f"{where(key)}: expected a table [operators.{key}]")
+        out[key] = table
+    at = f"{where.prefix}"
+    if out["fares"] is not None:
+        parse_fares(out["fares"], operator=name, where=f"{at}: fares")
+    if out["costs"] is not None:
+        parse_costs(out["costs"], operator=name, kind=kind, where=f"{at}: costs")
+    if out["commission"] is not None:
+        parse_commission(out["commission"], operator=name, where=f"{at}: commission")
+    return out
 
 
 def _shifts(value: Any, where: _Where) -> tuple[ShiftSpec, ...]:
@@ -405,7 +431,6 @@ def build_operators(specs: tuple[OperatorSpec, ...], network: RoadNetwork) -> tu
                     acceptance=s.acceptance,
                     response_s=s.response_s,
                     offer_timeout_s=s.offer_timeout_s,
-                    cost=s.cost,
                 )
             )
         except ValueError as e:
@@ -418,6 +443,33 @@ def _snap(network: RoadNetwork, lonlat: tuple[float, float], what: str) -> int:
         return int(network.snap(np.asarray([lonlat[0]]), np.asarray([lonlat[1]]))[0])
     except NetworkError as e:
         raise FleetError(f"{what}: {e}") from e
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ScheduleFares:
+    """The ``cheapest`` objective's fares: each operator's :class:`~robotaxi.market.FareSchedule` applied to the
+    direct ride (distance and time of the fastest route when the request is decided), without surge: the market
+    module prices surge after the fact, from the run's own supply and demand, so it is not known at matching time.
+    """
+
+    schedules: tuple[FareSchedule, ...]
+
+    def __call__(self, operator: int, distance_m: Any, duration_s: Any) -> Any:
+        return self.schedules[operator].fare_cents(distance_m, duration_s)
+
+
+def fare_quote(specs: tuple[OperatorSpec, ...], pricing: Pricing | None = None) -> ScheduleFares | None:
+    """Fares for ``cheapest`` from every operator's ``fares`` table (or ``pricing``'s default); None if one lacks
+    fares."""
+    out = []
+    for s in specs:
+        if s.fares is not None:
+            out.append(parse_fares(s.fares, operator=s.name))
+        elif pricing is not None and pricing.fares is not None:
+            out.append(pricing.fares)
+        else:
+            return None
+    return ScheduleFares(tuple(out))
 
 
 def build_marketplace(

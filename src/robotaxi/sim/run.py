@@ -19,7 +19,7 @@ from ..fleet import Fleet, Operator, Placement
 from ..network import RoadNetwork, Router, SpeedProfile, load_network
 from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
-from .operators import build_marketplace, build_operators
+from .operators import build_marketplace, build_operators, fare_quote
 from .outputs import check_output_folder, write_outputs
 from .pricing import MarketRun, price_scenario
 from .report import DevFigures, render_report
@@ -108,8 +108,14 @@ def marketplace(scenario: Scenario, fleet: Fleet) -> Marketplace | None:
     """
     if scenario.fleet is not None:
         return None
+    fares = fare_quote(scenario.operators)
+    if scenario.market.objective == "cheapest" and fares is None:
+        raise ScenarioError(
+            "marketplace.policy: 'cheapest' compares the operators' fares: give every [[operators]] table a "
+            "fares table ([operators.fares], see docs/marketplace.md)"
+        )
     try:
-        return build_marketplace(fleet.operators, scenario.market, fare=None)
+        return build_marketplace(fleet.operators, scenario.market, fare=fares)
     except FleetError as e:
         raise ScenarioError(str(e)) from e
 
@@ -170,7 +176,6 @@ def scenario_inputs(scenario: Scenario, network: RoadNetwork, requests: Requests
     d = scenario.demand
     demand = d.kind + (f" from {d.path.name}" if d.path is not None else "")
     opts = ", ".join(f"{k} {v}" for k, v in d.options.items())
-    fl = scenario.fleet
     rp = scenario.policy_params
     ep = scenario.engine
     rows = [
@@ -184,11 +189,7 @@ def scenario_inputs(scenario: Scenario, network: RoadNetwork, requests: Requests
         ),
         ("Demand", demand + (f" ({opts})" if opts else "") + f": {len(requests):,} requests in the window"),
         ("Time window", f"{_clock(scenario.sim.start_s)}-{_clock(scenario.sim.end_s)} {scenario.timezone}"),
-        (
-            "Fleet",
-            f"{fl.vehicles:,} {fl.kind.value} vehicles of {fl.capacity} seats ({fl.operator}), "
-            f"placed by {fl.placement}",
-        ),
+        ("Fleet", _fleet_text(scenario)),
         (
             "Dispatch",
             f"{scenario.policy}, batches of {rp.batch_seconds} s, {rp.candidates} candidate vehicles per "
@@ -243,8 +244,8 @@ def run_scenario(
     say("simulation")
     params = SimParams(start_s=scenario.sim.start_s, end_s=scenario.sim.end_s, epoch0_s=epoch0, seed=scenario.seed)
     policy = make_policy(scenario.policy, scenario.policy_params)
-    market = marketplace(scenario, fleet)
-    sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing, market)
+    engine_market = marketplace(scenario, fleet)
+    sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing, engine_market)
     result = sim.run(progress)
     timings["simulate"] = result.wall_s
     kpis = compute_kpis(result, scenario.name)
@@ -284,3 +285,21 @@ def run_scenario(
         timings["write"] = time.perf_counter() - t1
     logger.info("scenario %s: %s", scenario.name, timings)
     return RunOutput(result=result, kpis=kpis, folder=folder, network=router.network, timings_s=timings, market=market)
+
+
+def _fleet_text(scenario: Scenario) -> str:
+    fl = scenario.fleet
+    if fl is not None:
+        return (
+            f"{fl.vehicles:,} {fl.kind.value} vehicles of {fl.capacity} seats ({fl.operator}), placed by {fl.placement}"
+        )
+    parts = []
+    for o in scenario.operators:
+        where = "anywhere" if not o.area else "in its area"
+        when = (
+            f"shifts {', '.join(f'{_clock(s.hours.start_s)}-{_clock(s.hours.end_s)}' for s in o.shifts)}"
+            if o.shifts
+            else ("all day" if o.hours.all_day else f"{_clock(o.hours.start_s)}-{_clock(o.hours.end_s)}")
+        )
+        parts.append(f"{o.name}: {o.vehicles:,} {o.kind.value} ({where}, {when})")
+    return "; ".join(parts) + f"; matching: {scenario.market.objective}"
