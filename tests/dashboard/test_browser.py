@@ -112,7 +112,7 @@ def test_clicking_a_vehicle_shows_its_trips(session: Session, morning_run: Path)
     v = candidates[0]
     session.page.mouse.click(v["x"], v["y"])
     # deck.gl reports a single click once a double click (zoom) is ruled out, a few hundred ms later.
-    session.page.wait_for_selector("#detail:not([hidden])", timeout=3_000)
+    session.page.wait_for_selector("#detail:not([hidden])", timeout=15_000)  # slow under load
     assert session.text("#detail-title") == f"Vehicle {v['id']}"
     shown = session.page.eval_on_selector_all(
         "#vehicle-trips tr[data-request]", "rows => rows.map(r => r.dataset.request)"
@@ -136,7 +136,7 @@ def test_clicking_a_request_shows_its_timeline(session: Session, morning_run: Pa
     assert candidates, "some open request stands apart on the map"
     q = candidates[0]
     session.page.mouse.click(q["x"], q["y"])
-    session.page.wait_for_selector("#detail:not([hidden])", timeout=3_000)
+    session.page.wait_for_selector("#detail:not([hidden])", timeout=15_000)  # slow under load
     assert session.text("#detail-title") == f"Request {q['id']}"
     row = next(r for r in pq.read_table(morning_run / "requests.parquet").to_pylist() if r["request_id"] == q["id"])
     steps = session.page.eval_on_selector_all("#request-timeline li", "li => li.map(x => x.dataset.step)")
