@@ -168,13 +168,41 @@ def route(
 @network_app.command("calibrate")
 def calibrate(
     path: PathArg,
-    speeds: Annotated[Path, typer.Option(help="Observed speeds CSV: puzone, dozone, min, speed_mean.")],
     zones: Annotated[
         Path, typer.Option(help="Zone polygons: GeoJSON with an integer zone-id property (WGS84, or see --zones-crs).")
     ],
     out: Annotated[Path, typer.Option(help="Write the speed profile (TOML) here.")],
-    slots: Annotated[int, typer.Option(help="24 (hourly) or 96 (15-minute) factors.")] = 96,
-    speed_unit_m: Annotated[float, typer.Option(help="Metres per distance unit of speed_mean.")] = 1000.0,
+    trips: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="TLC trip records with drop-off times and distances (CSV/Parquet files, or folders of them); "
+            "repeat for several. Fits road-class factors and a per-leg overhead."
+        ),
+    ] = None,
+    speeds: Annotated[
+        Path | None,
+        typer.Option(help="Observed speeds CSV (puzone, dozone, min, speed_mean): the older one-factor-per-slot fit."),
+    ] = None,
+    holdout_months: Annotated[
+        str, typer.Option(help="With --trips: months left out of the fit and reported out of sample.")
+    ] = "3,6,9,12",
+    report: Annotated[Path | None, typer.Option(help="With --trips: write the fit report (text) here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="With --trips: write the fit plot (PNG) here.")] = None,
+    compare: Annotated[
+        Path | None, typer.Option(help="With --trips: also report this existing profile on the held-out months.")
+    ] = None,
+    draws: Annotated[int, typer.Option(help="With --trips: placements drawn per trip for the simulated medians.")] = 8,
+    seed: Annotated[int, typer.Option(help="With --trips: seed of the trip-end placements.")] = 0,
+    all_days: Annotated[
+        bool, typer.Option("--all-days", help="With --trips: keep weekends and holidays (default: business days).")
+    ] = False,
+    major_min_speed: Annotated[
+        float, typer.Option(help="With --trips: free-flow km/h from which an edge is a major road.")
+    ] = 45.0,
+    slots: Annotated[int, typer.Option(help="With --speeds: 24 (hourly) or 96 (15-minute) factors.")] = 96,
+    speed_unit_m: Annotated[
+        float, typer.Option(help="With --speeds: metres per distance unit of speed_mean.")
+    ] = 1000.0,
     id_field: Annotated[
         str, typer.Option("--zone-id-property", "--id-field", help="Zone-id property of the zone polygons.")
     ] = "LocationID",
@@ -186,7 +214,51 @@ def calibrate(
         ),
     ] = None,
 ) -> None:
-    """Fit time-of-day travel-time factors to observed zone-to-zone speeds."""
+    """Fit travel-time factors: to trip records (--trips) or to observed zone-to-zone speeds (--speeds)."""
+    if (trips is None) == (speeds is None):
+        raise RobotaxiError("give either --trips (trip records) or --speeds (zone-to-zone speeds), not both or neither")
+    if speeds is not None:
+        _calibrate_speeds(path, speeds, zones, out, slots, speed_unit_m, id_field, zones_crs)
+        return
+    if trips is not None:
+        from .calibrate_trips import calibrate_trips
+
+        calibrate_trips(
+            path,
+            trips,
+            zones,
+            out,
+            holdout=_months(holdout_months),
+            report=report,
+            plot=plot,
+            compare=compare,
+            draws=draws,
+            seed=seed,
+            weekdays_only=not all_days,
+            major_min_speed_kmh=major_min_speed,
+        )
+
+
+def _months(text: str) -> list[int]:
+    try:
+        months = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise RobotaxiError(f"--holdout-months: expected month numbers like 3,6,9,12, got {text!r}") from e
+    if not months:
+        raise RobotaxiError("--holdout-months: give at least one month (1..12) to validate on")
+    return months
+
+
+def _calibrate_speeds(
+    path: str,
+    speeds: Path,
+    zones: Path,
+    out: Path,
+    slots: int,
+    speed_unit_m: float,
+    id_field: str,
+    zones_crs: str | None,
+) -> None:
     from ..network import Router, load_network
     from ..network.calibrate import calibrate_profile, write_profile, zone_nodes
 

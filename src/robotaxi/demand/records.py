@@ -37,7 +37,7 @@ from ..errors import DemandError
 from ..network import RoadNetwork
 from . import _parse
 from .requests import Requests
-from .source import DemandResult
+from .source import DemandResult, TripFacts
 from .validation import RejectLog, RejectReason, check_file
 from .zones import ZoneNodes, Zones
 
@@ -300,8 +300,9 @@ class _Judge:
             take("max_wait", np.where(missing, -1, v), np.where(missing, np.uint8(0), c).astype(np.uint8), m.max_wait)
         if m.trip_distance is not None:
             v, c = _parse.to_float(table.column(m.trip_distance))
-            # Only used to spot zero-length trips; an unreadable distance is no evidence either way.
+            # Used to spot zero-length trips (an unreadable distance is no evidence either way), and kept as a fact.
             self._zero_recorded = (c == 0) & (v <= 0)
+            take("trip_distance", np.where(c == 0, v, np.nan), np.zeros(n, dtype=np.uint8), m.trip_distance)
         else:
             self._zero_recorded = np.zeros(n, dtype=bool)
 
@@ -411,7 +412,21 @@ class _Judge:
         )
         report = self.log.report(accepted=len(req))
         report.log()
-        return DemandResult(req, report)
+        return DemandResult(req, report, self._facts(sel, rid, t, day0, req))
+
+    def _facts(self, sel: I64, rid: I64, t: I64, day0: int, req: Requests) -> TripFacts:
+        """The accepted rows' drop-off times, distances and zones, in the order of ``req`` (time, then id)."""
+        a = self.acc
+        n = sel.size
+        order = sel[np.lexsort((rid[sel], t[sel]))]
+        drop = a.get("dropoff", np.int64)[order] - day0 if self.mapping.dropoff_time else np.full(n, -1, np.int64)
+        dist = a.get("trip_distance", np.float64)[order] if self.mapping.trip_distance else np.full(n, np.nan)
+        zoned = self.mapping.zone_based
+        oz = a.get("o_zone", np.int64)[order] if zoned else np.full(n, -1, np.int64)
+        dz = a.get("d_zone", np.int64)[order] if zoned else np.full(n, -1, np.int64)
+        if not np.array_equal(rid[order], req.request_id):
+            raise DemandError("internal: trip facts out of step with the requests")
+        return TripFacts(dropoff_s=drop, trip_distance=dist, o_zone=oz, d_zone=dz)
 
 
 def _first_occurrence(ids: I64) -> tuple[NDArray[np.bool_], I64]:

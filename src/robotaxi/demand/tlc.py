@@ -44,8 +44,9 @@ TLC_COLUMN_VARIANTS: dict[str, tuple[str, ...]] = {
     "o_lat": ("pickup_latitude", "start_lat"),
     "d_lon": ("dropoff_longitude", "end_lon"),
     "d_lat": ("dropoff_latitude", "end_lat"),
-    "o_zone": ("pulocationid",),
-    "d_zone": ("dolocationid",),
+    # The snake_case names are those of the TLC samples shipped with Great Expectations (shared/data/nyc_tlc_trips).
+    "o_zone": ("pulocationid", "pickup_location_id"),
+    "d_zone": ("dolocationid", "dropoff_location_id"),
     "passengers": ("passenger_count",),
     "fare": ("fare_amount", "fare_amt", "base_passenger_fare"),
     "trip_distance": ("trip_distance", "trip_miles"),

@@ -218,12 +218,5 @@ def calibrate_profile(
 def write_profile(profile: SpeedProfile, path: str | Path, *, comment: str = "") -> Path:
     """Write a profile as TOML readable by :meth:`SpeedProfile.from_file`."""
     p = Path(path)
-    lines = [f"# {line}" for line in comment.splitlines()] if comment else []
-    per_line = 8
-    body = ",\n".join(
-        "    " + ", ".join(f"{f:.3f}" for f in profile.factors[i : i + per_line])
-        for i in range(0, len(profile.factors), per_line)
-    )
-    lines.append(f"factors = [\n{body},\n]\n")
-    p.write_text("\n".join(lines), encoding="utf-8")
+    p.write_text(profile.to_toml(comment), encoding="utf-8")
     return p

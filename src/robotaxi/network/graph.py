@@ -244,6 +244,15 @@ class RoadNetwork:
             "pruned": self.prune.as_dict(),
         }
 
+    def major_edges(self, min_speed_kmh: float) -> NDArray[np.bool_]:
+        """The road class of each edge: True for a major road (free-flow speed at least ``min_speed_kmh``).
+
+        The class is read from the free-flow speed because every source has one (OSMnx JSON such as the Manhattan
+        network carries no ``highway`` tag), and with the OSM class defaults 45 km/h separates motorways, trunks,
+        primary and secondary roads (50 km/h and up) from tertiary, residential and service streets (40 and below).
+        """
+        return np.asarray(self.speed_kmh >= min_speed_kmh, dtype=bool)
+
     def matrix(self, weight: NDArray[Any]) -> csr_matrix:
         """The graph as a SciPy CSR matrix with the given per-edge weight."""
         n = self.n_nodes

@@ -8,6 +8,12 @@ shortest-distance route.
 Up to ``table_max_nodes`` nodes the whole table is precomputed (``times`` as uint16 when every time fits, else
 uint32; ``distances`` as uint32; and, up to ``pred_table_max_nodes``, the predecessor matrix as int16/int32 for
 instant paths). Larger networks compute rows on demand, one single-source Dijkstra per origin, kept in an LRU cache.
+
+With a speed profile that has road classes (:attr:`SpeedProfile.has_classes`) the router also keeps, per node pair,
+the free-flow seconds the fastest route spends on major roads (a third table of the times' dtype), found from the
+shortest-path trees by pointer doubling: each node's major seconds are its parent edge's plus its parent's, and
+``log2(depth)`` rounds of ``m += m[parent]; parent = parent[parent]`` add up whole paths, vectorised over a block of
+sources (the list-ranking technique of Wyllie, 1979).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import multiprocessing as mp
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,11 +90,15 @@ class Router:
         weight = network.travel_time_s.astype(np.float64) * 2.0**self._shift + network.length_m
         self._graph = network.matrix(weight)
         self._cache_rows = max(1, cache_rows)
-        self._rows: OrderedDict[int, tuple[I32, I32, I32]] = OrderedDict()
+        self._rows: OrderedDict[int, tuple[I32, I32, I32, I32]] = OrderedDict()
         self._lock = threading.Lock()
         self._times: NDArray[Any] | None = None
         self._dists: NDArray[np.uint32] | None = None
         self._pred: NDArray[Any] | None = None
+        self._major: NDArray[Any] | None = None
+        self._major_edges: _MajorEdges | None = None
+        if self.profile.has_classes:
+            self._major_edges = _MajorEdges.of(network, self.profile.major_min_speed_kmh)
         if n <= table_max_nodes:
             n_workers = workers or os.cpu_count() or 1
             if threading.active_count() > 1:
@@ -111,17 +122,20 @@ class Router:
             shapes: dict[str, tuple[tuple[int, int], Any]] = {"t": ((n, n), t_dtype), "d": ((n, n), np.uint32)}
             if keep_pred:
                 shapes["p"] = ((n, n), p_dtype)
+            if self._major_edges is not None:
+                shapes["m"] = ((n, n), t_dtype)
             try:
                 if workers == 1 or n < 1_000:
                     out = {k: np.empty(shape, dtype) for k, (shape, dtype) in shapes.items()}
-                    _fill_rows(self._graph, self._shift, 0, n, out)
+                    _fill_rows(self._graph, self._shift, 0, n, out, self._major_edges)
                 else:
-                    out = _build_parallel(self._graph, self._shift, n, shapes, workers)
+                    out = _build_parallel(self._graph, self._shift, n, shapes, workers, self._major_edges)
                 break
             except _TimeOverflowError:
                 continue
         self._times, self._dists = out["t"], out["d"]
         self._pred = out.get("p")
+        self._major = out.get("m")
         logger.info("%s: full travel-time table built, %.1f MB", self.network.name, self.memory_bytes / 1e6)
 
     @property
@@ -132,10 +146,12 @@ class Router:
     def memory_bytes(self) -> int:
         """Bytes held by precomputed tables and cached rows."""
         total = sum(a.nbytes for a in (self._times, self._dists, self._pred) if a is not None)
-        return total + sum(r[0].nbytes * 3 for r in self._rows.values())
+        total += 0 if self._major is None else self._major.nbytes
+        return total + sum(sum(a.nbytes for a in r) for r in self._rows.values())
 
     # ------------------------------------------------------------------ rows on demand
-    def _row(self, origin: int) -> tuple[I32, I32, I32]:
+    def _row(self, origin: int) -> tuple[I32, I32, I32, I32]:
+        """(times, distances, predecessors, major-road seconds or empty) from one origin."""
         with self._lock:
             row = self._rows.get(origin)
             if row is not None:
@@ -143,7 +159,10 @@ class Router:
                 return row
         w, pred = dijkstra(self._graph, directed=True, indices=origin, return_predecessors=True)
         t, d = self._decode(w)
-        row = (t.astype(np.int32), d.astype(np.int32), pred.astype(np.int32))
+        major = np.empty(0, dtype=np.int32)
+        if self._major_edges is not None:
+            major = self._major_edges.along_trees(pred.reshape(1, -1), np.array([origin]))[0].astype(np.int32)
+        row = (t.astype(np.int32), d.astype(np.int32), pred.astype(np.int32), major)
         with self._lock:
             self._rows[origin] = row
             if len(self._rows) > self._cache_rows:
@@ -167,7 +186,8 @@ class Router:
         return a
 
     def _lookup(self, table: int, o: I64, d: I64) -> I32:
-        src = self._times if table == 0 else self._dists
+        """Table 0: times, 1: distances, 3: major-road seconds."""
+        src = {0: self._times, 1: self._dists, 3: self._major}[table]
         if src is not None:
             return src[o, d].astype(np.int32)
         out = np.empty(o.shape, dtype=np.int32)
@@ -187,7 +207,18 @@ class Router:
         With ``depart_s`` the time-of-day factor at departure is applied (see :mod:`robotaxi.network.speeds`).
         """
         o, d = np.broadcast_arrays(self._check(origins, "origins"), self._check(destinations, "destinations"))
-        return self.profile.apply(self._lookup(0, o, d), depart_s)
+        base = self._lookup(0, o, d)
+        if depart_s is None or self.profile.is_free_flow:
+            return base
+        major = self._lookup(3, o, d) if self.profile.has_classes else None
+        return self.profile.apply(base, depart_s, major)
+
+    def major_times(self, origins: ArrayLike, destinations: ArrayLike) -> I32:
+        """Free-flow seconds of each fastest route spent on major roads (needs a profile with road classes)."""
+        if self._major_edges is None:
+            raise NetworkError("major-road times need a router built with a speed profile that has road classes")
+        o, d = np.broadcast_arrays(self._check(origins, "origins"), self._check(destinations, "destinations"))
+        return self._lookup(3, o, d)
 
     def time1(self, origin: int, destination: int, depart_s: int | None = None) -> int:
         """:meth:`times` for one pair of node indices (plain ints), without array overhead."""
@@ -200,7 +231,15 @@ class Router:
             base = int(self._row(origin)[0][destination])
         if depart_s is None or self.profile.is_free_flow:
             return base
-        return round(base * self.profile.factor_at1(depart_s))
+        if not self.profile.has_classes:
+            if self.profile.overhead_s == 0.0:
+                return round(base * self.profile.factor_at1(depart_s))
+            return self.profile.apply1(base, depart_s)
+        if self._major is not None:
+            major = int(self._major[origin, destination])
+        else:
+            major = int(self._row(origin)[3][destination])
+        return self.profile.apply1(base, depart_s, major)
 
     def times_at(self, origins: ArrayLike, destinations: ArrayLike, depart_s: int) -> NDArray[np.int64]:
         """:meth:`times` for node indices already known to be valid and one departure time: the hot path of the
@@ -212,10 +251,19 @@ class Router:
             o, d = np.broadcast_arrays(o.astype(np.int64), d.astype(np.int64))
             base = self._lookup(0, o, d)
         out: NDArray[np.int64]
-        if self.profile.is_free_flow:
+        prof = self.profile
+        if prof.is_free_flow:
             out = base.astype(np.int64)
+        elif not prof.has_classes and prof.overhead_s == 0.0:
+            out = np.rint(base * prof.factor_at1(depart_s)).astype(np.int64)
         else:
-            out = np.rint(base * self.profile.factor_at1(depart_s)).astype(np.int64)
+            fl, fm = prof.factors_at1(depart_s)
+            if not prof.has_classes:
+                scaled = np.rint(base * fl)
+            else:
+                major = self._major[o, d] if self._major is not None else self._lookup(3, o, d)
+                scaled = np.rint(fl * base + (fm - fl) * major)
+            out = (scaled + np.where(base > 0, prof.overhead_whole_s, 0)).astype(np.int64)
         return out
 
     def distance1(self, origin: int, destination: int) -> int:
@@ -262,8 +310,10 @@ class Router:
     def divert(self, origin: int, destination: int, depart_s: int, at_s: int) -> tuple[int, int]:
         """The first node on the route ``origin -> destination`` (left at ``depart_s``) reached at or after ``at_s``.
 
-        Time along the route is shared between its edges in proportion to their free-flow times (the time-of-day
-        factor at departure scales every edge alike), exactly as the leg's total :meth:`times` gives it.
+        Driving time along the route is shared between its edges in proportion to their travel times at departure
+        (free-flow times scaled by their road class's factor), exactly as the leg's total :meth:`times` gives it;
+        the profile's per-leg overhead is paid on arrival at the destination, so a vehicle that changes course at
+        an intermediate node does not pay it for the abandoned rest of the leg.
         """
         total = self.time1(int(origin), int(destination), depart_s)
         if at_s <= depart_s:
@@ -271,12 +321,23 @@ class Router:
         if origin == destination or at_s >= depart_s + total:
             return int(destination), int(depart_s + total)
         path = self.path(origin, destination)
-        edge_t = self.network.travel_time_s[self.path_edges(path)].astype(np.float64)
-        cum = np.cumsum(edge_t)
+        cum = np.cumsum(self.edge_times(self.path_edges(path), depart_s))
+        drive = total - (self.profile.overhead_whole_s if not self.profile.is_free_flow else 0)
         # Arrival at each node after the origin, on the leg's own clock (the last one is the leg's total).
-        arrive = depart_s + np.floor(cum / cum[-1] * total).astype(np.int64)
+        arrive = depart_s + np.floor(cum / cum[-1] * drive).astype(np.int64)
+        arrive[-1] = depart_s + total
         k = int(np.searchsorted(arrive, at_s, side="left"))
         return int(path[k + 1]), int(arrive[k])
+
+    def edge_times(self, edges: ArrayLike, depart_s: int | None) -> NDArray[np.float64]:
+        """Relative travel times of edges for a leg leaving at ``depart_s``: free-flow seconds, major roads scaled by
+        their factor relative to the local streets' (used to share a leg's time between its edges)."""
+        e = np.asarray(edges, dtype=np.int64)
+        t = self.network.travel_time_s[e].astype(np.float64)
+        if depart_s is None or self._major_edges is None:
+            return t
+        fl, fm = self.profile.factors_at1(depart_s)
+        return np.where(self._major_edges.mask[e], t * (fm / fl), t)
 
     def path_edges(self, path: ArrayLike) -> I64:
         """Edge indices along a node path (the fastest edge between consecutive nodes)."""
@@ -294,15 +355,66 @@ class _TimeOverflowError(Exception):
     """A travel time does not fit the table's dtype (internal: retry with a wider one)."""
 
 
-def _fill_rows(graph: Any, shift: int, lo: int, hi: int, out: dict[str, NDArray[Any]]) -> None:
-    """Run Dijkstra from sources ``lo..hi-1`` in blocks and write decoded rows into ``out`` (t, d and maybe p)."""
+@dataclass(frozen=True, slots=True)
+class _MajorEdges:
+    """Which edges are major roads, and each node's in-edges padded to the largest in-degree, for tree look-ups."""
+
+    in_tail: NDArray[np.int32]  # (n, max in-degree): tail of each in-edge of the node, -1 for padding
+    in_major_s: NDArray[np.int32]  # (n, max in-degree): its free-flow seconds if it is a major road, else 0
+    mask: NDArray[np.bool_]  # per edge: a major road
+
+    @classmethod
+    def of(cls, network: RoadNetwork, min_speed_kmh: float) -> _MajorEdges:
+        n = network.n_nodes
+        mask = network.major_edges(min_speed_kmh)
+        head = network.head.astype(np.int64)
+        by_head = np.argsort(head, kind="stable")
+        deg = np.bincount(head, minlength=n)
+        start = np.concatenate(([0], np.cumsum(deg)[:-1]))
+        slot = np.arange(head.size) - np.repeat(start, deg)
+        width = max(1, int(deg.max(initial=1)))
+        in_tail = np.full((n, width), -1, dtype=np.int32)
+        in_major = np.zeros((n, width), dtype=np.int32)
+        in_tail[head[by_head], slot] = network.tail[by_head]
+        in_major[head[by_head], slot] = np.where(mask, network.travel_time_s, 0)[by_head]
+        return cls(in_tail, in_major, mask)
+
+    def along_trees(self, pred: NDArray[Any], sources: I64) -> I64:
+        """Major-road seconds from each source to every node along its shortest-path tree (rows of ``pred``)."""
+        b, n = pred.shape
+        parent = pred.astype(np.int64)
+        root = parent < 0
+        parent[root] = np.broadcast_to(sources[:, None], parent.shape)[root]
+        # The tree edge into v is the in-edge of v whose tail is v's parent (parallel edges were merged: one).
+        hit = self.in_tail[None, :, :] == parent[:, :, None]
+        m = np.where(root, 0, (hit * self.in_major_s[None, :, :]).sum(axis=2)).astype(np.int32).ravel()
+        # Flat indices into the block (row offset + parent): 1-D gathers are several times faster than 2-D ones.
+        up = (parent + (np.arange(b, dtype=np.int64) * n)[:, None]).ravel()
+        up = up.astype(np.int32) if b * n < 2**31 else up
+        # Pointer doubling: after round r, m[v] sums the 2**r edges above v (roots point to themselves with 0).
+        for _ in range(max(1, n).bit_length() + 1):
+            m += m[up]
+            nxt = up[up]
+            if np.array_equal(nxt, up):
+                break
+            up = nxt
+        return m.reshape(b, n).astype(np.int64)
+
+
+def _fill_rows(
+    graph: Any, shift: int, lo: int, hi: int, out: dict[str, NDArray[Any]], major: _MajorEdges | None = None
+) -> None:
+    """Run Dijkstra from sources ``lo..hi-1`` in blocks and write decoded rows into ``out`` (t, d, maybe p, m)."""
     mask = (1 << shift) - 1
     for start in range(lo, hi, _ROW_BLOCK):
         stop = min(start + _ROW_BLOCK, hi)
         idx = np.arange(start, stop)
-        if "p" in out:
+        if "p" in out or "m" in out:
             w, pred = dijkstra(graph, directed=True, indices=idx, return_predecessors=True)
-            out["p"][start:stop] = pred
+            if "p" in out:
+                out["p"][start:stop] = pred
+            if major is not None and "m" in out:
+                out["m"][start:stop] = major.along_trees(pred, idx.astype(np.int64))
         else:
             w = dijkstra(graph, directed=True, indices=idx)
         if not np.all(np.isfinite(w)):
@@ -316,7 +428,12 @@ def _fill_rows(graph: Any, shift: int, lo: int, hi: int, out: dict[str, NDArray[
 
 
 def _build_parallel(
-    graph: Any, shift: int, n: int, shapes: dict[str, tuple[tuple[int, int], Any]], workers: int
+    graph: Any,
+    shift: int,
+    n: int,
+    shapes: dict[str, tuple[tuple[int, int], Any]],
+    workers: int,
+    major: _MajorEdges | None = None,
 ) -> dict[str, NDArray[Any]]:
     """Split the sources over forked worker processes that write straight into shared memory.
 
@@ -333,7 +450,8 @@ def _build_parallel(
     }
     bounds = np.linspace(0, n, workers + 1).astype(int)
     procs = [
-        ctx.Process(target=_worker, args=(graph, shift, int(lo), int(hi), out)) for lo, hi in itertools.pairwise(bounds)
+        ctx.Process(target=_worker, args=(graph, shift, int(lo), int(hi), out, major))
+        for lo, hi in itertools.pairwise(bounds)
     ]
     for proc in procs:
         proc.start()
@@ -346,8 +464,8 @@ def _build_parallel(
     return out
 
 
-def _worker(graph: Any, shift: int, lo: int, hi: int, out: dict[str, NDArray[Any]]) -> None:
+def _worker(graph: Any, shift: int, lo: int, hi: int, out: dict[str, NDArray[Any]], major: _MajorEdges | None) -> None:
     try:
-        _fill_rows(graph, shift, lo, hi, out)
+        _fill_rows(graph, shift, lo, hi, out, major)
     except _TimeOverflowError:
         os._exit(_OVERFLOW_EXIT)

@@ -13,6 +13,20 @@ A :class:`SpeedProfile` is a travel-time multiplier per time slot of the day (1,
 This "static scaling at departure" keeps every table look-up one multiplication, and it is the form in which
 zone-level congestion is usually calibrated (a ratio of observed to free-flow speed per time of day, e.g. from the
 TLC-derived ``speeds.csv``). A later calibration may give per-zone factors; the interface stays the same.
+
+Road classes and a per-leg overhead (profile format 2, fitted on trip records by ``robotaxi network calibrate
+--trips``): a profile may give ``major_factors`` for **major roads** (edges whose free-flow speed is at least
+``major_min_speed_kmh``, 45 km/h by default: with the OSM class defaults that is motorways, trunks, primary and
+secondary roads; in Manhattan, where nearly every street is tagged 25 mph, the expressways and 30+ mph drives) while
+``factors`` then apply to the local streets, and an ``overhead_s`` added once to every leg between two different
+nodes. A leg whose fastest free-flow route spends ``L`` seconds on local streets and ``M`` on major roads takes::
+
+    round(f_local(slot) * L + f_major(slot) * M) + overhead_s
+
+seconds when it departs in ``slot``. The route is still the free-flow fastest one (the router keeps ``L + M`` and
+``M`` per node pair); only its duration depends on the time of day. The overhead is the time a trip loses getting
+into and out of traffic and finding the kerb; a vehicle re-routed at an intermediate node does not pay it for the
+abandoned remainder, since it is paid on arrival (see :meth:`robotaxi.network.Router.divert`).
 """
 
 from __future__ import annotations
@@ -108,6 +122,21 @@ class LocalClock:
         return (t + self._offsets[k_all]) % DAY_S
 
 
+#: Keys of a speed-profile TOML file (format 2; a file with only ``factors`` is format 1).
+PROFILE_KEYS = ("factors", "major_factors", "overhead_s", "major_min_speed_kmh")
+#: Default free-flow speed (km/h) from which an edge counts as a major road.
+MAJOR_MIN_SPEED_KMH = 45.0
+_MAX_OVERHEAD_S = 1800.0
+
+
+def _check_factors(name: str, factors: tuple[float, ...]) -> None:
+    if len(factors) not in _ALLOWED_SLOTS:
+        raise ValueError(f"SpeedProfile {name} needs 1, 24 (hourly) or 96 (15-minute) factors, got {len(factors)}")
+    for i, f in enumerate(factors):
+        if not (np.isfinite(f) and 0.1 <= f <= 20.0):
+            raise ValueError(f"SpeedProfile {name}[{i}] = {f!r} is outside the plausible range 0.1..20")
+
+
 @dataclass(frozen=True, slots=True)
 class SpeedProfile:
     """Travel-time multipliers by local time of day (1.0 = free flow, 1.5 = trips take 50 % longer).
@@ -115,24 +144,45 @@ class SpeedProfile:
     Parameters
     ----------
     factors : tuple of float
-        1, 24 or 96 multipliers (constant, hourly, 15-minute slots of the local day).
+        1, 24 or 96 multipliers (constant, hourly, 15-minute slots of the local day): for every road, or for the
+        local streets when ``major_factors`` is given.
     timezone : str
         IANA time zone of the service area; departure times given to :meth:`apply` are epoch seconds.
+    major_factors : tuple of float or None
+        Multipliers for major roads (edges with a free-flow speed of at least ``major_min_speed_kmh``), as many as
+        ``factors``.
+    overhead_s : float
+        Seconds added once to every leg between two different nodes (rounded to whole seconds) when a departure
+        time is given: getting into and out of traffic, finding the kerb.
+    major_min_speed_kmh : float
+        Free-flow speed from which an edge is a major road.
     """
 
     factors: tuple[float, ...] = (1.0,)
     timezone: str = "UTC"
+    major_factors: tuple[float, ...] | None = None
+    overhead_s: float = 0.0
+    major_min_speed_kmh: float = MAJOR_MIN_SPEED_KMH
     _clock: LocalClock = field(init=False, repr=False, compare=False)
     _free: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_clock", LocalClock(self.timezone))
-        object.__setattr__(self, "_free", all(f == 1.0 for f in self.factors))
-        if len(self.factors) not in _ALLOWED_SLOTS:
-            raise ValueError(f"SpeedProfile needs 1, 24 (hourly) or 96 (15-minute) factors, got {len(self.factors)}")
-        for i, f in enumerate(self.factors):
-            if not (np.isfinite(f) and 0.1 <= f <= 20.0):
-                raise ValueError(f"SpeedProfile factor {i} = {f!r} is outside the plausible range 0.1..20")
+        _check_factors("factors", self.factors)
+        if self.major_factors is not None:
+            _check_factors("major_factors", self.major_factors)
+            if len(self.major_factors) != len(self.factors):
+                raise ValueError(
+                    f"SpeedProfile major_factors has {len(self.major_factors)} slots but factors has "
+                    f"{len(self.factors)}: give both per slot of the same length"
+                )
+        if not (np.isfinite(self.overhead_s) and 0.0 <= self.overhead_s <= _MAX_OVERHEAD_S):
+            raise ValueError(f"SpeedProfile overhead_s = {self.overhead_s!r} must be 0..{_MAX_OVERHEAD_S:.0f} seconds")
+        if not (np.isfinite(self.major_min_speed_kmh) and self.major_min_speed_kmh > 0):
+            raise ValueError(f"SpeedProfile major_min_speed_kmh = {self.major_min_speed_kmh!r} must be > 0")
+        free = all(f == 1.0 for f in self.factors) and self.overhead_s == 0.0
+        free = free and (self.major_factors is None or all(f == 1.0 for f in self.major_factors))
+        object.__setattr__(self, "_free", free)
 
     @property
     def slot_seconds(self) -> int:
@@ -142,41 +192,146 @@ class SpeedProfile:
     def is_free_flow(self) -> bool:
         return self._free
 
+    @property
+    def has_classes(self) -> bool:
+        """True when major roads have factors of their own (the router then keeps per-class route times)."""
+        return self.major_factors is not None
+
+    @property
+    def overhead_whole_s(self) -> int:
+        """The per-leg overhead in whole seconds, as legs get it."""
+        return round(self.overhead_s)
+
     def with_timezone(self, timezone: str) -> SpeedProfile:
         """The same factors read in another time zone."""
-        return SpeedProfile(self.factors, timezone)
+        return SpeedProfile(self.factors, timezone, self.major_factors, self.overhead_s, self.major_min_speed_kmh)
+
+    def _slot1(self, t_s: int) -> int:
+        return self._clock.second_of_day(int(t_s)) * len(self.factors) // DAY_S
 
     def factor_at1(self, t_s: int) -> float:
         """:meth:`factor_at` for one whole epoch second (no array overhead)."""
-        return self.factors[self._clock.second_of_day(int(t_s)) * len(self.factors) // DAY_S]
+        return self.factors[self._slot1(t_s)]
+
+    def factors_at1(self, t_s: int) -> tuple[float, float]:
+        """(local-street factor, major-road factor) in force at one epoch second."""
+        k = self._slot1(t_s)
+        f = self.factors[k]
+        return f, (self.major_factors[k] if self.major_factors is not None else f)
 
     def factor_at(self, t_s: ArrayLike) -> NDArray[np.float64]:
         """The multiplier in force at each epoch second ``t_s`` (local time of day in :attr:`timezone`)."""
         slot = self._clock.seconds_of_day(t_s) // self.slot_seconds
         return np.asarray(self.factors, dtype=np.float64)[slot]
 
-    def apply(self, free_flow_s: ArrayLike, depart_s: ArrayLike | None) -> NDArray[np.int32]:
-        """Scale free-flow times (integer seconds) by the factor at departure, rounded to whole seconds."""
+    def major_factor_at(self, t_s: ArrayLike) -> NDArray[np.float64]:
+        """The major-road multiplier in force at each epoch second (``factor_at`` without road classes)."""
+        if self.major_factors is None:
+            return self.factor_at(t_s)
+        slot = self._clock.seconds_of_day(t_s) // self.slot_seconds
+        return np.asarray(self.major_factors, dtype=np.float64)[slot]
+
+    def apply(
+        self, free_flow_s: ArrayLike, depart_s: ArrayLike | None, major_s: ArrayLike | None = None
+    ) -> NDArray[np.int32]:
+        """Leg times at departure ``depart_s``: free-flow times (integer seconds) scaled and the overhead added.
+
+        ``major_s`` is the part of each free-flow time spent on major roads (needed when :attr:`has_classes`).
+        Without a departure time the free-flow times are returned unchanged.
+        """
         base = np.asarray(free_flow_s)
         if depart_s is None or self.is_free_flow:
             return base.astype(np.int32, copy=False)
-        scaled = np.rint(base * self.factor_at(depart_s))
+        if self.major_factors is None:
+            scaled = np.rint(base * self.factor_at(depart_s))
+        else:
+            if major_s is None:
+                raise ValueError("SpeedProfile.apply: a profile with road classes needs the major-road seconds")
+            fl = self.factor_at(depart_s)
+            scaled = np.rint(fl * base + (self.major_factor_at(depart_s) - fl) * np.asarray(major_s))
+        if self.overhead_s:
+            scaled = scaled + np.where(base > 0, self.overhead_whole_s, 0)
         return scaled.astype(np.int32)
 
+    def apply1(self, free_flow_s: int, depart_s: int, major_s: int = 0) -> int:
+        """:meth:`apply` for one leg (plain ints)."""
+        if self.is_free_flow or free_flow_s == 0:
+            return free_flow_s
+        if self.major_factors is None:
+            t = round(free_flow_s * self.factor_at1(depart_s))
+        else:
+            fl, fm = self.factors_at1(depart_s)
+            t = round(fl * free_flow_s + (fm - fl) * major_s)
+        return t + self.overhead_whole_s
+
+    # ------------------------------------------------------------------ files
     @classmethod
     def from_file(cls, path: str | Path, timezone: str = "UTC") -> SpeedProfile:
-        """Read ``factors = [...]`` from a TOML file; the factors are for local time in ``timezone``."""
+        """Read a profile TOML file; the factors are for local time in ``timezone``.
+
+        Format 1 is ``factors = [...]``; format 2 adds ``major_factors = [...]``, ``overhead_s`` and
+        ``major_min_speed_kmh`` (see :data:`PROFILE_KEYS`). Any other key is an error naming it.
+        """
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
             raise NetworkError(f"speed profile file not found: {p}") from e
+        except IsADirectoryError as e:
+            raise NetworkError(f"speed profile {p} is a folder, not a TOML file") from e
+        except UnicodeDecodeError as e:
+            raise NetworkError(f"{p}: not a text (UTF-8) TOML file: {e}") from e
         except tomllib.TOMLDecodeError as e:
             raise NetworkError(f"{p}: not valid TOML: {e}") from e
-        factors = data.get("factors")
-        if not isinstance(factors, list) or not all(isinstance(f, int | float) for f in factors):
-            raise NetworkError(f"{p}: expected `factors = [numbers...]` with 1, 24 or 96 entries")
+        unknown = sorted(set(data) - set(PROFILE_KEYS))
+        if unknown:
+            raise NetworkError(
+                f"{p}: unknown key {unknown[0]!r} in the speed profile (allowed: {', '.join(PROFILE_KEYS)})"
+            )
+        factors = _read_list(p, data, "factors", required=True) or ()
+        major = _read_list(p, data, "major_factors", required=False)
+        kwargs: dict[str, float] = {}
+        for key in ("overhead_s", "major_min_speed_kmh"):
+            if key in data:
+                v = data[key]
+                if isinstance(v, bool) or not isinstance(v, int | float):
+                    raise NetworkError(f"{p}: {key} must be a number, got {v!r}")
+                kwargs[key] = float(v)
         try:
-            return cls(tuple(float(f) for f in factors), timezone)
+            return cls(factors, timezone, major, **kwargs)
         except ValueError as e:
             raise NetworkError(f"{p}: {e}") from e
+
+    def to_toml(self, comment: str = "") -> str:
+        """The profile as TOML text that :meth:`from_file` reads back (the time zone belongs to the scenario)."""
+        lines = [f"# {line}".rstrip() for line in comment.splitlines()] if comment else []
+        if self.overhead_s or self.major_factors is not None:
+            lines.append(f"overhead_s = {self.overhead_s:.1f}   # added once to every leg between two nodes")
+        if self.major_factors is not None:
+            lines.append(
+                f"major_min_speed_kmh = {self.major_min_speed_kmh:g}   # edges this fast (free flow) are major roads"
+            )
+            lines.append("# local streets:")
+        lines.append(_toml_list("factors", self.factors))
+        if self.major_factors is not None:
+            lines.append("# major roads:")
+            lines.append(_toml_list("major_factors", self.major_factors))
+        return "\n".join(lines) + "\n"
+
+
+def _read_list(p: Path, data: dict[str, object], key: str, *, required: bool) -> tuple[float, ...] | None:
+    if key not in data:
+        if required:
+            raise NetworkError(f"{p}: no `{key} = [...]` in the speed profile (1, 24 or 96 numbers)")
+        return None
+    v = data[key]
+    if not isinstance(v, list) or not all(isinstance(f, int | float) and not isinstance(f, bool) for f in v):
+        raise NetworkError(f"{p}: {key} must be a list of numbers with 1, 24 or 96 entries")
+    return tuple(float(f) for f in v)
+
+
+def _toml_list(key: str, values: tuple[float, ...], per_line: int = 8) -> str:
+    body = ",\n".join(
+        "    " + ", ".join(f"{f:.3f}" for f in values[i : i + per_line]) for i in range(0, len(values), per_line)
+    )
+    return f"{key} = [\n{body},\n]"

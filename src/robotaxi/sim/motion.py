@@ -3,7 +3,8 @@
 Vehicles drive the router's fastest path at the router's travel times (time-of-day factor at departure, see
 :mod:`robotaxi.network.speeds`). A leg is stored as four numbers per vehicle (from node, to node, start, end), not as
 a path: the path is looked up only when someone asks where a moving vehicle is, and the time along the leg is
-shared between its edges in proportion to their free-flow times (the uniform factor scales every edge alike).
+shared between its edges in proportion to their travel times at departure (free-flow times, major roads scaled by
+their own factor when the profile has road classes; the per-leg overhead is spread along with them).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Motion:
         if t <= t0:
             return Position(a, a, 0.0, float(net.lon[a]), float(net.lat[a]))
         path = self.router.path(a, b)
-        edge_t = net.travel_time_s[self.router.path_edges(path)].astype(np.float64)
+        edge_t = self.router.edge_times(self.router.path_edges(path), t0)
         cum = np.concatenate(([0.0], np.cumsum(edge_t)))
         target = (t - t0) / (t1 - t0) * cum[-1]
         k = int(np.clip(np.searchsorted(cum, target, side="right") - 1, 0, edge_t.size - 1))
