@@ -35,6 +35,8 @@ ZONE_HEADERS = {
     "green_2017": ["lpep_pickup_datetime", "lpep_dropoff_datetime", "PULocationID", "DOLocationID"],
     "fhv_2018": ["pickup_datetime", "dropOff_datetime", "PUlocationID", "DOlocationID"],
     "fhvhv_2019": ["request_datetime", "dropoff_datetime", "PULocationID", "DOLocationID"],
+    # The Great Expectations samples of 2018 yellow trips (shared/data/nyc_tlc_trips).
+    "ge_sample_2018": ["pickup_datetime", "dropoff_datetime", "pickup_location_id", "dropoff_location_id"],
 }
 
 
@@ -82,6 +84,34 @@ def test_zone_variants(variant: str, tmp_path: Path, grid4: RoadNetwork, grid4_z
     assert int(r.o_node[1]) not in west
     assert r.o_node[1] != r.d_node[1]
     assert np.array_equal(r.o_lon, grid4.lon[r.o_node])
+
+
+def test_trip_facts_follow_the_requests(tmp_path: Path, grid4: RoadNetwork, grid4_zones: Path) -> None:
+    """Drop-off times, distances and zones come back in the requests' order (by time), for the calibration."""
+    header = ["pickup_datetime", "dropoff_datetime", "trip_distance", "pickup_location_id", "dropoff_location_id"]
+    rows = [
+        ["2018-06-13 09:00:00", "2018-06-13 09:05:00", "0.8", "2", "2"],
+        ["2018-06-13 08:00:00", "2018-06-13 08:20:30", "2.5", "1", "2"],
+        ["2018-06-13 10:00:00", "2018-06-13 10:07:00", "", "2", "1"],
+        ["2018-06-13 11:00:00", "2018-06-13 11:07:00", "0", "2", "1"],  # zero distance: rejected
+    ]
+    p = _csv(tmp_path / "ge.csv", header, rows)
+    res = TLCSource(path=p, zones=grid4_zones).load(grid4, np.random.default_rng(0))
+    f = res.trips
+    assert f is not None
+    r = res.requests
+    assert r.time_s.tolist() == [8 * 3600, 9 * 3600, 10 * 3600]
+    assert (f.dropoff_s - r.time_s).tolist() == [1230, 300, 420]
+    assert f.trip_distance[:2].tolist() == [2.5, 0.8]
+    assert np.isnan(f.trip_distance[2])
+    assert f.o_zone.tolist() == [1, 2, 2]
+    assert f.d_zone.tolist() == [2, 2, 1]
+    # A coordinate file has no zones: -1.
+    c = _csv(tmp_path / "c.csv", COORD_HEADERS["yellow_2015_2016"], _coord_rows(grid4))
+    fc = TLCSource(path=c).load(grid4, np.random.default_rng(0)).trips
+    assert fc is not None
+    assert fc.o_zone.tolist() == [-1, -1, -1]
+    assert (fc.dropoff_s - np.array([600, 4200, 7800])).tolist() == [1200, 1200, 1200]
 
 
 def test_variant_table_covers_headers() -> None:

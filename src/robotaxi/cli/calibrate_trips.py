@@ -55,13 +55,13 @@ def calibrate_trips(
 
     t0 = time.perf_counter()
     files = trip_files(trips)
-    Zones.from_file(zones)  # a bad zones file fails before the routing table is built
+    zoning = Zones.from_file(zones)  # read first: a bad zones file fails before the routing table is built
     baseline = SpeedProfile.from_file(compare) if compare is not None else None
     net = load_network(network_path)
     # A neutral profile with road classes: the router then keeps the major-road seconds of every route.
     router = Router(net, profile=SpeedProfile((1.0,), major_factors=(1.0,), major_min_speed_kmh=major_min_speed_kmh))
     observed = load_observed_trips(router, files, zones, weekdays_only=weekdays_only, seed=seed)
-    table = trip_table(router, observed, zones, draws=draws, seed=seed)
+    table = trip_table(router, observed, zoning, draws=draws, seed=seed)
     fit_mask, test_mask = month_split(table.month, holdout)
     fit = fit_profile(table, fit_mask, major_min_speed_kmh=major_min_speed_kmh)
     held = ",".join(str(m) for m in sorted(set(holdout)))

@@ -162,14 +162,17 @@ def _pair_means(router: Router, zn: ZoneNodes, pairs: I64) -> tuple[F64, F64]:
     return local, major
 
 
-def trip_table(router: Router, trips: ObservedTrips, zones: str | Path, *, draws: int = 8, seed: int = 0) -> TripTable:
+def trip_table(
+    router: Router, trips: ObservedTrips, zones: Zones | str | Path, *, draws: int = 8, seed: int = 0
+) -> TripTable:
     """The observed trips with their zone pairs' mean route times and ``draws`` sampled placements each.
 
-    ``router`` must have been built with a profile that has road classes (for the major-road seconds).
+    ``router`` must have been built with a profile that has road classes (for the major-road seconds); ``zones``
+    are the zone polygons the trips were loaded with (a file, or the zones read from it).
     """
     if draws < 1:
         raise DemandError(f"draws must be >= 1, got {draws}")
-    zn = ZoneNodes.build(Zones.from_file(zones), router.network)
+    zn = ZoneNodes.build(zones if isinstance(zones, Zones) else Zones.from_file(zones), router.network)
     oi = zn.zones.index_of(trips.o_zone)
     di = zn.zones.index_of(trips.d_zone)
     if np.any(oi < 0) or np.any(di < 0):

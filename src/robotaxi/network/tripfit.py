@@ -172,6 +172,7 @@ def fit_profile(
     f_scale: float = 0.25,
     min_trips_per_hour: int = 30,
     major_min_speed_kmh: float = MAJOR_MIN_SPEED_KMH,
+    residual: str = "log",
 ) -> TripFit:
     """Fit hourly factors for local streets and major roads and a per-leg overhead (see the module notes).
 
@@ -212,11 +213,33 @@ def fit_profile(
     log_y = np.log(y)
 
     def residuals(p: F64) -> F64:
-        r: F64 = np.log(np.maximum(_predict(p, local, major, h_fit), 1.0)) - log_y
+        pred = np.maximum(_predict(p, local, major, h_fit), 1.0)
+        if residual == "log":
+            r: F64 = np.log(pred) - log_y
+        else:
+            r = (pred - y) / pred
         return r
 
+    rows = np.arange(y.size)
+
+    def jacobian(p: F64) -> F64:
+        pred = np.maximum(_predict(p, local, major, h_fit), 1.0)
+        # d log(pred) / d theta = (d pred / d theta) / pred; relative residuals: y / pred**2 instead of 1 / pred.
+        g = 1.0 / pred if residual == "log" else y / pred**2
+        jac = np.zeros((y.size, 2 * HOURS + 1))
+        jac[rows, h_fit] = local * g
+        jac[rows, HOURS + h_fit] = major * g
+        jac[:, 2 * HOURS] = g
+        return jac
+
     sol = least_squares(
-        residuals, x0, bounds=(lo, hi), loss=loss, f_scale=f_scale, x_scale=np.r_[np.ones(2 * HOURS), 100.0]
+        residuals,
+        x0,
+        jac=jacobian,
+        bounds=(lo, hi),
+        loss=loss,
+        f_scale=f_scale,
+        x_scale=np.r_[np.ones(2 * HOURS), 100.0],
     )
     if not sol.success:
         raise NetworkError(f"the robust fit did not converge: {sol.message}")
