@@ -78,3 +78,15 @@ def test_calibrate_refuses_bad_arguments(tmp_path: Path, trip_folder: Path, caps
     assert main([*base, *out, "--trips", str(trip_folder), "--compare", str(bad_profile)]) == 1
     assert "unknown key 'major'" in capsys.readouterr().err
     assert not (tmp_path / "p.toml").exists()
+
+
+def test_the_committed_manhattan_profile_has_classes_and_an_overhead() -> None:
+    """``examples/manhattan_tlc_profile.toml`` is format 2 and says how it was made (docs/network.md has the fit)."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "manhattan_tlc_profile.toml"
+    profile = SpeedProfile.from_file(path, "America/New_York")
+    assert profile.major_factors is not None
+    assert len(profile.factors) == 24
+    assert 60.0 < profile.overhead_s < 100.0
+    # Midday on local streets is about three times the free-flow time, the small hours barely over it.
+    assert profile.factors[11] > 2.5 > 1.6 > profile.factors[4]
+    assert "Regenerate with:\n#   robotaxi network calibrate" in path.read_text(encoding="utf-8")

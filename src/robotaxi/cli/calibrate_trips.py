@@ -78,7 +78,21 @@ def calibrate_trips(
         f"neighbour: {list(fit.filled_hours) or 'none'}\n\n" + report_text(evaluations)
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(fit.profile.to_toml(_comment(net.name, files, zones, fit, held, evaluations[1])), encoding="utf-8")
+    command = " ".join(
+        [
+            "robotaxi network calibrate",
+            network_path,
+            *(f"--trips {p}" for p in trips),
+            f"--zones {zones}",
+            f"--holdout-months {held}",
+            *([] if draws == 8 else [f"--draws {draws}"]),
+            *([] if seed == 0 else [f"--seed {seed}"]),
+            *([] if weekdays_only else ["--all-days"]),
+            *([] if major_min_speed_kmh == 45.0 else [f"--major-min-speed {major_min_speed_kmh:g}"]),
+            f"--out {out}",
+        ]
+    )
+    out.write_text(fit.profile.to_toml(_comment(command, fit, held, evaluations[1])), encoding="utf-8")
     console.print(text, markup=False)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -90,15 +104,13 @@ def calibrate_trips(
     console.print(f"profile written to {out} ({time.perf_counter() - t0:.0f} s)", markup=False)
 
 
-def _comment(name: str, files: Sequence[Path], zones: Path, fit: TripFit, held: str, test: Evaluation) -> str:
-    first, last = files[0].name, files[-1].name
-    span = first if first == last else f"{first} .. {last}"
+def _comment(command: str, fit: TripFit, held: str, test: Evaluation) -> str:
     return (
-        f"Travel-time profile for {name}, fitted by `robotaxi network calibrate --trips` on {fit.trips_used:,}\n"
-        f"trips ({span}, zones {zones.name}), months {held} held out. Hourly factors for local streets and\n"
-        f"major roads (free flow >= {fit.profile.major_min_speed_kmh:g} km/h) and one overhead per leg; see\n"
-        f"docs/network.md. Held out: worst hour {100 * test.worst_hour:.1f} %, zone-pair x 3 h cells "
-        f"{100 * test.cell_error:.1f} %,\nroute length / meter distance {test.route_ratio:.3f}."
+        f"Travel-time profile fitted by `robotaxi network calibrate --trips` on {fit.trips_used:,} trips\n"
+        f"(months {held} held out): hourly factors for local streets and for major roads (free flow >=\n"
+        f"{fit.profile.major_min_speed_kmh:g} km/h), and one overhead per leg; see docs/network.md. Held out: "
+        f"worst hour {100 * test.worst_hour:.1f} %,\nzone-pair x 3 h cells {100 * test.cell_error:.1f} %, "
+        f"route length / meter distance {test.route_ratio:.3f}. Regenerate with:\n  {command}"
     )
 
 
