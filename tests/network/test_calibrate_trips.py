@@ -88,5 +88,6 @@ def test_the_committed_manhattan_profile_has_classes_and_an_overhead() -> None:
     assert len(profile.factors) == 24
     assert 60.0 < profile.overhead_s < 100.0
     # Midday on local streets is about three times the free-flow time, the small hours barely over it.
-    assert profile.factors[11] > 2.5 > 1.6 > profile.factors[4]
+    assert profile.factors[11] > 2.5
+    assert profile.factors[4] < 1.6
     assert "Regenerate with:\n#   robotaxi network calibrate" in path.read_text(encoding="utf-8")
