@@ -92,7 +92,7 @@ def calibrate_trips(
             f"--out {out}",
         ]
     )
-    out.write_text(fit.profile.to_toml(_comment(command, fit, held, evaluations[1])), encoding="utf-8")
+    out.write_text(fit.profile.to_toml(_comment(net.name, command, fit, held, evaluations[1])), encoding="utf-8")
     console.print(text, markup=False)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -104,9 +104,9 @@ def calibrate_trips(
     console.print(f"profile written to {out} ({time.perf_counter() - t0:.0f} s)", markup=False)
 
 
-def _comment(command: str, fit: TripFit, held: str, test: Evaluation) -> str:
+def _comment(name: str, command: str, fit: TripFit, held: str, test: Evaluation) -> str:
     return (
-        f"Travel-time profile fitted by `robotaxi network calibrate --trips` on {fit.trips_used:,} trips\n"
+        f"Travel-time profile for {name}, fitted by `robotaxi network calibrate --trips` on {fit.trips_used:,} trips\n"
         f"(months {held} held out): hourly factors for local streets and for major roads (free flow >=\n"
         f"{fit.profile.major_min_speed_kmh:g} km/h), and one overhead per leg; see docs/network.md. Held out: "
         f"worst hour {100 * test.worst_hour:.1f} %,\nzone-pair x 3 h cells {100 * test.cell_error:.1f} %, "
