@@ -146,3 +146,23 @@ def test_report_money_section(grid3: RoadNetwork) -> None:
     assert "<th>alpha</th><th>pool</th><th>all operators</th>" in html
     assert "$4.32 + platform commission $0.48 = rider payments $4.80" in html
     assert html.count("data:image/png;base64,") == 1  # trips and revenue by hour (no surge table)
+
+
+def test_a_run_without_trips_prices_nothing(grid3: RoadNetwork) -> None:
+    """One request from the far corner with a 5 s max wait is rejected: no trip, no leg, zero money, surge neutral."""
+    from robotaxi.sim.report_market import market_section
+
+    fleet = Fleet.build((Operator("alpha", 1, start_nodes=(0,)),), grid3, np.random.default_rng(0))
+    reqs = requests_on(grid3, [10], [8], [0], max_wait_s=[5])
+    res = Simulator(Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=600)).run()
+    assert len(res.legs) == 0
+    surge = SurgeSettings(SurgeParams())
+    market = price_run(
+        res, Pricing(surge=surge), (ALPHA,), zone_of_node=np.zeros(9, dtype=np.int64), zone_names=("all",)
+    )
+    assert market.accounts.trips == 0
+    assert market.accounts.rider_payments_cents == 0
+    assert market.accounts.operators[0].mean_fare_cents is None
+    assert market.surge is not None
+    assert market.surge.bp.tolist() == [[10_000]]
+    assert "rider payments $0.00" in market_section(market)

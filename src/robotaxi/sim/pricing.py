@@ -167,14 +167,19 @@ def available_vehicles_at(result: SimResult, zone_of_node: NDArray[np.integer], 
     l_key = legs.vehicle[l_order].astype(np.int64) * big + legs.start_s[l_order]
     l_to = legs.to_node[l_order].astype(np.int64)
     out = np.zeros((boundaries.size, n_zones), dtype=np.int64)
+    if e_key.size == 0:
+        return out  # no vehicle ever came into service
+    # A sentinel row after each sorted key array keeps the look-ups in range when a vehicle has no row (no legs).
+    e_key, e_state = np.r_[e_key, np.int64(-1)], np.r_[e_state, np.int64(-1)]
+    l_key, l_to = np.r_[l_key, np.int64(-1)], np.r_[l_to, np.int64(0)]
     for k, b in enumerate(boundaries.tolist()):
         probe = vehicles * big + b
-        i = np.searchsorted(e_key, probe, side="right") - 1
-        has = (i >= 0) & (e_key[np.maximum(i, 0)] // big == vehicles)
-        free = has & (e_state[np.maximum(i, 0)] == int(VehicleState.AVAILABLE))
-        j = np.searchsorted(l_key, probe, side="right") - 1
-        moved = (j >= 0) & (l_key[np.maximum(j, 0)] // big == vehicles)
-        node = np.where(moved, l_to[np.maximum(j, 0)], fleet.start_node.astype(np.int64))
+        i = np.searchsorted(e_key[:-1], probe, side="right") - 1
+        has = e_key[i] // big == vehicles  # i == -1 reads the sentinel, which matches no vehicle
+        free = has & (e_state[i] == int(VehicleState.AVAILABLE))
+        j = np.searchsorted(l_key[:-1], probe, side="right") - 1
+        moved = l_key[j] // big == vehicles
+        node = np.where(moved, l_to[j], fleet.start_node.astype(np.int64))
         zone = zone_of_node[node[free]].astype(np.int64)
         out[k] = np.bincount(zone[zone >= 0], minlength=n_zones)
     return out
