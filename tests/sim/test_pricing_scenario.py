@@ -157,3 +157,31 @@ def test_cli_records_the_priced_fares(tmp_path: Path, capsys: pytest.CaptureFixt
         fares = [json.loads(ledger.entry(i))["fare_cents"] for i in range(ledger.size)]
     assert fares
     assert all(isinstance(f, int) and f >= 700 for f in fares)
+
+
+def test_operators_with_money_tables_are_priced_without_a_pricing_table(tmp_path: Path) -> None:
+    from .test_marketplace_scenario import AV, DRIVERS, HEAD, write
+
+    fares = "[operators.fares]\nbase_cents = 200\nper_km_cents = 100\n"
+    sc = Scenario.from_file(write(tmp_path, HEAD + AV + fares + DRIVERS + fares))
+    assert sc.pricing is not None
+    assert sc.pricing.surge is None
+    assert [t.name for t in sc.terms] == ["av", "drivers"]
+    assert sc.terms[1].fares == FareSchedule(base_cents=200, per_km_cents=100)
+    # Without any money table nothing is priced.
+    assert Scenario.from_file(write(tmp_path, HEAD + AV + DRIVERS)).pricing is None
+    # A fares table on one operator only: the other has none and [pricing] no default, named in the error.
+    with pytest.raises(ScenarioError, match=r"operator 'drivers': operators\.fares: missing"):
+        Scenario.from_file(write(tmp_path, HEAD + AV + fares + DRIVERS))
+
+
+def test_the_marketplace_example_is_priced_with_surge_by_tlc_zone() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    sc = Scenario.from_file(repo / "examples" / "manhattan_marketplace.toml")
+    assert sc.pricing is not None
+    assert sc.pricing.surge is not None
+    assert sc.pricing.surge.zones == "demand"
+    names = [t.name for t in sc.terms]
+    assert names == ["downtown-av", "island-av", "drivers"]
+    assert sc.terms[2].costs.driver_share_bp == 7500
+    assert sc.terms[1].costs.safety_driver_per_hour_cents == 2500

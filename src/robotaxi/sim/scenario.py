@@ -447,9 +447,12 @@ def _pricing(
 ) -> tuple[Pricing | None, tuple[OperatorTerms, ...]]:
     """The ``[pricing]`` table and each operator's terms: the one fleet's are ``[pricing.fares]`` / ``costs``;
     each of ``[[operators]]`` may have its own ``fares`` / ``costs`` / ``commission`` tables."""
-    if "pricing" not in root:
+    # Operators that carry money tables are priced with the platform's defaults when there is no [pricing] (no
+    # surge, no commission but their own): fares that were given are never silently ignored.
+    money = any(o.fares is not None or o.costs is not None or o.commission is not None for o in operators)
+    if "pricing" not in root and not money:
         return None, ()
-    pricing = parse_pricing(root["pricing"])  # MarketConfigError is a ValueError: from_toml names the file
+    pricing = parse_pricing(root.get("pricing", {}))  # MarketConfigError is a ValueError: from_toml names the file
     if pricing.choice is not None:
         raise ValueError(
             "pricing.choice: rider choice is not simulated yet (quotes are priced at assignment time by the "
