@@ -190,6 +190,8 @@ def test_report_columns_and_mileage(run: Path) -> None:
     assert acme.mpd.disengagements == len(ev.records)
     assert acme.mpd.contains(2.0)
     assert "Garwood" in render_html(rep)
+    assert sum(rep.by_hour) == len(ev.records)
+    assert rep.by_hour == [int(np.sum((ev.time_s // 3600) % 24 == h)) for h in range(24)]
 
 
 def test_report_without_events_still_gives_the_mileage(run: Path, tmp_path: Path) -> None:
@@ -254,6 +256,10 @@ def test_cli_simulate_report_and_ledger(run: Path, tmp_path: Path, capsys: pytes
     assert main(args) == 0  # the same seed: the same events, all already in the ledger
     assert f"appended 0, already there {n}" in capsys.readouterr().out
     assert main(["safety", "report", str(run)]) == 0
+    page = (run / "safety" / "safety_report.html").read_text()
+    assert 'alt="map of the disengagements" src="data:image/png;base64,' in page
+    assert main(["safety", "report", str(run), "--no-map", "-o", str(tmp_path / "nomap")]) == 0
+    assert "map of the disengagements" not in (tmp_path / "nomap" / "safety_report.html").read_text()
     text = (run / "safety" / "dmv_disengagements_2019.csv").read_text()
     assert text.count("AVT9") + (run / "safety" / "dmv_disengagements_2020.csv").read_text().count("AVT9") == n
     assert main(["safety", "simulate", str(run)]) == 1

@@ -15,7 +15,7 @@ from .app import app, console, print_table, sub_app
 
 if TYPE_CHECKING:
     from ..ledger import SafetyEvent
-    from ..network import Router
+    from ..network import RoadNetwork
     from ..safety import DisengagementRecord
     from ..safety.runs import RunInfo
 
@@ -35,21 +35,21 @@ _LEDGER_INITIATOR = {
 }
 
 
-def _router(info: RunInfo, network: Path | None) -> Router:
-    from ..network import Router, load_network
+def _network(info: RunInfo, network: Path | None) -> RoadNetwork:
+    from ..network import load_network
     from ..sim.scenario import resolve_input
 
     if network is not None:
-        return Router(load_network(network))
+        return load_network(network)
     if info.network is None:
         raise SafetyError(f"{info.folder}/scenario.toml names no [network] path", hint="pass --network PATH")
     if info.network == "helsinki":
-        return Router(load_network("helsinki"))
+        return load_network("helsinki")
     try:
         path = resolve_input(info.network, info.folder.resolve(), "network.path")
     except ValueError as e:
         raise SafetyError(f"{info.folder}/scenario.toml: {e}", hint="pass --network PATH") from e
-    return Router(load_network(path))
+    return load_network(path)
 
 
 def ledger_event(record: DisengagementRecord) -> SafetyEvent:
@@ -127,7 +127,9 @@ def simulate(
     unknown = sorted(set(table) - set(data.autonomous_operators()))
     if unknown:
         raise SafetyError(f"{profiles}: operator(s) {', '.join(unknown)} drive no autonomous vehicle in this run")
-    events = simulate_disengagements(data, _router(info, network), table, np.random.default_rng(seed))
+    from ..network import Router
+
+    events = simulate_disengagements(data, Router(_network(info, network)), table, np.random.default_rng(seed))
     meta = {
         "source": "robotaxi safety simulate (offline, over legs.parquet)",
         "seed": seed,
@@ -164,6 +166,10 @@ def report(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Folder for the report (default: RUN_DIR/safety).")
     ] = None,
+    with_map: Annotated[
+        bool, typer.Option("--map/--no-map", help="Draw the events on the run's network in the HTML page.")
+    ] = True,
+    network: Annotated[Path | None, typer.Option(help="Network file (default: the run's scenario.toml).")] = None,
 ) -> None:
     """DMV disengagement and mileage reports (CSV) of a run, and safety_report.html with miles per
     disengagement per operator and its exact 95 % interval."""
@@ -175,6 +181,12 @@ def report(
     info = RunInfo.from_folder(run_dir)
     data = RunData.read(info)
     rep = build_report(data, read_events(run_dir))
+    if with_map:
+        from dataclasses import replace
+
+        from ..safety.report import event_map
+
+        rep = replace(rep, map_png=event_map(rep.events, _network(info, network)))
     written = write_report(rep, output if output is not None else run_dir / "safety")
     t = Table("operator", "vehicles", "miles", "disengagements", "miles / disengagement", "95 % interval")
     for o in rep.operators:

@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SafetyError
 from .dmv import disengagement_csv, mileage_csv
@@ -23,7 +23,10 @@ from .records import DisengagementRecord, Initiator, LocationType
 from .runs import EVENTS_FILE, RunData, SafetyEvents
 from .stats import MilesPerDisengagement, miles_per_disengagement
 
-__all__ = ["OperatorSafety", "RunSafetyReport", "build_report", "write_report"]
+if TYPE_CHECKING:
+    from ..network import RoadNetwork
+
+__all__ = ["OperatorSafety", "RunSafetyReport", "build_report", "event_map", "write_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class RunSafetyReport:
     by_initiator: dict[str, int] = field(default_factory=dict)
     by_location: dict[str, int] = field(default_factory=dict)
     events: list[DisengagementRecord] = field(default_factory=list)
+    by_hour: list[int] = field(default_factory=lambda: [0] * 24)  # local hour of day
+    map_png: str | None = None  # data URI of the event map, when a network was given
 
 
 def _check_events(data: RunData, events: SafetyEvents) -> None:
@@ -116,7 +121,64 @@ def build_report(data: RunData, events: SafetyEvents | None) -> RunSafetyReport:
         by_initiator=dict(Counter(r.initiator.label for r in records)),
         by_location=dict(Counter(r.location_type.label for r in records)),
         events=list(records),
+        by_hour=_by_hour(events),
     )
+
+
+def _by_hour(events: SafetyEvents | None) -> list[int]:
+    out = [0] * 24
+    if events is not None:
+        for t in events.time_s.tolist():
+            if t >= 0:
+                out[(t // 3600) % 24] += 1
+    return out
+
+
+_INITIATOR_COLOURS = {
+    Initiator.AV_SYSTEM: "#1e88e5",
+    Initiator.TEST_DRIVER: "#e53935",
+    Initiator.REMOTE_OPERATOR: "#8e24aa",
+    Initiator.PASSENGER: "#fb8c00",
+}
+
+
+def event_map(records: list[DisengagementRecord], network: RoadNetwork) -> str:
+    """A PNG data URI: the network's streets in grey and the events coloured by who initiated them."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
+    tail, head = network.tail, network.head
+    segments = np.stack(
+        [
+            np.column_stack((network.lon[tail], network.lat[tail])),
+            np.column_stack((network.lon[head], network.lat[head])),
+        ],
+        axis=1,
+    )
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.add_collection(LineCollection(list(segments), colors="#c8c8c8", linewidths=0.5))
+    for who, colour in _INITIATOR_COLOURS.items():
+        pts = [(r.lon, r.lat) for r in records if r.initiator is who and r.lon is not None]
+        if pts:
+            xy = np.asarray(pts, dtype=float)
+            ax.scatter(xy[:, 0], xy[:, 1], s=18, color=colour, label=f"{who.label} ({len(pts)})", zorder=3)
+    ax.autoscale()
+    ax.set_aspect(1 / np.cos(np.radians(float(np.mean(network.lat)))))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    if records:
+        ax.legend(loc="upper left", fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _num(x: float, digits: int = 0) -> str:
@@ -177,6 +239,12 @@ def render_html(report: RunSafetyReport) -> str:
         for r in shown
     ]
     files = "".join(f"<li><code>{html.escape(name)}</code></li>" for name in report.csv_files)
+    hours = _table(["hour", *(f"{h:02d}" for h in range(24))], [["events", *(str(n) for n in report.by_hour)]])
+    figure = (
+        f'<h2>Where</h2><img alt="map of the disengagements" src="{report.map_png}" style="max-width:100%">'
+        if report.map_png
+        else ""
+    )
     more = f"<p>First {len(shown)} of {len(report.events)} events.</p>" if len(report.events) > len(shown) else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Safety report: {html.escape(report.run)}</title>
@@ -192,6 +260,9 @@ for k disengagements; unbounded above when k = 0.</p>
 <h2>Disengagements by initiator and location</h2>
 {_table(["initiated by", "events"], who)}
 {_table(["location", "events"], where)}
+<h2>Disengagements by local hour</h2>
+{hours}
+{figure}
 <h2>Events</h2>
 {more}{_table(["date", "time (UTC)", "vehicle", "VIN", "initiated by", "location", "lon, lat", "trip"], events)}
 <h2>DMV files</h2><ul>{files}</ul>
