@@ -101,6 +101,7 @@ def build_report(data: RunData, events: SafetyEvents | None) -> RunSafetyReport:
     permit_of = {o.operator: o.permit_number for o in lines}
     for period in reporting_periods(data):
         in_period = [r for r in records if r.date in period]
+        per_vin = Counter(r.vin for r in in_period)
         files[f"dmv_disengagements_{period.year}.csv"] = disengagement_csv(in_period, period)
         rows = []
         for op in operators:
@@ -109,8 +110,7 @@ def build_report(data: RunData, events: SafetyEvents | None) -> RunSafetyReport:
                     continue
                 vin = data.vin(v)
                 months = {ym: m for ym, m in monthly[v].items() if ym in period.months()}
-                n_v = sum(1 for r in in_period if r.vin == vin)
-                rows.append((op, permit_of[op], vin, months, n_v))
+                rows.append((op, permit_of[op], vin, months, per_vin[vin]))
         files[f"dmv_mileage_{period.year}.csv"] = mileage_csv(period, rows)
     return RunSafetyReport(
         run=data.info.name,
