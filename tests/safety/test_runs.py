@@ -217,6 +217,17 @@ def test_an_event_whose_vin_has_no_mileage_row_is_an_error(run: Path) -> None:
         build_report(data, read_events(run))
 
 
+def test_an_event_outside_the_runs_periods_is_an_error(run: Path) -> None:
+    data, ev = _events(run)
+    write_events(run, ev)
+    table = pq.read_table(run / EVENTS_FILE)
+    days = table.column("date").to_pylist()
+    days[0] = days[0].replace(year=2017)
+    pq.write_table(table.set_column(table.schema.get_field_index("date"), "date", pa.array(days)), run / EVENTS_FILE)
+    with pytest.raises(SafetyError, match=r"row 0 .*date 2017-.* is outside the run's reporting period"):
+        build_report(data, read_events(run))
+
+
 def test_bad_event_rows_name_the_row(run: Path) -> None:
     _, ev = _events(run)
     write_events(run, ev)

@@ -1,9 +1,9 @@
 """Safety: disengagement and collision records, the Poisson disengagement process, miles per disengagement with
 exact intervals, DMV-format reports of simulated runs, and the analysis of published DMV and OL 316 data.
 
-The records, roads, process and statistics modules are plain Python (SciPy only for the interval); the modules
-that read and write files (``runs``, ``dmv``, ``analyze``, ``collisions``, ``report``) use pyarrow and are imported
-by name.
+The records, roads, process and statistics modules are plain Python and NumPy (SciPy for the interval); the
+modules that read and write files (``runs`` and ``report`` with pyarrow, ``dmv``, ``analyze``, ``collisions``) are
+imported by name.
 """
 
 from .process import DisengagementProcess as DisengagementProcess

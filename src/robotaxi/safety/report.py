@@ -57,8 +57,12 @@ class RunSafetyReport:
 
 
 def _check_events(data: RunData, events: SafetyEvents) -> None:
-    """Every event must belong to a vehicle of the run with that VIN (a VIN without a mileage row is an error)."""
+    """Every event must belong to a vehicle of the run with that VIN (a VIN without a mileage row is an error),
+    and fall in a reporting period the run drove in (or it would be in no report)."""
+    from .runs import reporting_periods
+
     autonomous = set(data.autonomous_operators())
+    periods = reporting_periods(data)
     for i, r in enumerate(events.records):
         v = int(events.vehicle[i])
         where = f"{EVENTS_FILE}: row {i} (event {r.event_id})"
@@ -68,6 +72,9 @@ def _check_events(data: RunData, events: SafetyEvents) -> None:
             raise SafetyError(f"{where}: operator {r.operator!r} does not run vehicle {v} autonomously in this run")
         if r.vin != data.vin(v):
             raise SafetyError(f"{where}: VIN {r.vin} has no mileage row (vehicle {v} is {data.vin(v)})")
+        if not any(r.date in p for p in periods):
+            shown = ", ".join(str(p) for p in periods)
+            raise SafetyError(f"{where}: date {r.date} is outside the run's reporting period(s) {shown}")
 
 
 def build_report(data: RunData, events: SafetyEvents | None) -> RunSafetyReport:
