@@ -40,7 +40,15 @@ from robotaxi.sim.outputs import check_output_folder
 MILE = 1609.344
 
 
-def _write_run(folder: Path, *, lengths_scale: float = 1.0) -> Path:
+FLEET = '[fleet]\noperator = "acme"\nkind = "autonomous"\nvehicles = 3\n'
+#: The marketplace's layout: vehicles 0 and 1 driverless AVs of "acme", vehicle 2 a human driver of "cabs".
+OPERATORS = (
+    '[[operators]]\nname = "acme"\nkind = "autonomous"\nvehicles = 2\nsafety_driver = false\n'
+    '[[operators]]\nname = "cabs"\nkind = "human_driven"\nvehicles = 1\n'
+)
+
+
+def _write_run(folder: Path, *, lengths_scale: float = 1.0, operators: str = FLEET) -> Path:
     folder.mkdir(parents=True)
     net = grid_city(5, 5)
     save_network(net, folder.parent / "grid.npz")
@@ -48,8 +56,7 @@ def _write_run(folder: Path, *, lengths_scale: float = 1.0) -> Path:
         'name = "tiny"\nseed = 1\n'
         f'[network]\npath = "{folder.parent / "grid.npz"}"\n'
         '[demand]\nkind = "synthetic"\ndate = "2019-11-30"\n'
-        '[time]\ntimezone = "America/Los_Angeles"\n'
-        '[fleet]\noperator = "acme"\nkind = "autonomous"\nvehicles = 3\n'
+        '[time]\ntimezone = "America/Los_Angeles"\n' + operators
     )
     rows = []
     for k in range(60):  # vehicle 0: corner to corner and back, 1,600 m in 160 s
@@ -74,8 +81,9 @@ def _write_run(folder: Path, *, lengths_scale: float = 1.0) -> Path:
         ),
         folder / "legs.parquet",
     )
+    providers = ["acme", "acme", "cabs"] if operators == OPERATORS else ["acme"] * 3
     pq.write_table(
-        pa.table({"provider": ["acme"] * 3, "vehicle_id": pa.array([0, 1, 2], pa.int32())}),
+        pa.table({"provider": providers, "vehicle_id": pa.array([0, 1, 2], pa.int32())}),
         folder / "vehicle_events.parquet",
     )
     pq.write_table(
@@ -277,3 +285,22 @@ def test_cli_simulate_report_and_ledger(run: Path, tmp_path: Path, capsys: pytes
     assert "exactly one of --miles-per-disengagement and --profiles" in capsys.readouterr().err
     assert main(["safety", "simulate", str(run), "-m", "-3"]) == 1
     assert "miles_per_disengagement: must be a number > 0" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_marketplace_operators(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _write_run(tmp_path / "market", operators=OPERATORS)
+    data = RunData.read(RunInfo.from_folder(run))
+    assert data.autonomous_operators() == ["acme"]
+    assert data.info.safety_driver == {"acme": False}
+    assert main(["safety", "simulate", str(run), "-m", "2", "--seed", "4"]) == 0
+    events = read_events(run)
+    assert events is not None
+    assert events.records
+    assert all(not r.driver_present and r.can_operate_without_driver for r in events.records)
+    assert {r.initiator.value for r in events.records} <= {"av_system", "remote_operator"}
+    assert main(["safety", "report", str(run), "--no-map"]) == 0
+    rows = (run / "safety" / "dmv_mileage_2019.csv").read_text().splitlines()
+    assert len(rows) == 3  # the header and acme's two vehicles; the human driver is not in the AV report
+    assert main(["safety", "simulate", str(run), "-m", "2", "--driver"]) == 0
+    assert all(r.driver_present for r in (read_events(run) or pytest.fail("no events")).records)

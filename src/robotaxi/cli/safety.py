@@ -86,9 +86,13 @@ def simulate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the draw; the same seed gives the same events.")] = 0,
     permit: Annotated[str, typer.Option(help="Permit number printed for the operators (with -m).")] = "SIM-0000",
-    driverless: Annotated[
-        bool, typer.Option(help="With -m: no safety driver on board (initiators: AV system, remote operator).")
-    ] = False,
+    driver: Annotated[
+        bool | None,
+        typer.Option(
+            "--driver/--driverless",
+            help="With -m: a safety driver on board or not (default: the scenario's safety_driver, else a driver).",
+        ),
+    ] = None,
     network: Annotated[Path | None, typer.Option(help="Network file (default: the run's scenario.toml).")] = None,
     ledger: Annotated[
         Path | None, typer.Option(help="Also append the events to this ledger (created if missing).")
@@ -117,10 +121,11 @@ def simulate(
                     op,
                     rates,
                     permit_number=permit,
-                    driver_present=not driverless,
-                    can_operate_without_driver=driverless,
+                    driver_present=present,
+                    can_operate_without_driver=not present,
                 )
                 for op in data.autonomous_operators()
+                for present in [driver if driver is not None else info.safety_driver.get(op, True)]
             }
         except ValueError as e:
             raise SafetyError(f"--miles-per-disengagement: {e}") from e

@@ -23,7 +23,7 @@ import json
 import tomllib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -101,6 +101,8 @@ class RunInfo:
     timezone: str
     network: str | None
     operator_kinds: Mapping[str, str]
+    #: Operators whose scenario says whether a safety driver is on board (``[[operators]] safety_driver``).
+    safety_driver: Mapping[str, bool] = field(default_factory=dict)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> RunInfo:
@@ -136,6 +138,12 @@ class RunInfo:
         except (ZoneInfoNotFoundError, ValueError) as e:
             raise SafetyError(f"{path}: time.timezone: unknown IANA time zone {timezone!r}") from e
         kinds = {str(fleet["operator"]): str(fleet.get("kind", "autonomous"))} if "operator" in fleet else {}
+        drivers: dict[str, bool] = {}
+        for op in table.get("operators", []):  # the marketplace's [[operators]] tables
+            if isinstance(op, dict) and "name" in op:
+                kinds[str(op["name"])] = str(op.get("kind", "autonomous"))
+                if kinds[str(op["name"])] == "autonomous":
+                    drivers[str(op["name"])] = bool(op.get("safety_driver", False))
         return cls(
             folder=f,
             name=str(table.get("name", f.name)),
@@ -144,6 +152,7 @@ class RunInfo:
             timezone=timezone,
             network=str(table["network"]["path"]) if "path" in table.get("network", {}) else None,
             operator_kinds=kinds,
+            safety_driver=drivers,
         )
 
     def require_day(self) -> dt.date:
