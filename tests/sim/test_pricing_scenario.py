@@ -100,13 +100,34 @@ def test_bad_pricing_stops_the_scenario_naming_the_file_and_field(
     assert "s.toml" in str(err.value)
 
 
-def test_missing_fares_and_rider_choice_are_refused(tmp_path: Path) -> None:
+def test_missing_fares_are_refused(tmp_path: Path) -> None:
     fares = SCENARIO[SCENARIO.index("[pricing.fares]") : SCENARIO.index("[pricing.costs]")]
     with pytest.raises(ScenarioError, match=r"operator 'mile-high': pricing\.fares: missing"):
         _scenario(tmp_path, drop=fares)
-    with pytest.raises(ScenarioError, match=r"pricing\.choice: rider choice is not simulated yet"):
-        _scenario(tmp_path, extra="[pricing.choice]\nconstant = 2.0\n")
     assert _scenario(tmp_path, extra="[pricing.choice]\nenabled = false\n").pricing is not None
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_riders_who_refuse_quotes_are_lost_demand(tmp_path: Path) -> None:
+    """Rider choice with live surge: refusals are cancelled ``quote_declined``, the rest priced with the live table."""
+    sc = _scenario(tmp_path, extra="[pricing.choice]\nconstant = 2.0\nfare_per_dollar = -0.15\nseed = 3\n")
+    assert sc.pricing is not None
+    assert sc.pricing.choice is not None
+    out = run_scenario(sc, output=tmp_path / "out")
+    assert out.market is not None
+    refused = out.market.refused
+    assert refused is not None
+    assert 0 < refused < len(out.result.requests)
+    assert out.kpis.cancelled_by_reason["quote_declined"] == refused
+    assert out.market.accounts.trips == out.kpis.served
+    assert out.market.surge is not None
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert f"{refused:,} riders refused the fare and pickup time they were quoted" in html
+    again = run_scenario(sc, write=False)
+    assert again.market is not None
+    assert again.market.refused == refused
+    assert again.market.accounts.rider_payments_cents == out.market.accounts.rider_payments_cents
 
 
 @pytest.mark.integration

@@ -32,6 +32,8 @@ class Reason(IntEnum):
     OUT_OF_HOURS = 7
     #: Offers for the request were declined or lapsed, and it reached its deadline unassigned.
     OFFER_DECLINED = 8
+    #: The rider refused the fare and pickup time quoted when a vehicle was found (rider choice: lost demand).
+    QUOTE_DECLINED = 9
 
     @property
     def label(self) -> str:

@@ -1,8 +1,7 @@
 """Pricing a finished run: surge from the run's own state, fares per completed trip, per-operator accounts.
 
-The simulator does not price trips while it runs (rider choice, which needs the quote at assignment time, is the
-marketplace engine's). After the run, :func:`price_run` reconstructs what the surge rule would have seen at the
-start of every surge interval, from the run's outputs:
+Without rider choice, prices change nothing that happens in a run, so the run is priced after it ends: :func:`price_run`
+reconstructs what the surge rule would have seen at the start of every surge interval, from the run's outputs:
 
 * **open requests** at a boundary ``b``: requests made at or before ``b`` and not yet assigned at ``b`` (assigned
   after it; or never assigned and still waiting: a cancelled request waits until its deadline, a rejected one is
@@ -14,13 +13,15 @@ start of every surge interval, from the run's outputs:
 feeds the counts to a :class:`~robotaxi.market.SurgePricer` interval by interval, and prices every served request
 with its operator's terms, the multiplier of its request time and pickup zone, and the pooled discount when the
 rider shared the vehicle (:func:`robotaxi.sim.kpis.pooled_mask`). Everything is deterministic: the same run gives
-the same cents.
+the same cents. With rider choice (:mod:`robotaxi.sim.choice`) prices do change the run: the surge is then the table
+published live while it ran, and the run is priced with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -40,8 +41,12 @@ from ..market import (
     price_trips,
 )
 from ..network import Router
+from .choice import QuoteChoice
 from .kpis import pooled_mask
 from .result import Outcome, SimResult
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 I64 = NDArray[np.int64]
 
@@ -65,6 +70,8 @@ class MarketRun:
         The multipliers that priced the trips (None when surge is off).
     zone_names : tuple of str
         The surge zones' names (empty without surge).
+    refused : int or None
+        With rider choice, how many riders refused their quote (lost demand); None without it.
     """
 
     trips: PricedTrips
@@ -72,6 +79,7 @@ class MarketRun:
     accounts: MarketAccounts
     surge: SurgeTable | None
     zone_names: tuple[str, ...] = ()
+    refused: int | None = None
 
     def fare_by_request(self, n_requests: int) -> I64:
         """The fare of every request row, -1 where nothing was priced (unserved)."""
@@ -210,12 +218,16 @@ def price_run(
     zone_of_node: NDArray[np.integer] | None = None,
     zone_names: tuple[str, ...] = (),
     max_wait_s: int = 600,
+    surge: SurgeTable | None = None,
+    refused: int | None = None,
 ) -> MarketRun:
     """Price every served request of ``result`` and account for every operator (``terms`` in fleet order).
 
     ``zone_of_node`` (with ``zone_names``, one per zone) are the surge zones; surge is off without them or when
     ``pricing.surge`` is None. ``max_wait_s`` is the engine's default max wait (when a cancelled request stopped
-    counting as open).
+    counting as open). ``surge``: the table published live during the run (rider choice,
+    :class:`~robotaxi.sim.choice.QuoteChoice`), used instead of one rebuilt from the outputs; ``refused``: how
+    many riders refused their quote.
 
     Raises
     ------
@@ -225,8 +237,7 @@ def price_run(
     names = tuple(op.name for op in result.fleet.operators)
     if tuple(t.name for t in terms) != names:
         raise MarketError(f"price_run: terms for {[t.name for t in terms]}, the fleet's operators are {list(names)}")
-    surge = None
-    if pricing.surge is not None and zone_of_node is not None:
+    if surge is None and pricing.surge is not None and zone_of_node is not None:
         surge = surge_of_run(result, pricing, zone_of_node, len(zone_names), max_wait_s)
     rows = np.flatnonzero(result.served)
     o, r = result.outcomes, result.requests
@@ -250,6 +261,7 @@ def price_run(
         accounts=accounts,
         surge=surge,
         zone_names=zone_names if surge is not None else (),
+        refused=refused,
     )
 
 
@@ -282,6 +294,17 @@ def surge_zones(pricing: Pricing, router: Router, demand_zones: str | Path | Non
     return zoning.zone_of_node.astype(np.int64), tuple(zoning.names)
 
 
+def quote_choice(scenario: Scenario, router: Router) -> QuoteChoice | None:
+    """The run's rider choice (``[pricing.choice]``), with its live surge over the scenario's surge zones."""
+    pricing = scenario.pricing
+    if pricing is None or pricing.choice is None:
+        return None
+    zone_of_node, names = (None, ()) if pricing.surge is None else surge_zones(pricing, router, scenario.demand.zones)
+    return QuoteChoice(
+        pricing, scenario.terms, router, zone_of_node=zone_of_node, zone_names=names, start_s=scenario.sim.start_s
+    )
+
+
 def price_scenario(
     result: SimResult,
     pricing: Pricing,
@@ -290,7 +313,17 @@ def price_scenario(
     *,
     demand_zones: str | Path | None = None,
     max_wait_s: int = 600,
+    choice: QuoteChoice | None = None,
 ) -> MarketRun:
-    """:func:`price_run` with the scenario's surge zones built on ``router``'s network."""
+    """:func:`price_run` with the scenario's surge zones built on ``router``'s network (or those of ``choice``, the
+    rider choice of the run, whose live surge table then prices the trips)."""
+    if choice is not None:
+        zones = choice.zone_of_node
+        names = choice.zone_names
+        refused = int(choice.refused.sum())
+        return price_run(
+            result, pricing, terms, zone_of_node=zones, zone_names=names, max_wait_s=max_wait_s,
+            surge=choice.surge_table(), refused=refused,
+        )  # fmt: skip
     zone_of_node, names = (None, ()) if pricing.surge is None else surge_zones(pricing, router, demand_zones)
     return price_run(result, pricing, terms, zone_of_node=zone_of_node, zone_names=names, max_wait_s=max_wait_s)

@@ -145,6 +145,8 @@ def market_section(market: MarketRun) -> str:
         f"{money(a.commission_cents, a.currency)} = rider payments {money(a.rider_payments_cents, a.currency)}, "
         "checked to the cent."
     )
+    if market.refused is not None:
+        reconciled += f" {market.refused:,} riders refused the fare and pickup time they were quoted (lost demand)."
     images = [_by_hour(a)] if a.trips else []
     surge = _surge(market)
     if surge is not None:

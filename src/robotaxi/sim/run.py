@@ -21,7 +21,7 @@ from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
 from .operators import build_marketplace, build_operators, fare_quote
 from .outputs import check_output_folder, write_outputs
-from .pricing import MarketRun, price_scenario
+from .pricing import MarketRun, price_scenario, quote_choice
 from .report import DevFigures, render_report
 from .result import SimResult
 from .scenario import DEFAULT_SCENARIO_TOML, Scenario
@@ -245,7 +245,8 @@ def run_scenario(
     params = SimParams(start_s=scenario.sim.start_s, end_s=scenario.sim.end_s, epoch0_s=epoch0, seed=scenario.seed)
     policy = make_policy(scenario.policy, scenario.policy_params)
     engine_market = marketplace(scenario, fleet)
-    sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing, engine_market)
+    choice = quote_choice(scenario, router)  # riders who see quotes ([pricing.choice]), else None
+    sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing, engine_market, choice)
     result = sim.run(progress)
     timings["simulate"] = result.wall_s
     kpis = compute_kpis(result, scenario.name)
@@ -257,6 +258,7 @@ def run_scenario(
             scenario.terms,
             router,
             demand_zones=scenario.demand.zones,
+            choice=choice,
             max_wait_s=scenario.engine.max_wait_s,
         )
     folder = None

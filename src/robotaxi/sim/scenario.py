@@ -453,11 +453,6 @@ def _pricing(
     if "pricing" not in root and not money:
         return None, ()
     pricing = parse_pricing(root.get("pricing", {}))  # MarketConfigError is a ValueError: from_toml names the file
-    if pricing.choice is not None:
-        raise ValueError(
-            "pricing.choice: rider choice is not simulated yet (quotes are priced at assignment time by the "
-            "marketplace engine, issue 9); set enabled = false or remove the table"
-        )
     if pricing.surge is not None and pricing.surge.zones == "demand" and demand.zones is None:
         raise ValueError("pricing.surge.zones: 'demand' needs demand.zones (a zone polygons file)")
     if fleet is None:

@@ -44,15 +44,18 @@ from ..dispatch import (
     OffersAnswered,
     Rebalancing,
     RequestsArrived,
+    RequestsCancelled,
     Tick,
     VehiclesDocked,
     VehiclesOffDuty,
     VehiclesOnDuty,
     VehiclesUpdated,
 )
+from ..dispatch.reasons import Reason
 from ..errors import SimulationError
 from ..fleet import EventType, Fleet, VehicleState
 from ..network import Router
+from .choice import QuoteChoice
 from .motion import Motion
 from .result import Outcome, RequestOutcomes, SimResult, VehicleEvents, VehicleLegs
 
@@ -164,6 +167,8 @@ class Simulator:
     rebalancing : Rebalancing, optional
     market : Marketplace, optional
         Several operators with areas, offers and a matching objective (see :mod:`robotaxi.dispatch.operators`).
+    choice : QuoteChoice, optional
+        Riders see a quote when first matched and may refuse it (:mod:`robotaxi.sim.choice`).
 
     Operating hours and driver shifts come from ``fleet.operators``: the simulator plays the vehicles, so it puts
     them in and out of service at those (local) times. A vehicle on duty at the window start starts service then;
@@ -184,6 +189,7 @@ class Simulator:
         engine: EngineParams | None = None,
         rebalancing: Rebalancing | None = None,
         market: Marketplace | None = None,
+        choice: QuoteChoice | None = None,
     ) -> None:
         self.router = router
         self.fleet = fleet
@@ -212,6 +218,9 @@ class Simulator:
         nr = len(self.requests)
         self._o = self.requests.o_node
         self._d = self.requests.d_node
+        self.choice = choice
+        if choice is not None:
+            choice.bind(self._o, self._d)
         self._outcome = np.zeros(nr, np.int8)
         self._reason = np.zeros(nr, np.int8)
         self._vehicle = np.full(nr, -1, np.int32)
@@ -348,6 +357,8 @@ class Simulator:
             if t == _INF:
                 break
             self._now = t
+            if self.choice is not None:
+                self.choice.on_tick(t, self.epoch0, self.engine)
             if t_heap == t:
                 self._vehicle_events(t)
             elif t_cal == t:
@@ -475,6 +486,8 @@ class Simulator:
             odo_assigned, odo = self._odo_at["assigned"], self._odo
             for r, v in zip(rows.tolist(), d.assign_vehicle.tolist(), strict=True):
                 odo_assigned[r] = odo[v]
+            if self.choice is not None and self._quotes_refused(self.choice, d, also):
+                return  # the cancellation's decisions were executed together with this batch's vehicles
         # d.retired: vehicles the engine no longer dispatches; the simulator only retires vehicles at the end.
         touched = d.replanned.tolist()
         if also:
@@ -483,6 +496,22 @@ class Simulator:
             self._schedule(t, touched)
         if d.off_duty.size:
             self._end_service(t, d.off_duty)
+
+    def _quotes_refused(self, choice: QuoteChoice, d: Decisions, also: list[int] | None) -> bool:
+        """Riders matched for the first time see their quote; those who refuse cancel at once (lost demand)."""
+        refused = choice.decide(d.time_s, d.assign_request, d.assign_vehicle, d.assign_pickup_s, self.fleet.operator)
+        if refused.size == 0:
+            return False
+        self._assigned[refused] = -1
+        self._vehicle[refused] = -1
+        self._outcome[refused] = Outcome.CANCELLED
+        self._reason[refused] = Reason.QUOTE_DECLINED
+        cancelled = self.engine.handle(RequestsCancelled(d.time_s, refused))
+        touched = list(dict.fromkeys([*(also or []), *d.replanned.tolist()]))
+        self._execute(cancelled, also=touched)
+        if d.off_duty.size:
+            self._end_service(d.time_s - self.epoch0, d.off_duty)
+        return True
 
     # ------------------------------------------------------------------ the marketplace: duty and offers
     def _start_service(self, t: int, vehicles: NDArray[np.integer]) -> None:
