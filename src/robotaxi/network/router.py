@@ -105,6 +105,17 @@ class Router:
                 n_workers = 1  # never fork a process that runs threads
             self._build_table(keep_pred=n <= pred_table_max_nodes, workers=n_workers)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its lock and its row cache: a sweep ships one router to many worker processes."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state["_rows"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # ------------------------------------------------------------------ table building
     def _decode(self, w: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         if not np.all(np.isfinite(w)):

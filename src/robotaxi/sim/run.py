@@ -35,6 +35,28 @@ ProgressHook = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class SharedInputs:
+    """Inputs built once and reused by several runs (a sweep), instead of each run loading its own.
+
+    Each must be exactly what the run would have built itself (see :func:`build_router`, :func:`draw_demand` and
+    :func:`draw_forecast_sample`); None means "build it". Runs never modify them.
+
+    Parameters
+    ----------
+    router : Router, optional
+        The scenario's network and routing table (with its speed profile).
+    demand : Requests, optional
+        The scenario's whole demand (before the time window), drawn with the scenario's seed.
+    forecast_sample : Requests, optional
+        The independent demand draw behind the ``demand_rates`` rebalancing forecast.
+    """
+
+    router: Router | None = None
+    demand: Requests | None = None
+    forecast_sample: Requests | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class RunOutput:
     """What :func:`run_scenario` produced."""
 
@@ -46,17 +68,19 @@ class RunOutput:
     market: MarketRun | None = None
 
 
-def prepare(scenario: Scenario, stage: StageHook | None = None) -> tuple[Router, Requests, Fleet]:
-    """Load the network, the demand and lay out the fleet (everything before the simulation).
+def build_router(scenario: Scenario) -> Router:
+    """The scenario's network, speed profile and routing table.
 
     Raises
     ------
     ScenarioError
-        If a data file is missing or unusable (the message names it).
+        If the network or the profile cannot be loaded.
     """
-    say = stage or (lambda _name: None)
-    demand_seed, fleet_seed = np.random.SeedSequence(scenario.seed).spawn(2)
-    say("network")
+    network, profile = _load_network(scenario)
+    return Router(network, profile=profile)
+
+
+def _load_network(scenario: Scenario) -> tuple[RoadNetwork, SpeedProfile]:
     try:
         network = load_network(None if scenario.network == "helsinki" else scenario.network)
         profile = (
@@ -66,13 +90,57 @@ def prepare(scenario: Scenario, stage: StageHook | None = None) -> tuple[Router,
         )
     except NetworkError as e:
         raise ScenarioError(f"network: {e}") from e
-    say("routing table")
-    router = Router(network, profile=profile)
-    say("demand")
+    return network, profile
+
+
+def draw_demand(scenario: Scenario, network: RoadNetwork) -> Requests:
+    """The scenario's whole demand on ``network`` (before the time window), drawn with the scenario's seed."""
+    demand_seed = np.random.SeedSequence(scenario.seed).spawn(2)[0]
     try:
-        requests = load_demand(scenario.demand, network, np.random.default_rng(demand_seed))
+        return load_demand(scenario.demand, network, np.random.default_rng(demand_seed))
     except (DemandError, ValueError) as e:
         raise ScenarioError(f"demand: {e}") from e
+
+
+def needs_forecast_sample(scenario: Scenario) -> bool:
+    """Whether the scenario's rebalancing forecast is built from an independent draw of its demand source."""
+    rp = scenario.rebalancing
+    return rp.enabled and rp.forecast == "demand_rates" and scenario.demand.kind in ("odcounts", "synthetic")
+
+
+def draw_forecast_sample(scenario: Scenario, network: RoadNetwork) -> Requests | None:
+    """The independent demand draw behind the ``demand_rates`` forecast of a stochastic demand source, or None
+    when the scenario needs none (rebalancing off, another forecast, or recorded trips)."""
+    if not needs_forecast_sample(scenario):
+        return None
+    other = np.random.SeedSequence(scenario.seed).spawn(3)[2]
+    return load_demand(scenario.demand, network, np.random.default_rng(other))
+
+
+def prepare(
+    scenario: Scenario, stage: StageHook | None = None, inputs: SharedInputs | None = None
+) -> tuple[Router, Requests, Fleet]:
+    """Load the network, the demand and lay out the fleet (everything before the simulation).
+
+    ``inputs`` supplies a router or demand built beforehand (the same as would be built here).
+
+    Raises
+    ------
+    ScenarioError
+        If a data file is missing or unusable (the message names it).
+    """
+    say = stage or (lambda _name: None)
+    fleet_seed = np.random.SeedSequence(scenario.seed).spawn(2)[1]
+    shared = inputs or SharedInputs()
+    router = shared.router
+    if router is None:
+        say("network")
+        network, profile = _load_network(scenario)
+        say("routing table")
+        router = Router(network, profile=profile)
+    network = router.network
+    say("demand")
+    requests = shared.demand if shared.demand is not None else draw_demand(scenario, network)
     window = requests.window(scenario.sim.start_s, scenario.sim.end_s)
     if len(window) == 0:
         raise ScenarioError(
@@ -126,12 +194,15 @@ def epoch_of_day_start(requests: Requests, timezone: str) -> int:
     return int(day.replace(tzinfo=ZoneInfo(timezone)).timestamp())
 
 
-def build_rebalancing(scenario: Scenario, router: Router, requests: Requests, epoch0: int) -> Rebalancing | None:
+def build_rebalancing(
+    scenario: Scenario, router: Router, requests: Requests, epoch0: int, sample: Requests | None = None
+) -> Rebalancing | None:
     """The scenario's rebalancing set-up (zones, forecast, algorithm), or None when it is off.
 
     The ``demand_rates`` forecast is built from an independent draw of a stochastic demand source (same source,
     another seed: the source's expected rates, not the day being simulated); for recorded trips it is built from the
-    records' own zone-by-hour totals, which the docs call out as an oracle of hourly totals.
+    records' own zone-by-hour totals, which the docs call out as an oracle of hourly totals. ``sample`` is that
+    independent draw when it was made beforehand (:func:`draw_forecast_sample`).
     """
     rp = scenario.rebalancing
     if not rp.enabled:
@@ -154,12 +225,11 @@ def build_rebalancing(scenario: Scenario, router: Router, requests: Requests, ep
     if rp.forecast == "moving_average":
         forecast = rb.MovingAverageForecast(zoning.n_zones, window_s=rp.window_s)
     else:
-        sample = requests
-        if scenario.demand.kind in ("odcounts", "synthetic"):
-            other = np.random.SeedSequence(scenario.seed).spawn(3)[2]
-            sample = load_demand(scenario.demand, network, np.random.default_rng(other))
+        if sample is None:
+            sample = draw_forecast_sample(scenario, network)
+        drawn = requests if sample is None else sample
         forecast = rb.RateTableForecast.from_requests(
-            zoning, sample.o_node, sample.time_s % 86_400, n_days=1.0, slots=24, timezone=scenario.timezone
+            zoning, drawn.o_node, drawn.time_s % 86_400, n_days=1.0, slots=24, timezone=scenario.timezone
         )
     params = rb.RebalanceParams(
         interval_s=rp.interval_s, horizon_s=rp.horizon_s, max_share=rp.max_share, max_travel_s=rp.max_travel_s
@@ -223,24 +293,33 @@ def run_scenario(
     write: bool = True,
     stage: StageHook | None = None,
     progress: ProgressHook | None = None,
+    inputs: SharedInputs | None = None,
+    scenario_text: str | None = None,
+    report: bool = True,
 ) -> RunOutput:
     """Run ``scenario`` and (unless ``write=False``) write its outputs to ``output or scenario.output``.
+
+    ``inputs`` are parts built beforehand and shared between runs (a sweep); ``scenario_text`` is written as the
+    run's ``scenario.toml`` (default: the scenario's source file, or the embedded default); ``report=False`` skips
+    ``report.html`` (its plots take seconds, more than a small run).
 
     Raises
     ------
     RobotaxiError
         A ScenarioError for bad input, a SimulationError if the run fails; nothing is written then.
     """
-    check_footprint(scenario)  # refuse, quoting the estimate, a run that cannot fit in memory (issue 11)
+    shared = inputs or SharedInputs()
+    net = shared.router.network if shared.router is not None else None
+    check_footprint(scenario, network=net)  # refuse, quoting the estimate, a run that cannot fit in memory (issue 11)
     say = stage or (lambda _name: None)
     if write:  # fail before a long run, not after it, if the folder may not be replaced
         check_output_folder(output or scenario.output)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    router, requests, fleet = prepare(scenario, say)
+    router, requests, fleet = prepare(scenario, say, shared)
     timings["prepare"] = time.perf_counter() - t0
     epoch0 = epoch_of_day_start(requests, scenario.timezone)
-    rebalancing = build_rebalancing(scenario, router, requests, epoch0)
+    rebalancing = build_rebalancing(scenario, router, requests, epoch0, shared.forecast_sample)
     say("simulation")
     params = SimParams(start_s=scenario.sim.start_s, end_s=scenario.sim.end_s, epoch0_s=epoch0, seed=scenario.seed)
     policy = make_policy(scenario.policy, scenario.policy_params)
@@ -265,16 +344,22 @@ def run_scenario(
     if write:
         say("outputs")
         t1 = time.perf_counter()
-        html = render_report(
-            result,
-            kpis,
-            title=f"robotaxi simulation: {scenario.name}",
-            inputs=scenario_inputs(scenario, router.network, requests),
-            network=router.network,
-            dev=DevFigures(dict(timings)),
-            market=market,
+        html = (
+            render_report(
+                result,
+                kpis,
+                title=f"robotaxi simulation: {scenario.name}",
+                inputs=scenario_inputs(scenario, router.network, requests),
+                network=router.network,
+                dev=DevFigures(dict(timings)),
+                market=market,
+            )
+            if report
+            else None
         )
-        text = scenario.source.read_text(encoding="utf-8") if scenario.source else DEFAULT_SCENARIO_TOML
+        text = scenario_text
+        if text is None:
+            text = scenario.source.read_text(encoding="utf-8") if scenario.source else DEFAULT_SCENARIO_TOML
         folder = write_outputs(
             result,
             router.network,

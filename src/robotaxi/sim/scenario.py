@@ -283,10 +283,34 @@ class Scenario:
             table = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ScenarioError(f"{where}: not valid TOML: {e}") from e
+        return cls.from_mapping(table, base_dir=base_dir, source=source, where=where)
+
+    @classmethod
+    def from_mapping(
+        cls, table: Mapping[str, Any], *, base_dir: Path, source: Path | None = None, where: str | None = None
+    ) -> Scenario:
+        """Validate a scenario document already parsed from TOML (a sweep edits it first).
+
+        Parameters
+        ----------
+        table
+            The document, as :func:`tomllib.loads` returns it; not modified.
+        base_dir
+            Folder that relative input paths are looked up from (then its parents).
+        source
+            The file it came from, if any.
+        where
+            What to call it in error messages (default: ``source``).
+
+        Raises
+        ------
+        ScenarioError
+            If it is invalid (the message names the key).
+        """
         try:
             return _parse(table, base_dir, source)
         except ValueError as e:
-            raise ScenarioError(f"{where}: {e}") from e
+            raise ScenarioError(f"{where or source or 'scenario'}: {e}") from e
 
 
 def _check_keys(table: Mapping[str, Any], section: str) -> None:
