@@ -163,3 +163,16 @@ def test_dump_toml_round_trips() -> None:
     for example in ("manhattan_weekday.toml", "manhattan_pooled.toml", "helsinki.toml"):
         real = tomllib.loads((REPO / "examples" / example).read_text())
         assert tomllib.loads(dump_toml(real)) == real
+
+
+@pytest.mark.integration
+def test_manhattan_fleet_sizing_example_is_28_valid_runs() -> None:
+    spec = SweepSpec.from_file(REPO / "examples" / "manhattan_fleet_sizing.toml")
+    assert len(spec.runs) == 28
+    assert spec.base_source == REPO / "examples" / "manhattan_weekday.toml"
+    combos = {(r.scenario.fleet.vehicles, r.scenario.policy, r.scenario.seed) for r in spec.runs}
+    assert combos == {
+        (v, p, s) for v in range(4000, 10_001, 1000) for p in ("batch", "immediate") for s in (2018, 2019)
+    }
+    # Everything but the overridden keys is the flagship's.
+    assert all(r.scenario.rebalancing.enabled and r.scenario.engine.max_wait_s == 600 for r in spec.runs)
