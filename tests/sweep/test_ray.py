@@ -64,6 +64,8 @@ def test_ray_failure_and_resume(city: Path, local_ray: None) -> None:
 
 
 def test_cli_ray_flag(city: Path, local_ray: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Ray instance was started in another working directory: a relative output folder still means ours.
     monkeypatch.chdir(city)
     assert main(["sweep", "sweep.toml", "--ray", "-q", "-o", "viaray"]) == 0
     assert pq.read_table(city / "viaray" / "sweep.parquet").num_rows == 8
+    assert len(list((city / "viaray" / "runs").glob("*/kpis.json"))) == 8

@@ -345,7 +345,8 @@ def run_sweep(spec: SweepSpec, backend: Backend, *, output: Path | None = None, 
     from .report import write_report
     from .table import write_table
 
-    folder = output or spec.output
+    # Absolute: a Ray worker's working directory is not necessarily ours (it is the driver's at ``ray.init``).
+    folder = Path(output or spec.output).absolute()
     check_sweep_folder(folder)
     t0 = time.perf_counter()
     tasks, finished = plan(spec, folder)
