@@ -176,3 +176,25 @@ def test_manhattan_fleet_sizing_example_is_28_valid_runs() -> None:
     }
     # Everything but the overridden keys is the flagship's.
     assert all(r.scenario.rebalancing.enabled and r.scenario.engine.max_wait_s == 600 for r in spec.runs)
+
+
+@pytest.mark.integration
+def test_overrides_reach_into_arrays_of_operators(tmp_path: Path) -> None:
+    """The marketplace scenario's [[operators]]: an integer part picks the operator; its errors name it."""
+    base = REPO / "examples" / "manhattan_marketplace.toml"
+    (tmp_path / "s.toml").write_text(
+        f'scenario = "{base}"\n[grid]\n"operators.0.vehicles" = [100, 200]\n"operators.1.vehicles" = [50, 60]\n'
+    )
+    spec = SweepSpec.from_file(tmp_path / "s.toml")
+    assert [r.name for r in spec.runs][:2] == [
+        "000_operators0.vehicles=100_operators1.vehicles=50",
+        "001_operators0.vehicles=100_operators1.vehicles=60",
+    ]
+    last = spec.runs[-1].scenario
+    assert [op.vehicles for op in last.operators][:2] == [200, 60]
+    (tmp_path / "s.toml").write_text(f'scenario = "{base}"\n[grid]\n"operators.1.vehicles" = [0]\n')
+    with pytest.raises(ScenarioError, match=r"operators\[1\] 'island-av': vehicles: an operator needs"):
+        SweepSpec.from_file(tmp_path / "s.toml")
+    (tmp_path / "s.toml").write_text(f'scenario = "{base}"\n[grid]\n"operators.9.vehicles" = [1]\n')
+    with pytest.raises(ScenarioError, match=r"'operators.9' needs an index 0..2"):
+        SweepSpec.from_file(tmp_path / "s.toml")

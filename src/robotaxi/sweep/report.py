@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .runner import RunRecord
-from .spec import SweepSpec
+from .spec import SweepSpec, short_name
 
 _COLOURS = ("#1e88e5", "#d32f2f", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41", "#546e7a")
 
@@ -49,7 +49,7 @@ def series_of(spec: SweepSpec, record: RunRecord) -> str:
     """The curve a run belongs to: its varied values other than the seed and the fleet size."""
     own = dict((p, v) for p, v in record.overrides)
     parts = [
-        f"{p.rsplit('.', 1)[-1]}={_fmt(own[p])}"
+        f"{short_name(p)}={_fmt(own[p])}"
         for p in spec.varied
         if p in own and p != "seed" and p.rsplit(".", 1)[-1] != "vehicles"
     ]

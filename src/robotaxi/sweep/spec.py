@@ -303,9 +303,18 @@ def _expand(
     return tuple(runs)
 
 
+def short_name(path: str) -> str:
+    """A path's last key, with the array element it is in (``fleet.vehicles`` -> ``vehicles``,
+    ``operators.1.vehicles`` -> ``operators1.vehicles``)."""
+    parts = path.split(".")
+    index = max((i for i, p in enumerate(parts) if p.isdigit() and i > 0), default=None)
+    if index is None:
+        return parts[-1]
+    return ".".join([parts[index - 1] + parts[index], *parts[index + 1 :]])
+
+
 def _slug(path: str, value: Any) -> str:
-    parts = [p for p in path.split(".") if not p.isdigit()]
-    leaf = parts[-1] if parts else path
+    leaf = short_name(path)
     text = json.dumps(value) if not isinstance(value, str) else value
     return re.sub(r"[^A-Za-z0-9.+=-]+", "-", f"{leaf}={text}").strip("-")
 
