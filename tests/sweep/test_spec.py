@@ -35,6 +35,7 @@ def test_grid_is_every_combination_in_file_order(city: Path) -> None:
     ]
     assert spec.varied == ("fleet.vehicles", "dispatch.policy", "seed")
     last = spec.runs[-1].scenario
+    assert last.fleet is not None
     assert (last.fleet.vehicles, last.policy, last.seed) == (6, "immediate", 2)
     assert spec.output == Path("out")
     assert spec.workers == 2
@@ -170,7 +171,7 @@ def test_manhattan_fleet_sizing_example_is_28_valid_runs() -> None:
     spec = SweepSpec.from_file(REPO / "examples" / "manhattan_fleet_sizing.toml")
     assert len(spec.runs) == 28
     assert spec.base_source == REPO / "examples" / "manhattan_weekday.toml"
-    combos = {(r.scenario.fleet.vehicles, r.scenario.policy, r.scenario.seed) for r in spec.runs}
+    combos = {(r.scenario.n_vehicles, r.scenario.policy, r.scenario.seed) for r in spec.runs}
     assert combos == {
         (v, p, s) for v in range(4000, 10_001, 1000) for p in ("batch", "immediate") for s in (2018, 2019)
     }
