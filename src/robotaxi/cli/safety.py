@@ -151,8 +151,9 @@ def simulate(
     }
     events = SafetyEvents(events.records, events.vehicle, events.time_s, events.leg, events.offset_m, meta)
     out = write_events(run_dir, events)
-    miles = float(data.length_m.sum()) / 1609.344
-    console.print(f"{len(events.records)} disengagement(s) over {miles:,.1f} vehicle miles -> {out}")
+    autonomous = np.isin(data.leg_vehicle, [v for v, op in data.operator_of.items() if op in table])
+    miles = float(data.length_m[autonomous].sum()) / 1609.344
+    console.print(f"{len(events.records)} disengagement(s) over {miles:,.1f} autonomous miles -> {out}")
     if ledger is not None:
         from ..ledger import DEFAULT_ORIGIN, Ledger
 
