@@ -150,3 +150,16 @@ def test_profiles_file(tmp_path: Path) -> None:
     f.write_text('[operators.acme]\nmiles_per_disengagement = 5000\ninitiators = {"pilot" = 1}\n')
     with pytest.raises(SafetyError, match="initiators: unknown value 'pilot'"):
         SafetyProfiles.from_file(f)
+
+
+def test_example_profiles_match_the_marketplace_example() -> None:
+    import tomllib
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    profiles = SafetyProfiles.from_file(examples / "manhattan_marketplace_safety.toml").profiles
+    scenario = tomllib.loads((examples / "manhattan_marketplace.toml").read_text())
+    autonomous = {op["name"] for op in scenario["operators"] if op.get("kind") == "autonomous"}
+    assert set(profiles) == autonomous
+    for name, p in profiles.items():
+        spec = next(op for op in scenario["operators"] if op["name"] == name)
+        assert p.driver_present == spec.get("safety_driver", False)
