@@ -45,6 +45,8 @@ def test_estimate_adds_up_its_parts(tmp_path: Path) -> None:
     assert fp.fleet >= 10_000_000 * 1_060  # measured: about 1,060 bytes per vehicle over a run
     assert fp.total == fp.base + fp.network + fp.table + fp.fleet + fp.demand
     assert table_bytes(30_000) == 0  # above the router's table limit, rows are computed on demand
+    # A profile with road classes adds the major-road seconds: 2 more bytes per node pair.
+    assert table_bytes(100, road_classes=True) == 2 * 10 * 100 * 100
 
 
 def test_a_fleet_that_does_not_fit_is_refused_with_the_estimate(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ plans, events, outputs: 243 MB with 1,000 vehicles, 562 MB with 300,000, 1.30 GB
 needed 250-340 bytes); each request about 1 KB (the flagship: 446k requests in 0.89 GB with a 141 MB routing
 table). The
 routing table is exact: up to 20,000 nodes the router keeps ``n**2`` travel times (2 bytes), distances
-(4 bytes) and, up to 8,192 nodes, predecessors (2 bytes); building it peaks at about twice that.
+(4 bytes), up to 8,192 nodes predecessors (2 bytes), and with a speed profile that has road classes the
+major-road seconds (2 bytes); building it peaks at about twice that.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NetworkError, ScenarioError
-from ..network import RoadNetwork, load_network
+from ..network import RoadNetwork, SpeedProfile, load_network
 from .scenario import Scenario
 
 __all__ = ["Footprint", "available_memory", "check_footprint", "estimate_footprint"]
@@ -67,11 +68,14 @@ def _gb(n: int) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.0f} MB"
 
 
-def table_bytes(nodes: int) -> int:
-    """Peak bytes of building the router's full travel-time table for ``nodes`` nodes (0 above the limit)."""
+def table_bytes(nodes: int, *, road_classes: bool = False) -> int:
+    """Peak bytes of building the router's full travel-time table for ``nodes`` nodes (0 above the limit).
+
+    ``road_classes``: the speed profile has major-road factors, so the router also keeps major-road seconds.
+    """
     if nodes > TABLE_MAX_NODES:
         return 0
-    per_pair = 2 + 4 + (2 if nodes <= PRED_TABLE_MAX_NODES else 0)
+    per_pair = 2 + 4 + (2 if nodes <= PRED_TABLE_MAX_NODES else 0) + (2 if road_classes else 0)
     return 2 * per_pair * nodes * nodes
 
 
@@ -118,13 +122,19 @@ def estimate_footprint(scenario: Scenario, network: RoadNetwork | None = None) -
             raise ScenarioError(f"network: {e}") from e
     nodes = network.n_nodes
     requests = expected_requests(scenario)
+    classes = False
+    if scenario.speed_profile is not None:
+        try:
+            classes = SpeedProfile.from_file(scenario.speed_profile).has_classes
+        except NetworkError as e:
+            raise ScenarioError(f"network.speed_profile: {e}") from e
     return Footprint(
         nodes=nodes,
         vehicles=scenario.n_vehicles,
         requests=requests,
         base=BASE_BYTES,
         network=BYTES_PER_NODE * (nodes + network.n_edges),
-        table=table_bytes(nodes),
+        table=table_bytes(nodes, road_classes=classes),
         fleet=BYTES_PER_VEHICLE * scenario.n_vehicles,
         demand=BYTES_PER_REQUEST * (requests or 0),
     )
