@@ -141,3 +141,22 @@ def test_a_small_marketplace_runs_end_to_end(tmp_path: Path) -> None:
     assert set(op[op >= 0].tolist()) == {0, 1}  # both operators served
     assert res.declines is not None
     assert int(res.declines.sum()) > 0
+    # Outputs: the serving operator of every request, per-operator KPIs, the report's operators section.
+    import pyarrow.parquet as pq
+
+    assert out.folder is not None
+    table = pq.read_table(out.folder / "requests.parquet").to_pydict()
+    served = [o == "served" for o in table["outcome"]]
+    assert all((op is not None) == s for op, s in zip(table["operator"], served, strict=True))
+    assert {op for op in table["operator"] if op} == {"av", "drivers"}
+    assert sum(table["declines"]) == int(res.declines.sum())
+    legs = pq.read_table(out.folder / "legs.parquet").to_pydict()
+    assert set(legs["operator"]) == {"av", "drivers"}
+    by = out.kpis.by_operator
+    assert by["av"]["trips"] + by["drivers"]["trips"] == out.kpis.served
+    assert sum(by["drivers"]["trips_by_hour"]) == by["drivers"]["trips"]
+    assert by["drivers"]["offers"] >= by["drivers"]["offers_declined"] > 0
+    assert "offers" not in by["av"]
+    page = (out.folder / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Operators</h2>" in page
+    assert "Why requests went unserved" in page

@@ -8,7 +8,7 @@ shares percent.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,7 @@ class Kpis:
     served_pct_by_hour: list[float | None]
     wait_mean_s_by_hour: list[float | None]
     occupancy_by_hour: list[float | None]
+    by_operator: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
@@ -72,9 +73,13 @@ class Kpis:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
-def state_durations(result: SimResult) -> dict[str, float]:
-    """Vehicle-seconds spent in each MDS state between each vehicle's first and last event."""
+def state_durations(result: SimResult, vehicles: NDArray[np.bool_] | None = None) -> dict[str, float]:
+    """Vehicle-seconds spent in each MDS state between each vehicle's first and last event (of the vehicles
+    flagged in ``vehicles``, one flag per vehicle; default all)."""
     ev = result.events
+    if vehicles is not None:
+        keep = vehicles[ev.vehicle]
+        ev = type(ev)(**{f: getattr(ev, f)[keep] for f in ev.__dataclass_fields__})
     order = np.lexsort((np.arange(len(ev)), ev.vehicle))
     v, t, s = ev.vehicle[order], ev.time_s[order], ev.state[order]
     same = v[1:] == v[:-1]
@@ -215,4 +220,50 @@ def compute_kpis(result: SimResult, scenario: str = "") -> Kpis:
         served_pct_by_hour=by_hour[0],
         wait_mean_s_by_hour=by_hour[1],
         occupancy_by_hour=by_hour[2],
+        by_operator=operator_kpis(result),
     )
+
+
+def operator_kpis(result: SimResult) -> dict[str, dict[str, Any]]:
+    """Per operator (by name): kind, vehicles, trips and their share of the platform's trips, trips by hour of the
+    request, mean wait, vehicle-km (occupied, to pickups, rebalancing and returning to the depot), utilisation, and
+    for human-driver pools the offers made and declined (or let lapse)."""
+    fleet = result.fleet
+    o = result.outcomes
+    served = o.outcome == Outcome.SERVED
+    op = result.operator
+    hour = (result.requests.time_s // 3600).astype(np.int64)
+    n_h = max(24, int(hour.max()) + 1) if hour.size else 24
+    legs = result.legs
+    leg_op = fleet.operator[legs.vehicle] if len(legs) else np.empty(0, np.int16)
+    km = legs.length_m.astype(np.float64) / 1000
+    occupied = legs.load > 0
+    rebal = ~occupied & (legs.kind == REPOSITION)
+    n_trips = int(served.sum())
+    wait = result.wait_s
+    out: dict[str, dict[str, Any]] = {}
+    for j, operator in enumerate(fleet.operators):
+        mine = served & (op == j)
+        on = leg_op == j
+        trips = int(mine.sum())
+        durations = state_durations(result, fleet.operator == j)
+        in_service = sum(v for k, v in durations.items() if k not in ("non_operational", "removed"))
+        busy = sum(durations[s.mds] for s in _BUSY)
+        row: dict[str, Any] = {
+            "kind": operator.kind.value,
+            "vehicles": int((fleet.operator == j).sum()),
+            "trips": trips,
+            "share_of_trips_pct": round(100 * trips / n_trips, 2) if n_trips else None,
+            "trips_by_hour": np.bincount(hour[mine], minlength=n_h)[:n_h].tolist(),
+            "wait_mean_s": _mean(wait[mine]),
+            "vehicle_km_occupied": round(float(km[on & occupied].sum()), 1),
+            "vehicle_km_empty": round(float(km[on & ~occupied & ~rebal].sum()), 1),
+            "vehicle_km_rebalancing": round(float(km[on & rebal].sum()), 1),
+            "vehicle_hours_in_service": round(in_service / 3600, 1),
+            "utilisation_pct": round(100 * busy / in_service, 2) if in_service else None,
+        }
+        if operator.human and result.vehicle_offers is not None and result.vehicle_declines is not None:
+            row["offers"] = int(result.vehicle_offers[fleet.operator == j].sum())
+            row["offers_declined"] = int(result.vehicle_declines[fleet.operator == j].sum())
+        out[operator.name] = row
+    return out

@@ -59,6 +59,11 @@ def requests_table(result: SimResult) -> pa.Table:
     """One row per request: what was asked, what happened, when, by which vehicle, how far."""
     r, o = result.requests, result.outcomes
     served = o.outcome == Outcome.SERVED
+    ops = {i: op.name for i, op in enumerate(result.fleet.operators)}
+    operator = result.operator
+    market: dict[str, Any] = {}
+    if result.offers is not None and result.declines is not None:
+        market = {"offers": result.offers, "declines": result.declines}
     return pa.table(
         {
             "request_id": r.request_id,
@@ -83,8 +88,16 @@ def requests_table(result: SimResult) -> pa.Table:
             "ride_m": _nullable(o.ride_m),
             "direct_m": o.direct_m,
             "direct_s": o.direct_s,
+            "operator": _operator_labels(operator, ops),
+            **market,
         }
     )
+
+
+def _operator_labels(operator: NDArray[Any], names: dict[int, str]) -> pa.DictionaryArray:
+    """Operator names by index, null for -1 (an unserved request)."""
+    index = pa.array(np.maximum(operator, 0).astype(np.int16), mask=operator < 0)
+    return pa.DictionaryArray.from_arrays(index, pa.array([names[k] for k in sorted(names)]))
 
 
 def legs_table(result: SimResult) -> pa.Table:
@@ -100,6 +113,9 @@ def legs_table(result: SimResult) -> pa.Table:
             "load": g.load,
             "kind": _labels(g.kind, dict(enumerate(KIND_NAMES))),
             "length_m": g.length_m,
+            "operator": _labels(
+                result.fleet.operator[g.vehicle], dict(enumerate(o.name for o in result.fleet.operators))
+            ),
         }
     )
 

@@ -157,6 +157,7 @@ KPI_ELSEWHERE = frozenset(
         "served_pct_by_hour",
         "wait_mean_s_by_hour",
         "occupancy_by_hour",
+        "by_operator",  # the operators section (robotaxi.sim.report_operators)
     }
 )
 
@@ -468,6 +469,9 @@ def render_report(
     n_out = {o.label: int((result.outcomes.outcome == o).sum()) for o in Outcome if o is not Outcome.PENDING}
     summary = ", ".join(f"{v:,} {k}" for k, v in n_out.items())
     inputs_html = f"<h2>Inputs</h2>\n{_table(inputs)}" if inputs else ""
+    from .report_operators import operators_section, wanted
+
+    operators_html = operators_section(result, kpis, network) if wanted(result) else ""
     market_html = ""
     if market is not None:
         from .report_market import market_section
@@ -493,6 +497,7 @@ img {{ max-width: 100%; }} figure {{ margin: 1.5em 0; }}
 {sections}
 <h2>Plots</h2>
 {figs}
+{operators_html}
 {market_html}
 {dev_html}
 </body></html>

@@ -111,6 +111,8 @@ class SimResult:
     fleet : Fleet
     offers, declines : ndarray of int16, optional
         Per request, offers made to human drivers and how many of them were declined or lapsed (marketplace).
+    vehicle_offers, vehicle_declines : ndarray of int32, optional
+        The same per vehicle (the driver who got the offer).
     start_s, end_s : int
         The demand window; ``last_event_s`` when the last trip ended.
     wall_s : float
@@ -130,6 +132,8 @@ class SimResult:
     policy: str
     offers: NDArray[np.int16] | None = None
     declines: NDArray[np.int16] | None = None
+    vehicle_offers: NDArray[np.int32] | None = None
+    vehicle_declines: NDArray[np.int32] | None = None
 
     @property
     def operator(self) -> NDArray[np.int16]:

@@ -243,6 +243,8 @@ class Simulator:
         self._offer_token: dict[int, int] = {}  # request -> seq of its live offer
         self._n_offers = np.zeros(nr, np.int16)
         self._n_declines = np.zeros(nr, np.int16)
+        self._v_offers = np.zeros(len(fleet), np.int32)
+        self._v_declines = np.zeros(len(fleet), np.int32)
         self._calendar = _calendar(fleet, p.start_s, p.end_s)
 
     # ------------------------------------------------------------------ public
@@ -326,6 +328,8 @@ class Simulator:
             fleet=self.fleet,
             offers=self._n_offers,
             declines=self._n_declines,
+            vehicle_offers=self._v_offers,
+            vehicle_declines=self._v_declines,
             start_s=self.params.start_s,
             end_s=self.params.end_s,
             last_event_s=int(self._now),
@@ -563,19 +567,20 @@ class Simulator:
         ):
             op = ops[int(self.fleet.operator[v])]
             self._n_offers[r] += 1
+            self._v_offers[v] += 1
             accept = bool(self._rng.random() < op.acceptance)
             lo, hi = op.response_s
             delay = int(self._rng.integers(lo, hi + 1))
             token = self._seq
             self._seq += 1
             self._offer_token[r] = token
-            if not accept:
+            answered = t + delay <= expires - self.epoch0
+            if not (accept and answered):  # declined, or no answer in time (the offer lapses)
                 self._n_declines[r] += 1
-            if t + delay <= expires - self.epoch0:
+                self._v_declines[v] += 1
+            if answered:
                 heapq.heappush(self._answers, (t + delay, token, r, v, int(accept)))
-            else:  # no answer in time: wake the engine when the offer has lapsed
-                if accept:
-                    self._n_declines[r] += 1
+            else:  # wake the engine when the offer has lapsed
                 heapq.heappush(self._answers, (expires - self.epoch0 + 1, token, r, v, -1))
 
     def _answer_offers(self, t: int) -> None:
