@@ -9,7 +9,8 @@ Usage::
     .venv/bin/python benchmarks/bench_sim.py examples/manhattan_pooled.toml [--policy insertion]
     .venv/bin/python benchmarks/bench_sim.py examples/helsinki.toml
 
-Prints figures, served % and mean wait by hour included; asserts nothing (goals on 2 cores: the flagship with
+Prints figures, served % and mean wait by hour included (and per operator for a marketplace; see also
+``bench_marketplace.py``, which runs the marketplace example and the flagship back to back); asserts nothing (goals on 2 cores: the flagship with
 rebalancing <= 75 s and <= 1.5 GB; the pooled example <= 10 min and <= 4 GB, insertion <= 3 min).
 """
 
@@ -108,6 +109,14 @@ def _report(sc: Scenario, out: RunOutput, total: float, stages: dict[str, float]
     print(f"utilisation {k.fleet_utilisation_pct} %, {km / wall:,.0f} simulated vehicle-km per wall-clock second")
     print("served % by hour: " + " ".join("-" if x is None else f"{x:.1f}" for x in k.served_pct_by_hour))
     print("mean wait s by hour: " + " ".join("-" if x is None else f"{x:.0f}" for x in k.wait_mean_s_by_hour))
+    if len(k.by_operator) > 1 or sc.fleet is None:
+        for name, o in k.by_operator.items():
+            offers = f", offers {o['offers']:,} ({o['offers_declined']:,} declined or lapsed)" if "offers" in o else ""
+            print(
+                f"operator {name} ({o['kind']}, {o['vehicles']:,}): {o['trips']:,} trips ({o['share_of_trips_pct']} %), "
+                f"wait mean {o['wait_mean_s']} s, utilisation {o['utilisation_pct']} %{offers}"
+            )
+            print(f"  trips by hour: {' '.join(str(x) for x in o['trips_by_hour'])}")
 
 
 if __name__ == "__main__":
