@@ -10,7 +10,8 @@ Usage::
     .venv/bin/python benchmarks/bench_sim.py examples/helsinki.toml
 
 Prints figures, served % and mean wait by hour included (and per operator for a marketplace; see also
-``bench_marketplace.py``, which runs the marketplace example and the flagship back to back); asserts nothing (goals on 2 cores: the flagship with
+``bench_marketplace.py``, which runs the marketplace example and the flagship back to back); asserts
+nothing (goals on 2 cores: the flagship with
 rebalancing <= 75 s and <= 1.5 GB; the pooled example <= 10 min and <= 4 GB, insertion <= 3 min).
 """
 
@@ -113,7 +114,8 @@ def _report(sc: Scenario, out: RunOutput, total: float, stages: dict[str, float]
         for name, o in k.by_operator.items():
             offers = f", offers {o['offers']:,} ({o['offers_declined']:,} declined or lapsed)" if "offers" in o else ""
             print(
-                f"operator {name} ({o['kind']}, {o['vehicles']:,}): {o['trips']:,} trips ({o['share_of_trips_pct']} %), "
+                f"operator {name} ({o['kind']}, {o['vehicles']:,}): {o['trips']:,} trips "
+                f"({o['share_of_trips_pct']} %), "
                 f"wait mean {o['wait_mean_s']} s, utilisation {o['utilisation_pct']} %{offers}"
             )
             print(f"  trips by hour: {' '.join(str(x) for x in o['trips_by_hour'])}")
