@@ -176,10 +176,11 @@ def test_policies_differ_as_documented() -> None:
     rules = market().operators
 
     def fares(cheap: int) -> Marketplace:
-        def quote(op: int, distance_m: NDArray[np.int64], duration_s: NDArray[np.int64]) -> NDArray[np.int64]:
-            assert distance_m.tolist() == [200]  # the direct ride from node 0 to node 5: one block north
-            assert duration_s.tolist() == [20]
-            return np.full(distance_m.size, 900 if op == cheap else 1200, dtype=np.int64)
+        def quote(op: int, o: NDArray[np.int32], d: NDArray[np.int32], now: int) -> NDArray[np.int64]:
+            assert o.tolist() == [0]
+            assert d.tolist() == [5]
+            assert now == 30
+            return np.full(o.size, 900 if op == cheap else 1200, dtype=np.int64)
 
         return Marketplace(rules, MarketParams(objective="cheapest"), fare=quote)
 
@@ -290,3 +291,18 @@ def test_helpers_single_operator_still_work() -> None:
     d = e.handle(Tick(30))
     assert d.assign_request.tolist() == [1]
     pick_up_and_drop(e, 50, 0, 1, 1, 2)
+
+
+def test_a_snapshot_leaves_the_fare_quote_out_and_restore_takes_it_back() -> None:
+    def quote(op: int, o: NDArray[np.int32], d: NDArray[np.int32], now: int) -> NDArray[np.int64]:
+        return np.full(o.size, 500 + op, dtype=np.int64)
+
+    m = Marketplace(market().operators, MarketParams(objective="cheapest"), fare=quote)
+    e = build(av=[3], human=[1], m=m)
+    e.handle(RequestsArrived(0, [1], [0], [5]))
+    data = e.snapshot()
+    with pytest.raises(DispatchError, match="restore it with its fare quote"):
+        DispatchEngine.restore(data, ROUTER)
+    twin = DispatchEngine.restore(data, ROUTER, fare=quote)
+    a, b = e.handle(Tick(30)), twin.handle(Tick(30))
+    assert a.assign_vehicle.tolist() == b.assign_vehicle.tolist() == [0]  # the robotaxi quotes 500, drivers 501

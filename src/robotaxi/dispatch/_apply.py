@@ -572,7 +572,6 @@ def _pair_rules(engine: DispatchEngine, rows: I64, now: int) -> PairRules:
         idle=f.cols["idx_node"][:n] >= 0,
         declined=declined,
         trips=engine.trips_by_operator,
-        travel=engine.travel,
     )
 
 

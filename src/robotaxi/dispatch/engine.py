@@ -50,7 +50,7 @@ from .events import (
     VehiclesRetired,
     VehiclesUpdated,
 )
-from .operators import Marketplace
+from .operators import FareQuote, Marketplace
 from .plans import Dwell
 from .policies import DispatchPolicy
 from .reasons import Reason
@@ -390,8 +390,11 @@ class DispatchEngine:
             "fleet": self.fleet.to_state(),
             "requests": self.requests.to_state(),
             # Pickled on its own: alone it pickles the same before and after a restore, but pickle's memo would
-            # otherwise share its NumPy internals with the fleet's columns differently in a restored engine.
-            "market": pickle.dumps(self.market, protocol=5),
+            # otherwise share its NumPy internals with the fleet's columns differently in a restored engine. The
+            # fare quote is left out (it holds a router): restore takes it again.
+            "market": pickle.dumps(
+                None if self.market is None else (self.market.operators, self.market.params), protocol=5
+            ),
             "offers": dict(self.offers),
             "declined": sorted(self.declined),
             "trips_by_operator": self.trips_by_operator.copy(),
@@ -399,8 +402,11 @@ class DispatchEngine:
         return _SNAPSHOT_MAGIC + pickle.dumps(state, protocol=5)
 
     @classmethod
-    def restore(cls, data: bytes, travel: TravelTimes) -> DispatchEngine:
+    def restore(cls, data: bytes, travel: TravelTimes, *, fare: FareQuote | None = None) -> DispatchEngine:
         """An engine in the state :meth:`snapshot` captured, on the same network.
+
+        ``fare`` gives a marketplace its fare quote back (the ``cheapest`` objective needs it; a snapshot does not
+        hold it).
 
         Raises
         ------
@@ -423,7 +429,7 @@ class DispatchEngine:
             state["params"],
             rebalancing=state["rebalancing"],
             start_s=state["now"],
-            market=pickle.loads(state["market"]),
+            market=_with_fare(pickle.loads(state["market"]), fare),
         )
         engine.offers = dict(state["offers"])
         engine.declined = set(state["declined"])
@@ -433,6 +439,15 @@ class DispatchEngine:
         engine.fleet = FleetState.from_state(state["fleet"], travel.n_nodes)
         engine.requests = RequestTable.from_state(state["requests"])
         return engine
+
+
+def _with_fare(saved: Any, fare: FareQuote | None) -> Marketplace | None:
+    if saved is None:
+        return None
+    operators, params = saved
+    if fare is None and params.objective == "cheapest":
+        raise DispatchError("this engine matches on fares ('cheapest'): restore it with its fare quote")
+    return Marketplace(operators, params, fare)
 
 
 def check_transition(state: int, event: int, vehicle: str, now: int) -> int:

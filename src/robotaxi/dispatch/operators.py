@@ -22,10 +22,9 @@ minimises the total cost):
 * ``autonomous_first``: ETA, plus ``autonomous_first_s`` for a human-driven vehicle: a robotaxi is preferred
   whenever it arrives at most that much later than the best human driver (exactly so for one request; in a batch
   the sum over the batch is minimised);
-* ``cheapest``: the rider's fare for the direct ride (fastest route's distance and time at decision time) quoted
-  by the ``fare`` seam (integer cents; in a scenario each operator's ``fares`` table of the market module, without
-  surge), times 10,000, plus the ETA: the cheapest operator wins, the ETA breaks ties (a fare difference of one
-  cent outweighs any ETA);
+* ``cheapest``: the rider's fare quoted by the ``fare`` seam (integer cents; in a scenario the market module's
+  ``FareQuoter``: each operator's fare schedule over the fastest route at decision time), times 10,000, plus the
+  ETA: the cheapest operator wins, the ETA breaks ties (a fare difference of one cent outweighs any ETA);
 * operator share targets (``max_share``, with any objective): an operator whose share of the trips assigned so far
   has reached ``max_share`` (after the first ``share_warmup`` trips) takes no new request in this batch. The share
   is checked once per batch, so it may overshoot by at most one batch's trips.
@@ -41,17 +40,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from ..network.travel import TravelTimes
     from .problem import FleetView
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 B = NDArray[np.bool_]
 ObjectiveName = Literal["fastest", "autonomous_first", "cheapest"]
-#: ``quote(operator, distance_m, duration_s) -> fare in integer cents`` of each request's direct ride (vectorised):
-#: the seam through which the market module's fares reach the ``cheapest`` objective (a picklable object: it is
-#: part of the engine's snapshot).
-FareQuote = Callable[[int, I64, I64], I64]
+#: ``quote(operator, o_node, d_node, now_s) -> fare in integer cents`` for each request row (vectorised): the seam
+#: through which the market module's fares reach the ``cheapest`` objective (``robotaxi.market.FareQuoter``). It is
+#: not part of the engine's snapshot (it holds a router): pass it again to ``DispatchEngine.restore``.
+FareQuote = Callable[[int, I32, I32, int], I64]
 _CHEAP_SCALE = 10_000
 
 
@@ -190,9 +188,7 @@ class PairRules:
     pooling: B  # per operator
     timeout: I64  # per operator: offer timeout (0 for operators without offers)
     human: B  # per operator
-    travel: TravelTimes | None = None
     fares: dict[int, I64] = field(default_factory=dict)  # operator -> fare per problem row (cheapest), lazily
-    direct: tuple[I64, I64] | None = None  # direct distance and time per problem row (cheapest), lazily
 
     @classmethod
     def build(
@@ -210,7 +206,6 @@ class PairRules:
         idle: B,
         declined: I64,
         trips: I64,
-        travel: TravelTimes | None = None,
     ) -> PairRules:
         ops = market.operators
         cover = masks[:, o_node] & masks[:, d_node]
@@ -236,7 +231,6 @@ class PairRules:
             pooling=np.asarray([o.pooling for o in ops], dtype=bool),
             timeout=np.asarray([o.offer_timeout_s if o.offers else 0 for o in ops], dtype=np.int64),
             human=np.asarray([not o.autonomous for o in ops], dtype=bool),
-            travel=travel,
         )
 
     def rows_for(self, operator: int, rows: I64) -> I64:
@@ -289,14 +283,9 @@ class PairRules:
         got = self.fares.get(operator)
         if got is None:
             quote = self.market.fare
-            if quote is None or self.travel is None:  # Marketplace refuses 'cheapest' without fares
+            if quote is None:  # Marketplace refuses 'cheapest' without fares
                 raise ValueError("cheapest: no fare quote")
-            if self.direct is None:
-                self.direct = (
-                    np.asarray(self.travel.distances(self.o_node, self.d_node), dtype=np.int64),
-                    np.asarray(self.travel.times(self.o_node, self.d_node, self.now), dtype=np.int64),
-                )
-            got = np.asarray(quote(operator, self.direct[0], self.direct[1]), dtype=np.int64)
+            got = np.asarray(quote(operator, self.o_node, self.d_node, self.now), dtype=np.int64)
             self.fares[operator] = got
         out: I64 = got
         return out

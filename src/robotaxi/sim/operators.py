@@ -58,7 +58,7 @@ from ..dispatch import MarketParams, Marketplace, OperatorRules
 from ..dispatch.operators import FareQuote
 from ..errors import DemandError, FleetError, NetworkError
 from ..fleet import Hours, Operator, OperatorKind, Placement, ServiceArea, Shift, parse_hours
-from ..market import FareSchedule, OperatorTerms, Pricing, operator_terms, parse_commission, parse_costs, parse_fares
+from ..market import OperatorTerms, Pricing, operator_terms, parse_commission, parse_costs, parse_fares
 from ..network import RoadNetwork
 
 _OPERATOR_KEYS = (
@@ -445,31 +445,12 @@ def _snap(network: RoadNetwork, lonlat: tuple[float, float], what: str) -> int:
         raise FleetError(f"{what}: {e}") from e
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class ScheduleFares:
-    """The ``cheapest`` objective's fares: each operator's :class:`~robotaxi.market.FareSchedule` applied to the
-    direct ride (distance and time of the fastest route when the request is decided), without surge: the market
-    module prices surge after the fact, from the run's own supply and demand, so it is not known at matching time.
-    """
-
-    schedules: tuple[FareSchedule, ...]
-
-    def __call__(self, operator: int, distance_m: Any, duration_s: Any) -> Any:
-        return self.schedules[operator].fare_cents(distance_m, duration_s)
-
-
-def fare_quote(specs: tuple[OperatorSpec, ...], pricing: Pricing | None = None) -> ScheduleFares | None:
-    """Fares for ``cheapest`` from every operator's ``fares`` table (or ``pricing``'s default); None if one lacks
-    fares."""
-    out = []
-    for s in specs:
-        if s.fares is not None:
-            out.append(parse_fares(s.fares, operator=s.name))
-        elif pricing is not None and pricing.fares is not None:
-            out.append(pricing.fares)
-        else:
-            return None
-    return ScheduleFares(tuple(out))
+def fare_terms(specs: tuple[OperatorSpec, ...], pricing: Pricing | None = None) -> tuple[OperatorTerms, ...] | None:
+    """Every operator's terms for fare quotes: its own tables, else ``pricing``'s defaults; None when an operator
+    has no fares at all (``cheapest`` cannot compare it)."""
+    if not all(s.fares is not None or (pricing is not None and pricing.fares is not None) for s in specs):
+        return None
+    return tuple(s.terms(pricing or Pricing()) for s in specs)
 
 
 def build_marketplace(

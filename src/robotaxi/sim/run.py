@@ -19,7 +19,7 @@ from ..fleet import Fleet, Operator, Placement
 from ..network import RoadNetwork, Router, SpeedProfile, load_network
 from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
-from .operators import build_marketplace, build_operators, fare_quote
+from .operators import build_marketplace, build_operators, fare_terms
 from .outputs import check_output_folder, write_outputs
 from .pricing import MarketRun, price_scenario, quote_choice
 from .report import DevFigures, render_report
@@ -166,7 +166,7 @@ def prepare(
     return router, window, fleet
 
 
-def marketplace(scenario: Scenario, fleet: Fleet) -> Marketplace | None:
+def marketplace(scenario: Scenario, fleet: Fleet, router: Router) -> Marketplace | None:
     """The engine's marketplace for a scenario with ``[[operators]]`` (None for a single ``[fleet]``).
 
     Raises
@@ -176,12 +176,17 @@ def marketplace(scenario: Scenario, fleet: Fleet) -> Marketplace | None:
     """
     if scenario.fleet is not None:
         return None
-    fares = fare_quote(scenario.operators)
-    if scenario.market.objective == "cheapest" and fares is None:
-        raise ScenarioError(
-            "marketplace.policy: 'cheapest' compares the operators' fares: give every [[operators]] table a "
-            "fares table ([operators.fares], see docs/marketplace.md)"
-        )
+    fares = None
+    if scenario.market.objective == "cheapest":
+        terms = fare_terms(scenario.operators, scenario.pricing)
+        if terms is None:
+            raise ScenarioError(
+                "marketplace.policy: 'cheapest' compares the operators' fares: give every [[operators]] table a "
+                "fares table ([operators.fares]) or [pricing.fares] defaults (see docs/marketplace.md)"
+            )
+        from ..market import FareQuoter
+
+        fares = FareQuoter(terms, router)
     try:
         return build_marketplace(fleet.operators, scenario.market, fare=fares)
     except FleetError as e:
@@ -323,7 +328,7 @@ def run_scenario(
     say("simulation")
     params = SimParams(start_s=scenario.sim.start_s, end_s=scenario.sim.end_s, epoch0_s=epoch0, seed=scenario.seed)
     policy = make_policy(scenario.policy, scenario.policy_params)
-    engine_market = marketplace(scenario, fleet)
+    engine_market = marketplace(scenario, fleet, router)
     choice = quote_choice(scenario, router)  # riders who see quotes ([pricing.choice]), else None
     sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing, engine_market, choice)
     result = sim.run(progress)
