@@ -35,8 +35,16 @@ def group_etas(p: MatchProblem, g_node: I32, g_ready: I64, rows: I64) -> I64:
     return t + (g_ready - p.now)[None, :]
 
 
+Groups = tuple[I32, I32, I64, I64, I64]
+
+
 def k_nearest(
-    p: MatchProblem, k: int, *, rows_subset: I64 | None = None, taken: NDArray[np.bool_] | None = None
+    p: MatchProblem,
+    k: int,
+    *,
+    rows_subset: I64 | None = None,
+    taken: NDArray[np.bool_] | None = None,
+    groups: Groups | None = None,
 ) -> tuple[I64, I32, I64]:
     """Up to ``k`` feasible candidate vehicles per request, by ETA (ties by vehicle index).
 
@@ -45,9 +53,10 @@ def k_nearest(
     enough seats and of an operator the request accepts, are returned.
 
     ``rows_subset`` restricts the search to some problem rows (returned rows still index the whole problem);
-    ``taken`` (one flag per vehicle) hides vehicles already matched in an earlier round.
+    ``taken`` (one flag per vehicle) hides vehicles already matched in an earlier round; ``groups`` is
+    :func:`free_groups` of ``p`` when the caller already has it (several calls in one decision).
     """
-    vs, g_node, g_ready, starts, counts = free_groups(p)
+    vs, g_node, g_ready, starts, counts = free_groups(p) if groups is None else groups
     if taken is not None and vs.size:
         keep = ~taken[vs]
         grp = np.repeat(np.arange(starts.size), counts)[keep]

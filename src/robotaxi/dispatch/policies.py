@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from ._candidates import k_nearest
+from ._candidates import free_groups, k_nearest
 from .operators import PairRules
 from .problem import Assignment, MatchProblem
 
@@ -271,12 +271,13 @@ def _k_nearest_by_operator(
     solver then weighs operators against each other with the pair costs, so the best vehicle of every operator
     must be among the candidates, not only the k nearest of the whole fleet."""
     op_of = problem.fleet.operator
+    groups = free_groups(problem)
     parts: list[tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]] = []
     for j in range(market.market.n):
         rows_j = market.rows_for(j, todo)
         if rows_j.size == 0:
             continue
-        parts.append(k_nearest(problem, k, rows_subset=rows_j, taken=taken | (op_of != j)))
+        parts.append(k_nearest(problem, k, rows_subset=rows_j, taken=taken | (op_of != j), groups=groups))
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64)
     rows = np.concatenate([x[0] for x in parts])
