@@ -353,3 +353,69 @@ def analyze(
             err_console.print(f"{f.path}: line {n}: rejected: {why}")
     if strict and rejected:
         raise SafetyError(f"{rejected} row(s) rejected (--strict)")
+
+
+@safety_app.command("zones")
+def zones(
+    run_dir: RunDir,
+    zones_file: Annotated[
+        Path, typer.Option("--zones", help="Zone polygons (GeoJSON or shapefile, e.g. the TLC taxi zones).")
+    ],
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold-mpd", help="Flag zones whose miles per disengagement is significantly below this figure."
+        ),
+    ],
+    network: Annotated[Path | None, typer.Option(help="Network file (default: the run's scenario.toml).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Miles, disengagements and miles per disengagement of each autonomous operator by zone, with the zones
+    where it is significantly worse than --threshold-mpd (the candidates to take out of its service area)."""
+    import json
+
+    import numpy as np
+    from rich.table import Table
+
+    from ..demand.zones import Zones
+    from ..network import Router
+    from ..safety.runs import RunData, RunInfo, read_events
+    from ..safety.zones import zone_safety
+
+    info = RunInfo.from_folder(run_dir)
+    data = RunData.read(info)
+    events = read_events(run_dir)
+    if events is None:
+        raise SafetyError(f"{run_dir}: no safety_events.parquet", hint="draw events with `robotaxi safety simulate`")
+    net = _network(info, network)
+    polygons = Zones.from_file(zones_file)
+    tail, head = net.tail, net.head
+    edge_zone = polygons.locate((net.lon[tail] + net.lon[head]) / 2, (net.lat[tail] + net.lat[head]) / 2)
+    try:
+        lines = zone_safety(data, events, Router(net), np.asarray(edge_zone), threshold_mpd=threshold)
+    except ValueError as e:
+        raise SafetyError(str(e)) from e
+    flagged: dict[str, list[int]] = {}
+    for z in lines:
+        if z.flagged and z.zone >= 0:  # road outside every zone cannot be taken out of an area of zones
+            flagged.setdefault(z.operator, []).append(z.zone)
+    if as_json:
+        rows = [{"operator": z.operator, "zone": z.zone, "flagged": z.flagged, **z.mpd.as_dict()} for z in lines]
+        console.out(json.dumps({"threshold_mpd": threshold, "zones": rows, "flagged": flagged}, indent=2))
+        return
+    t = Table("operator", "zone", "miles", "disengagements", "miles / disengagement", "95 % interval", "flagged")
+    for z in lines:
+        m = z.mpd
+        t.add_row(
+            z.operator,
+            "outside" if z.zone < 0 else str(z.zone),
+            f"{m.miles:,.1f}",
+            str(m.disengagements),
+            "-" if m.disengagements == 0 else _fmt_miles(m.estimate),
+            f"{_fmt_miles(m.low)} - {_fmt_miles(m.high)}",
+            "yes" if z.flagged else "",
+        )
+    print_table(t)
+    for op in sorted({z.operator for z in lines}):
+        ids = flagged.get(op, [])
+        console.print(f"{op}: {len(ids)} zone(s) significantly below {threshold:,.0f} miles per disengagement: {ids}")

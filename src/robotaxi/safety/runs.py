@@ -325,7 +325,7 @@ def simulate_disengagements(
     drawn: list[tuple[int, int, int, float, str, LocationType, float, float]] = []
     for c in order:
         leg = int(cand_leg[c])
-        where = _locate(router, data, leg, float(cand_off[c]))
+        where = locate_on_leg(router, data, leg, float(cand_off[c]))
         if where is None:
             continue
         edge, frac, time_s = where
@@ -350,7 +350,7 @@ def simulate_disengagements(
     )
 
 
-def _locate(router: Router, data: RunData, leg: int, offset_m: float) -> tuple[int, float, int] | None:
+def locate_on_leg(router: Router, data: RunData, leg: int, offset_m: float) -> tuple[int, float, int] | None:
     """The edge, the fraction along it and the local time of a point ``offset_m`` into a leg."""
     a, b = int(data.from_node[leg]), int(data.to_node[leg])
     if a == b:
