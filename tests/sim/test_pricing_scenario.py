@@ -124,6 +124,13 @@ def test_riders_who_refuse_quotes_are_lost_demand(tmp_path: Path) -> None:
     assert out.market.surge is not None
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert f"{refused:,} riders refused the fare and pickup time they were quoted" in html
+    from rich.console import Console
+
+    from robotaxi.cli.simulate import _summary
+
+    console = Console(record=True, width=120)
+    console.print(_summary(sc.name, sc.policy, out))
+    assert "quotes refused (lost demand)" in console.export_text()
     again = run_scenario(sc, write=False)
     assert again.market is not None
     assert again.market.refused == refused
@@ -173,7 +180,9 @@ def test_cli_records_the_priced_fares(tmp_path: Path, capsys: pytest.CaptureFixt
     _scenario(tmp_path)
     db = tmp_path / "trips.db"
     assert main(["simulate", str(tmp_path / "s.toml"), "-q", "-o", str(tmp_path / "out"), "--ledger", str(db)]) == 0
-    assert "rider payments / commission" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "rider payments / commission" in printed
+    assert "quotes refused" not in printed  # no rider choice in this scenario
     with Ledger.open(db) as ledger:
         fares = [json.loads(ledger.entry(i))["fare_cents"] for i in range(ledger.size)]
     assert fares

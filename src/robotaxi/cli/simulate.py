@@ -160,4 +160,6 @@ def _summary(name: str, policy: str, out: RunOutput) -> Table:
             "rider payments / commission",
             f"{a.rider_payments_cents / 100:,.2f} / {a.commission_cents / 100:,.2f} {a.currency}",
         )
+        if out.market.refused is not None:
+            table.add_row("quotes refused (lost demand)", f"{out.market.refused:,}")
     return table
