@@ -166,3 +166,22 @@ def test_a_run_without_trips_prices_nothing(grid3: RoadNetwork) -> None:
     assert market.surge is not None
     assert market.surge.bp.tolist() == [[10_000]]
     assert "rider payments $0.00" in market_section(market)
+
+
+def test_idle_time_after_the_window_is_not_costed(grid3: RoadNetwork) -> None:
+    """Window 0-100 s, one request at 10 s (2 -> 8) for vehicle 0 (busy 10-150); the run ends at its trip_end, 150.
+
+    Vehicle 0: 10 s free + 90 s busy inside the window + 50 s busy after it = 150 s in service, 140 busy. Vehicle 1
+    idles: 100 s inside the window; its 50 idle seconds after the window (until the run ends) are not counted.
+    """
+    fleet = Fleet.build(
+        (Operator("alpha", 1, start_nodes=(0,)), Operator("pool", 1, kind=OperatorKind.HUMAN_DRIVEN, start_nodes=(8,))),
+        grid3,
+        np.random.default_rng(0),
+    )
+    reqs = requests_on(grid3, [10], [2], [8])
+    res = Simulator(Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=100)).run()
+    assert res.last_event_s == 150
+    alpha, pool = operator_activity(res)
+    assert (alpha.service_s, alpha.busy_s) == (150, 140)
+    assert (pool.service_s, pool.busy_s) == (100, 0)

@@ -108,19 +108,29 @@ class MarketRun:
 
 
 def operator_activity(result: SimResult) -> list[OperatorActivity]:
-    """Per operator: vehicles, vehicle-seconds in service and busy (from the MDS events), metres driven and empty."""
+    """Per operator: vehicles, vehicle-seconds in service and busy (from the MDS events), metres driven and empty.
+
+    Time counts inside the demand window ``[start_s, end_s)``, plus the busy time after it (finishing the window's
+    trips). The idle time after the window, until the simulation's last event, is not counted: every vehicle stays
+    in service until the run ends, an artefact of ending the run that no operator would pay for (it would make a
+    short window's vehicle-hours, costs and utilisation depend on how long its last trip took). Distances count
+    every leg driven.
+    """
     fleet, ev, legs = result.fleet, result.events, result.legs
     n_ops = len(fleet.operators)
     order = np.lexsort((np.arange(len(ev)), ev.vehicle))
-    v, t, s = ev.vehicle[order], ev.time_s[order], ev.state[order].astype(np.int64)
+    v, t, s = ev.vehicle[order], ev.time_s[order].astype(np.int64), ev.state[order].astype(np.int64)
     same = v[1:] == v[:-1]
-    dur = np.where(same, t[1:] - t[:-1], 0).astype(np.float64)
+    t0, t1 = t[:-1], np.where(same, t[1:], t[:-1])  # each state holds from its event to the vehicle's next one
+    inside = np.maximum(np.minimum(t1, result.end_s) - np.maximum(t0, result.start_s), 0)
+    after = np.maximum(t1 - np.maximum(t0, result.end_s), 0)
     op, state = fleet.operator[v[:-1]].astype(np.int64), s[:-1]
     on = ~np.isin(state, _OFF)
     busy = np.isin(state, _BUSY)
     # Sums of integer seconds and metres in float64 are exact below 2**53 (~285 million vehicle-years).
-    service = np.bincount(op[on], weights=dur[on], minlength=n_ops)
-    busy_s = np.bincount(op[busy], weights=dur[busy], minlength=n_ops)
+    busy_dur = (inside + after).astype(np.float64)
+    service = np.bincount(op[on], weights=np.where(busy, busy_dur, inside)[on].astype(np.float64), minlength=n_ops)
+    busy_s = np.bincount(op[busy], weights=busy_dur[busy], minlength=n_ops)
     lop = fleet.operator[legs.vehicle].astype(np.int64)
     metres = legs.length_m.astype(np.float64)
     empty = legs.load == 0
