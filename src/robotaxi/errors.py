@@ -79,3 +79,29 @@ class VerificationError(LedgerError):
 
 class SafetyError(RobotaxiError):
     """A safety record, rate, report or published safety file is invalid or unreadable."""
+
+
+class StoreError(RobotaxiError):
+    """The service's database could not be opened, migrated or written."""
+
+
+class ServiceError(RobotaxiError):
+    """The live service refused a request; carries the HTTP status and the field it is about.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    status : int
+        The HTTP status code (400, 403, 404, 409, 422...).
+    field : str, optional
+        The request field at fault (``"location.lat"``, ``"data[3].timestamp"``).
+    code : str
+        A short machine-readable code (``"unknown_vehicle"``, ``"out_of_order"``).
+    """
+
+    def __init__(self, message: str, *, status: int = 422, field: str | None = None, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.code = code

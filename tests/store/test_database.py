@@ -1,0 +1,94 @@
+"""The migrations create exactly the tables of ``robotaxi.store.tables``, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from robotaxi.errors import StoreError
+from robotaxi.store import Database, normalise_url, tables
+
+pytestmark = pytest.mark.integration
+
+
+def test_migrations_match_the_tables(database_url: str) -> None:
+    db = Database.open(database_url)
+    try:
+        assert db.revision() == "0001"
+        with db.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
+        assert diff == []
+        db.migrate()  # again: nothing to do
+        assert db.revision() == "0001"
+    finally:
+        db.close()
+
+
+def test_unique_idempotency_key_per_rider(database_url: str) -> None:
+    db = Database.open(database_url)
+    row = {
+        "request_id": 1,
+        "trip_id": "00000000-0000-4000-8000-000000000001",
+        "rider": "alice",
+        "idempotency_key": "k1",
+        "body_sha256": "0" * 64,
+        "origin_lon": 10.0,
+        "origin_lat": 50.0,
+        "destination_lon": 10.01,
+        "destination_lat": 50.0,
+        "o_node": 0,
+        "d_node": 1,
+        "passengers": 1,
+        "max_wait_s": 600,
+        "status": "open",
+        "requested_ms": 1,
+        "direct_s": 20,
+        "direct_m": 200,
+        "updated_ms": 1,
+    }
+    try:
+        with db.begin() as conn:
+            conn.execute(tables.ride_requests.insert(), row)
+            # another rider may use the same key
+            conn.execute(
+                tables.ride_requests.insert(),
+                {**row, "request_id": 2, "trip_id": row["trip_id"][:-1] + "2", "rider": "bob"},
+            )
+        with pytest.raises(sa.exc.IntegrityError), db.begin() as conn:
+            conn.execute(tables.ride_requests.insert(), {**row, "request_id": 3, "trip_id": row["trip_id"][:-1] + "3"})
+        with db.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(tables.ride_requests)).scalar_one() == 2
+    finally:
+        db.close()
+
+
+def test_sqlite_file_is_created_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dir" / "robotaxi.db"
+    db = Database.open(f"sqlite:///{path}")
+    try:
+        assert path.is_file()
+        with db.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    finally:
+        db.close()
+
+
+def test_urls() -> None:
+    assert normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("sqlite:///x.db").drivername == "sqlite"
+    with pytest.raises(StoreError, match="unsupported database 'mysql'"):
+        normalise_url("mysql://u@h/db")
+    with pytest.raises(StoreError, match="not a database URL"):
+        normalise_url("not a url")
+
+
+def test_unreachable_postgres_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match=r"cannot open database postgresql\+psycopg://nobody@127.0.0.1:1/x"):
+        Database.open("postgresql://nobody@127.0.0.1:1/x")
