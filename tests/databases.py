@@ -47,9 +47,7 @@ class PostgresSession:
         schema = f"t_{secrets.token_hex(6)}"
         with self._engine.connect() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        return self.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
+        return self.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
 
     def drop(self) -> None:
         self._engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -30,7 +31,7 @@ def test_migrations_match_the_tables(database_url: str) -> None:
 
 def test_unique_idempotency_key_per_rider(database_url: str) -> None:
     db = Database.open(database_url)
-    row = {
+    row: dict[str, Any] = {
         "request_id": 1,
         "trip_id": "00000000-0000-4000-8000-000000000001",
         "rider": "alice",

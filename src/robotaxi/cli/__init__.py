@@ -18,6 +18,7 @@ from . import demand as _demand  # noqa: F401
 from . import ledger as _ledger  # noqa: F401
 from . import network as _network  # noqa: F401  (registers commands)
 from . import safety as _safety  # noqa: F401
+from . import serve as _serve  # noqa: F401
 from . import simulate as _simulate  # noqa: F401
 from . import sweep as _sweep  # noqa: F401
 from .app import app as app

@@ -94,6 +94,7 @@ vehicle_events = sa.Table(
     "vehicle_events",
     metadata,
     sa.Column("event_id", _UUID, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
     sa.Column("device_id", _UUID, sa.ForeignKey("vehicles.device_id"), nullable=False),
     sa.Column("vehicle_state", sa.String(20), nullable=False),
     sa.Column("event_types", sa.JSON, nullable=False),
@@ -107,8 +108,9 @@ vehicle_events = sa.Table(
     sa.Index(None, "timestamp_ms"),
     sa.Index(None, "device_id", "timestamp_ms"),
 )
-"""MDS vehicle events: reported by the operator (``source='operator'``) or derived by the platform from its own
-decisions (``'platform'``: ``reservation_start`` on an assignment, ``passenger_cancellation``, ``decommissioned``)."""
+"""MDS vehicle events (``seq``: the order they were recorded in, for events of the same millisecond): reported by
+the operator (``source='operator'``) or derived by the platform from its own decisions (``'platform'``:
+``reservation_start`` on an assignment, ``passenger_cancellation``, ``decommissioned``)."""
 
 ride_requests = sa.Table(
     "ride_requests",
@@ -138,6 +140,8 @@ ride_requests = sa.Table(
     sa.Column("assigned_ms", _MS, nullable=True),
     sa.Column("quoted_pickup_ms", _MS, nullable=True),
     sa.Column("pickup_ms", _MS, nullable=True),
+    sa.Column("pickup_lon", sa.Float, nullable=True),
+    sa.Column("pickup_lat", sa.Float, nullable=True),
     sa.Column("dropoff_ms", _MS, nullable=True),
     sa.Column("closed_ms", _MS, nullable=True),
     sa.Column("updated_ms", _MS, nullable=False),

@@ -89,6 +89,7 @@ def upgrade() -> None:
     op.create_table(
         "vehicle_events",
         sa.Column("event_id", _UUID, nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("device_id", _UUID, nullable=False),
         sa.Column("vehicle_state", sa.String(20), nullable=False),
         sa.Column("event_types", sa.JSON, nullable=False),
@@ -100,6 +101,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("publication_ms", _MS, nullable=False),
         sa.PrimaryKeyConstraint("event_id", name="pk_vehicle_events"),
+        sa.UniqueConstraint("seq", name="uq_vehicle_events_seq"),
         sa.ForeignKeyConstraint(["device_id"], ["vehicles.device_id"], name="fk_vehicle_events_device_id_vehicles"),
     )
     op.create_index("ix_vehicle_events_timestamp_ms", "vehicle_events", ["timestamp_ms"])
@@ -131,6 +133,8 @@ def upgrade() -> None:
         sa.Column("assigned_ms", _MS, nullable=True),
         sa.Column("quoted_pickup_ms", _MS, nullable=True),
         sa.Column("pickup_ms", _MS, nullable=True),
+        sa.Column("pickup_lon", sa.Float, nullable=True),
+        sa.Column("pickup_lat", sa.Float, nullable=True),
         sa.Column("dropoff_ms", _MS, nullable=True),
         sa.Column("closed_ms", _MS, nullable=True),
         sa.Column("updated_ms", _MS, nullable=False),

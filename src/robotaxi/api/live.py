@@ -1,0 +1,327 @@
+"""The live service: one dispatch engine on the wall clock, one writer thread, the database as the truth.
+
+Every change goes through the **engine thread**: HTTP handlers put a command (a function of a :class:`Ctx`) on a
+queue and wait for its result. The thread takes the commands waiting (and a :class:`~robotaxi.dispatch.Tick` every
+``tick_s`` seconds), runs them in order inside **one database transaction**, writes the engine's snapshot in the
+same transaction, commits, and only then answers the callers. So:
+
+* a ride request is stored (with the engine's decision about it) before it is confirmed, and whatever was
+  confirmed is in the database;
+* the engine restored from the stored snapshot agrees with every other table, whenever the process died
+  (SIGKILL included): a batch that did not commit was never acknowledged;
+* a command refused (bad input: :class:`~robotaxi.errors.ServiceError`, or an engine refusal:
+  :class:`~robotaxi.errors.DispatchError`) changes nothing: commands validate completely, then hand the engine one
+  input (which itself changes nothing when it raises), then write;
+* anything unexpected (a database error) rolls the whole batch back, restores the engine from the last committed
+  snapshot and answers every command of the batch with 503: retry.
+
+Reads never touch the engine: handlers read the database (vehicle plans and states are written there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+
+from ..errors import DispatchError, RobotaxiError, ServiceError, StoreError
+from ..store import Database, tables
+from .auth import Role, TokenIssuer, load_or_create_secret, new_api_key
+from .settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from ..dispatch import Decisions, DispatchEngine, Event
+    from ..network import RoadNetwork
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+#: Commands taken in one transaction at most.
+MAX_COMMANDS_PER_BATCH = 512
+
+
+@dataclass(slots=True)
+class Ctx:
+    """What a command sees: the open transaction, the engine, the service, and the time of the batch."""
+
+    conn: sa.Connection
+    engine: DispatchEngine
+    service: LiveService
+    now_s: int
+    now_ms: int
+    dirty: bool = False
+    touched: set[int] = field(default_factory=set)
+
+    reported: set[int] = field(default_factory=set)
+
+    def handle(self, event: Event, then: Callable[[Decisions], None] | None = None) -> Decisions:
+        """Hand the engine one input, run ``then`` (the command's own writes), record the decisions.
+
+        A refusal by the engine (:class:`DispatchError`) changes nothing. Once the engine has accepted the input,
+        any failure is fatal to the batch (the engine is restored from the last committed snapshot).
+        """
+        from ._effects import record_decisions
+
+        decisions = self.engine.handle(event)  # raises DispatchError and changes nothing on bad input
+        self.dirty = True
+        try:
+            if then is not None:
+                then(decisions)
+            record_decisions(self, decisions)
+        except Exception as e:
+            raise EngineDivergedError(f"writing an accepted engine input failed: {e}") from e
+        finally:
+            self.touched.clear()
+            self.reported.clear()
+        return decisions
+
+
+class EngineDivergedError(RuntimeError):
+    """The engine accepted an input whose database writes failed: the batch must roll back and the engine be
+    restored (never a client error)."""
+
+
+@dataclass(slots=True, eq=False)
+class _Command:
+    fn: Callable[[Ctx], Any]
+    future: Future[Any]
+
+
+def load_network(spec: str) -> RoadNetwork:
+    """``helsinki``, ``grid:ROWSxCOLS`` or a network file."""
+    from ..network import grid_city
+    from ..network import load_network as load
+
+    if spec.startswith("grid:"):
+        try:
+            rows, cols = (int(x) for x in spec[5:].lower().split("x"))
+        except ValueError as e:
+            raise ServiceError(f"--network: {spec!r} is not grid:ROWSxCOLS", status=500) from e
+        return grid_city(rows, cols)
+    return load(None if spec == "helsinki" else spec)
+
+
+class LiveService:
+    """The running platform: database, network, engine thread, token issuer."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.clock = settings.clock
+        self._queue: queue.Queue[_Command | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.admin_key: str | None = None
+        self.started = False
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        """Open the database, load the network, restore the engine and start the engine thread."""
+        from ..network import Router
+
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database.open(s.url)
+        self.tokens = TokenIssuer(load_or_create_secret(s.data_dir / "jwt-secret"), ttl_s=s.token_ttl_s, clock=s.clock)
+        self.network = load_network(s.network)
+        self.router = Router(self.network, workers=1)
+        self.engine = self._load_engine()
+        self._bootstrap_admin()
+        self._thread = threading.Thread(target=self._run, name="robotaxi-engine", daemon=True)
+        self._thread.start()
+        self.started = True
+        logger.info(
+            "service started: %s, %s, %d vehicles", self.db.display_url, self.network.name, self.engine.n_vehicles
+        )
+
+    def stop(self) -> None:
+        """Finish the commands queued, stop the engine thread, close the database."""
+        if not self.started:
+            return
+        self._stopping.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.db.close()
+        self.started = False
+
+    def _load_engine(self) -> DispatchEngine:
+        from ..dispatch import DispatchEngine, EngineParams, make_policy
+
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(tables.engine_state).where(tables.engine_state.c.id == 1)).first()
+            last = conn.execute(sa.select(sa.func.max(tables.ride_requests.c.request_id))).scalar_one()
+            seq = conn.execute(sa.select(sa.func.max(tables.vehicle_events.c.seq))).scalar_one()
+        self._next_request_id = int(last or 0) + 1
+        self._next_event_seq = int(seq or 0) + 1
+        if row is None:
+            now = int(self.clock())
+            return DispatchEngine(
+                self.router,
+                make_policy(self.settings.policy),  # type: ignore[arg-type]
+                EngineParams(max_wait_s=self.settings.max_wait_s),
+                start_s=now,
+            )
+        if row.network != self.settings.network:
+            raise StoreError(
+                f"the database holds an engine on network {row.network!r}, not {self.settings.network!r}",
+                hint="start with the same --network, or use another --database",
+            )
+        try:
+            return DispatchEngine.restore(row.snapshot, self.router)
+        except DispatchError as e:
+            raise StoreError(f"the stored engine snapshot cannot be restored: {e}") from e
+
+    def _bootstrap_admin(self) -> None:
+        """On first start (no admin credential), create one and write it to ``<data_dir>/admin.key`` (0600)."""
+        import os
+
+        with self.db.begin() as conn:
+            has = conn.execute(
+                sa.select(sa.func.count()).select_from(tables.credentials).where(tables.credentials.c.role == "admin")
+            ).scalar_one()
+            if has:
+                return
+            key_id, key, digest = new_api_key()
+            conn.execute(
+                tables.credentials.insert().values(
+                    key_id=key_id,
+                    secret_sha256=digest,
+                    role=Role.ADMIN.value,
+                    subject="admin",
+                    created_ms=int(self.clock() * 1000),
+                )
+            )
+        path = self.settings.data_dir / "admin.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key + "\n")
+        self.admin_key = key
+        logger.warning("first start: the admin API key is in %s", path)
+
+    def next_request_id(self) -> int:
+        """A new ride request id (only the engine thread calls this)."""
+        rid = self._next_request_id
+        self._next_request_id += 1
+        return rid
+
+    def next_event_seq(self) -> int:
+        """The recording order of a new vehicle event (only the engine thread calls this)."""
+        seq = self._next_event_seq
+        self._next_event_seq += 1
+        return seq
+
+    # ------------------------------------------------------------------ submitting work
+    def submit(self, fn: Callable[[Ctx], T]) -> Future[T]:
+        """Queue a command for the engine thread."""
+        if not self.started or self._stopping.is_set():
+            raise ServiceError("the service is shutting down", status=503, code="unavailable")
+        fut: Future[T] = Future()
+        self._queue.put(_Command(fn, fut))
+        return fut
+
+    async def run(self, fn: Callable[[Ctx], T]) -> T:
+        """Run a command on the engine thread and wait for its committed result."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def call(self, fn: Callable[[Ctx], T], timeout: float = 60.0) -> T:
+        """The blocking form of :meth:`run`."""
+        return self.submit(fn).result(timeout)
+
+    # ------------------------------------------------------------------ the engine thread
+    def _run(self) -> None:
+        tick_s = self.settings.tick_s
+        next_tick = self.clock() + tick_s
+        while True:
+            wait = max(0.0, next_tick - self.clock())
+            batch: list[_Command] = []
+            stop = False
+            try:
+                first = self._queue.get(timeout=wait)
+                if first is None:
+                    stop = True
+                else:
+                    batch.append(first)
+            except queue.Empty:
+                pass
+            while len(batch) < MAX_COMMANDS_PER_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            tick = self.clock() >= next_tick
+            if tick:
+                next_tick = max(next_tick + tick_s, self.clock() + tick_s)
+            if batch or tick:
+                self._process(batch, tick)
+            if stop:
+                return
+
+    def _process(self, batch: list[_Command], tick: bool) -> None:
+        from ..dispatch import Tick
+
+        now = self.clock()
+        now_s = max(self.engine.now, int(now))
+        now_ms = max(now_s * 1000, int(now * 1000))
+        results: list[tuple[_Command, bool, Any]] = []
+        try:
+            with self.db.begin() as conn:
+                ctx = Ctx(conn, self.engine, self, now_s, now_ms)
+                for cmd in batch:
+                    try:
+                        results.append((cmd, True, cmd.fn(ctx)))
+                    except (ServiceError, DispatchError) as e:
+                        results.append((cmd, False, _as_service_error(e)))
+                if tick:
+                    ctx.handle(Tick(now_s))
+                if ctx.dirty:
+                    self._save_snapshot(ctx)
+        except Exception as e:
+            logger.exception("engine batch failed; restoring the engine from the last committed snapshot")
+            try:
+                self.engine = self._load_engine()
+            except RobotaxiError:
+                logger.exception("cannot restore the engine")
+            err = ServiceError(
+                f"the service could not store this change, retry ({type(e).__name__})", status=503, code="unavailable"
+            )
+            for cmd in batch:
+                cmd.future.set_exception(err)
+            return
+        for cmd, ok, value in results:
+            if ok:
+                cmd.future.set_result(value)
+            else:
+                cmd.future.set_exception(value)
+
+    def _save_snapshot(self, ctx: Ctx) -> None:
+        t = tables.engine_state
+        values = {
+            "saved_ms": ctx.now_ms,
+            "engine_now_s": self.engine.now,
+            "network": self.settings.network,
+            "snapshot": self.engine.snapshot(),
+        }
+        done = ctx.conn.execute(t.update().where(t.c.id == 1).values(**values)).rowcount
+        if not done:
+            ctx.conn.execute(t.insert().values(id=1, **values))
+
+
+def _as_service_error(e: Exception) -> ServiceError:
+    if isinstance(e, ServiceError):
+        return e
+    return ServiceError(str(e), status=409, code="refused_by_dispatch")
+
+
+def wall_ms(clock: Callable[[], float] = time.time) -> int:
+    return int(clock() * 1000)

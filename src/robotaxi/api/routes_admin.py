@@ -1,0 +1,122 @@
+"""Admin routes: operators and API credentials."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from fastapi import APIRouter, status
+
+from ..errors import ServiceError
+from ..store import tables
+from .auth import new_api_key
+from .deps import Admin, Conn, Service
+from .schemas import CredentialIn, CredentialOut, OperatorIn, OperatorOut
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+OP = tables.operators
+CR = tables.credentials
+
+
+@router.post(
+    "/operators",
+    response_model=OperatorOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an operator (an MDS provider)",
+)
+def create_operator(body: OperatorIn, service: Service, _: Admin) -> OperatorOut:
+    provider = str(body.provider_id or uuid.uuid4())
+    now = int(service.clock() * 1000)
+    with service.db.begin() as conn:
+        if conn.execute(sa.select(OP.c.id).where(OP.c.name == body.name)).first():
+            raise ServiceError(
+                f"name: operator {body.name!r} exists", status=409, field="name", code="already_registered"
+            )
+        if conn.execute(sa.select(OP.c.id).where(OP.c.provider_id == provider)).first():
+            raise ServiceError(
+                f"provider_id: {provider} is another operator's",
+                status=409,
+                field="provider_id",
+                code="already_registered",
+            )
+        # Operator ids are the engine's operator indices: dense from 0, never reused.
+        next_id = conn.execute(sa.select(sa.func.coalesce(sa.func.max(OP.c.id) + 1, 0))).scalar_one()
+        conn.execute(OP.insert().values(id=next_id, name=body.name, provider_id=provider, created_ms=now))
+    return OperatorOut(name=body.name, provider_id=provider, created_ms=now)
+
+
+@router.get("/operators", response_model=list[OperatorOut], summary="List operators")
+def list_operators(conn: Conn, _: Admin) -> list[OperatorOut]:
+    rows = conn.execute(sa.select(OP).order_by(OP.c.id))
+    return [OperatorOut(name=r.name, provider_id=r.provider_id, created_ms=r.created_ms) for r in rows]
+
+
+def _credential(r: sa.Row[tuple[object, ...]], operator: str | None, key: str | None = None) -> CredentialOut:
+    m = r._mapping
+    return CredentialOut(
+        key_id=m["key_id"],
+        api_key=key,
+        role=m["role"],
+        subject=m["subject"],
+        operator=operator,
+        created_ms=m["created_ms"],
+        revoked_ms=m["revoked_ms"],
+    )
+
+
+@router.post(
+    "/credentials",
+    response_model=CredentialOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue an API key (shown once)",
+)
+def create_credential(body: CredentialIn, service: Service, _: Admin) -> CredentialOut:
+    if (body.role == "operator") != (body.operator is not None):
+        raise ServiceError(
+            "operator: required for an operator key, and only for one", status=422, field="operator", code="bad_param"
+        )
+    now = int(service.clock() * 1000)
+    with service.db.begin() as conn:
+        op_id = None
+        if body.operator is not None:
+            op_id = conn.execute(sa.select(OP.c.id).where(OP.c.name == body.operator)).scalar_one_or_none()
+            if op_id is None:
+                raise ServiceError(
+                    f"operator: no operator named {body.operator!r}",
+                    status=422,
+                    field="operator",
+                    code="unknown_operator",
+                )
+        key_id, key, digest = new_api_key()
+        conn.execute(
+            CR.insert().values(
+                key_id=key_id,
+                secret_sha256=digest,
+                role=body.role,
+                subject=body.subject,
+                operator_id=op_id,
+                created_ms=now,
+            )
+        )
+        row = conn.execute(sa.select(CR).where(CR.c.key_id == key_id)).one()
+    return _credential(row, body.operator, key)
+
+
+@router.get("/credentials", response_model=list[CredentialOut], summary="List API keys (without secrets)")
+def list_credentials(conn: Conn, _: Admin) -> list[CredentialOut]:
+    q = sa.select(CR, OP.c.name.label("op")).select_from(CR.outerjoin(OP, CR.c.operator_id == OP.c.id))
+    return [_credential(r, r.op) for r in conn.execute(q.order_by(CR.c.created_ms, CR.c.key_id))]
+
+
+@router.post("/credentials/{key_id}/revoke", response_model=CredentialOut, summary="Revoke an API key")
+def revoke_credential(key_id: str, service: Service, _: Admin) -> CredentialOut:
+    now = int(service.clock() * 1000)
+    with service.db.begin() as conn:
+        row = conn.execute(sa.select(CR).where(CR.c.key_id == key_id)).first()
+        if row is None:
+            raise ServiceError(f"key_id: no API key {key_id}", status=404, field="key_id", code="unknown_key")
+        if row.revoked_ms is None:
+            conn.execute(CR.update().where(CR.c.key_id == key_id).values(revoked_ms=now))
+        q = sa.select(CR, OP.c.name.label("op")).select_from(CR.outerjoin(OP, CR.c.operator_id == OP.c.id))
+        out = conn.execute(q.where(CR.c.key_id == key_id)).one()
+    return _credential(out, out.op)

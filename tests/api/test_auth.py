@@ -1,0 +1,137 @@
+"""Auth: API keys for tokens, token checks, and the route table: every role is refused wherever it does not belong."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import jwt
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from robotaxi.api.auth import Role, RoleGuard
+
+from .conftest import Platform
+
+pytestmark = pytest.mark.integration
+
+
+def _guards(dep: Dependant) -> list[RoleGuard]:
+    found = [dep.call] if isinstance(dep.call, RoleGuard) else []
+    for sub in dep.dependencies:
+        found.extend(_guards(sub))
+    return found
+
+
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every API route, including those of included routers (FastAPI wraps them; a test below checks that this
+    walk finds every path of the OpenAPI document)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        sub = getattr(route, "original_router", None)
+        if sub is not None:
+            yield from _api_routes(sub.routes)
+
+
+def _routes(platform: Platform) -> list[tuple[APIRoute, str, RoleGuard]]:
+    out = []
+    for route in _api_routes(platform.client.app.routes):  # type: ignore[attr-defined]
+        guards = _guards(route.dependant)
+        assert len(guards) == 1, f"{route.path} declares {len(guards)} role guards (exactly one expected)"
+        for method in route.methods or ():
+            out.append((route, method, guards[0]))
+    return out
+
+
+def _call(platform: Platform, route: APIRoute, method: str, headers: dict[str, str]) -> Any:
+    path = re.sub(
+        r"\{[^}]+\}",
+        lambda m: "1" if "id}" in m.group(0) and "device" not in m.group(0) else str(uuid.uuid4()),
+        route.path,
+    )
+    path = path.replace("/reports/1", "/reports/2026-01.csv")
+    kwargs: dict[str, Any] = {"headers": {**headers, "Idempotency-Key": "k"}}
+    if method in ("POST", "PUT", "PATCH"):
+        kwargs["json"] = {}
+    return platform.client.request(method, path, **kwargs)
+
+
+def test_every_route_declares_its_roles_and_refuses_the_others(platform: Platform) -> None:
+    p = platform
+    p.operator("waymo")
+    tokens = {
+        Role.ADMIN: p.admin,
+        Role.RIDER: p.rider("alice"),
+        Role.OPERATOR: p.operator("zoox"),
+        Role.REGULATOR: p.regulator(),
+    }
+    routes = _routes(p)
+    assert len(routes) >= 25
+    checked = 0
+    for route, method, guard in routes:
+        if guard.public:
+            continue
+        r = _call(p, route, method, {})
+        assert r.status_code == 401, (method, route.path, r.text)
+        assert r.headers["www-authenticate"] == "Bearer"
+        r = _call(p, route, method, {"Authorization": "Bearer not-a-token"})
+        assert r.status_code == 401, (method, route.path, r.text)
+        for role, headers in tokens.items():
+            r = _call(p, route, method, headers)
+            if role in guard.roles:
+                assert r.status_code not in (401, 403), (role, method, route.path, r.text)
+            else:
+                assert r.status_code == 403, (role, method, route.path, r.text)
+                checked += 1
+    assert checked > 50
+
+
+def test_public_routes_are_only_token_and_health(platform: Platform) -> None:
+    routes = _routes(platform)
+    public = {route.path for route, _, guard in routes if guard.public}
+    assert public == {"/v1/auth/token", "/healthz"}
+    doc = platform.client.get("/openapi.json").json()
+    assert {(r.path, m.lower()) for r, m, _ in routes} == {(p, m) for p, ms in doc["paths"].items() for m in ms}
+
+
+def test_api_keys_and_tokens(platform: Platform) -> None:
+    p = platform
+    key = p.key("regulator", "city")
+    r = p.client.post("/v1/auth/token", json={"api_key": key})
+    assert r.status_code == 200
+    token = r.json()["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["role"] == "regulator"
+    assert claims["sub"] == "city"
+    assert claims["iss"] == "robotaxi"
+    assert claims["exp"] - claims["iat"] == 3600
+    # wrong secret, malformed key, revoked key
+    key_id = key[4:].split(".")[0]
+    assert p.client.post("/v1/auth/token", json={"api_key": f"rtk_{key_id}.wrong"}).status_code == 401
+    assert p.client.post("/v1/auth/token", json={"api_key": "hello"}).status_code == 401
+    assert p.client.post(f"/v1/admin/credentials/{key_id}/revoke", headers=p.admin).status_code == 200
+    assert p.client.post("/v1/auth/token", json={"api_key": key}).status_code == 401
+    # a token signed with another key, and an expired one
+    forged = jwt.encode({**claims, "role": "admin"}, b"x" * 32, algorithm="HS256")
+    assert p.client.get("/v1/admin/operators", headers=p.auth(forged)).status_code == 401
+    assert p.client.get("/mds/vehicles", headers=p.auth(token)).status_code == 200
+    p.clock.t += 3601
+    assert p.client.get("/mds/vehicles", headers=p.auth(token)).status_code == 401
+
+
+def test_operator_claims_carry_the_provider(platform: Platform) -> None:
+    p = platform
+    r = p.client.post("/v1/admin/operators", json={"name": "cruise"}, headers=p.admin)
+    provider = r.json()["provider_id"]
+    token = p.token_for(p.key("operator", "ops", operator="cruise"))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["provider_id"] == provider
+    assert claims["role"] == "operator"
+    r = p.client.post("/v1/admin/credentials", json={"role": "operator", "subject": "x"}, headers=p.admin)
+    assert r.status_code == 422
+    assert r.json()["error_details"] == ["operator"]

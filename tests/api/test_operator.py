@@ -1,0 +1,176 @@
+"""Operators: vehicles, telemetry and events; bad batches are clear errors that change nothing; an operator never
+sees or changes another operator's vehicles or trips."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from robotaxi.store import tables
+
+from .conftest import Platform, node_location
+
+pytestmark = pytest.mark.integration
+
+
+def _state(p: Platform) -> dict[str, Any]:
+    """Everything an operator batch could change: rows of every table and the engine snapshot."""
+    with p.service.db.connect() as conn:
+        rows = {t.name: sorted(map(repr, conn.execute(sa.select(t)))) for t in tables.metadata.sorted_tables}
+    p.service.call(lambda ctx: None)
+    return {**rows, "engine": p.service.engine.snapshot()}
+
+
+def _tele(device: str, t: int, node: int, **extra: Any) -> dict[str, Any]:
+    return {"device_id": device, "timestamp": t, "location": node_location(node), **extra}
+
+
+def test_register_and_retire(platform: Platform) -> None:
+    p = platform
+    op = p.operator("waymo")
+    device = str(uuid.uuid4())
+    body = {
+        "device_id": device,
+        "vehicle_id": "W-1",
+        "location": node_location(7),
+        "capacity": 3,
+        "propulsion_types": ["electric"],
+        "accessibility_attributes": ["wheelchair_accessible"],
+    }
+    r = p.client.post("/v1/operator/vehicles", json=body, headers=op)
+    assert r.status_code == 201, r.text
+    v = r.json()
+    assert v["device_id"] == device
+    assert v["state"] == "non_operational"
+    assert v["capacity"] == 3
+    assert v["plan"] == []
+    again = p.client.post("/v1/operator/vehicles", json=body, headers=op)
+    assert again.status_code == 409
+    assert again.json()["error_details"] == ["device_id"]
+    plate = p.client.post("/v1/operator/vehicles", json={**body, "device_id": str(uuid.uuid4())}, headers=op)
+    assert plate.status_code == 409
+    assert plate.json()["error_details"] == ["vehicle_id"]
+    off = p.client.post(
+        "/v1/operator/vehicles",
+        json={**body, "device_id": None, "vehicle_id": "W-2", "location": {"lat": 0, "lng": 0}},
+        headers=op,
+    )
+    assert off.status_code == 422
+    assert off.json()["error_details"] == ["location"]
+    assert [x["device_id"] for x in p.client.get("/v1/operator/vehicles", headers=op).json()] == [device]
+    r = p.client.post(f"/v1/operator/vehicles/{device}/retire", headers=op)
+    assert r.status_code == 200
+    assert r.json()["state"] == "removed"
+    assert r.json()["retired_ms"] == p.now_ms
+    assert p.client.post(f"/v1/operator/vehicles/{device}/retire", headers=op).status_code == 409
+    t = p.client.post("/v1/operator/telemetry", json={"data": [_tele(device, p.now_ms, 7)]}, headers=op)
+    assert t.status_code == 409
+    assert t.json()["error"] == "retired"
+
+
+def test_telemetry_moves_the_vehicle_and_bad_batches_change_nothing(platform: Platform) -> None:
+    p = platform
+    op = p.operator("waymo")
+    a = p.vehicle(op, node=0)
+    b = p.vehicle(op, node=35)
+    t0 = p.now_ms
+    ok = p.client.post(
+        "/v1/operator/telemetry",
+        json={"data": [_tele(a, t0 - 2000, 0, battery_percent=80), _tele(a, t0 - 1000, 1), _tele(b, t0, 34)]},
+        headers=op,
+    )
+    assert ok.status_code == 200
+    assert ok.json() == {"success": 3, "total": 3}
+    va = p.client.get(f"/v1/operator/vehicles/{a}", headers=op).json()
+    assert va["location"] == node_location(1)
+    assert va["battery_percent"] == 80
+    assert va["last_telemetry_ms"] == t0 - 1000
+    # a ride from node 2 now goes to a (at node 1), not b
+    ride = p.ride(p.rider("alice"), 2, 8).json()
+    assert ride["vehicle"]["device_id"] == a
+    assert ride["quote"]["pickup_eta_ms"] == p.now_ms + 20_000
+    before = _state(p)
+    stranger = str(uuid.uuid4())
+    bad = [
+        ([_tele(a, t0 + 1, 1), _tele(stranger, t0 + 2, 3)], 404, "data[1].device_id", "unknown_vehicle"),
+        ([_tele(b, t0 + 1, 33), _tele(a, t0 - 1000, 2)], 409, "data[1].timestamp", "out_of_order"),
+        ([_tele(a, t0 + 5, 2), _tele(a, t0 + 5, 3)], 409, "data[1].timestamp", "out_of_order"),
+        ([_tele(a, t0 + 1, 2), _tele(b, t0 + 60_000, 33)], 422, "data[1].timestamp", "from_the_future"),
+        (
+            [_tele(a, t0 + 1, 2), {**_tele(b, t0 + 1, 33), "location": {"lat": 10, "lng": 10}}],
+            422,
+            "data[1].location",
+            "off_network",
+        ),
+        ([_tele(a, t0 + 1, 2, battery_percent=101)], 422, "data[0].battery_percent", "bad_param"),
+        ([{**_tele(a, t0 + 1, 2), "speed": 3}], 422, "data[0].speed", "bad_param"),
+        ([_tele(a, 1000, 2)], 422, "data[0].timestamp", "bad_param"),
+    ]
+    for rows, status, field, code in bad:
+        r = p.client.post("/v1/operator/telemetry", json={"data": rows}, headers=op)
+        assert r.status_code == status, (rows, r.text)
+        assert (r.json()["error"], r.json()["error_details"]) == (code, [field])
+    assert p.client.post("/v1/operator/telemetry", json={"data": []}, headers=op).status_code == 422
+    assert _state(p) == before
+
+
+def test_illegal_events_change_nothing(platform: Platform) -> None:
+    p = platform
+    op = p.operator("waymo")
+    car = p.vehicle(op, node=0, in_service=False)
+    before = _state(p)
+    r = p.event(op, car, "trip_end", 0, trip_id=str(uuid.uuid4()))
+    assert r.status_code == 409
+    assert r.json()["error_details"] == ["data[0].trip_id"]
+    r = p.event(op, car, "service_end", 0)  # not in service yet
+    assert r.status_code == 409
+    assert "illegal MDS transition" in r.json()["error_description"]
+    r = p.event(op, car, "trip_start", 0)
+    assert r.status_code == 422
+    assert r.json()["error_details"] == ["data[0].trip_id"]
+    r = p.event(op, car, "teleport", 0)
+    assert r.status_code == 422
+    assert r.json()["error_details"] == ["data[0].event_type"]
+    assert _state(p) == before
+    assert p.event(op, car, "service_start", 0).status_code == 200
+    assert p.event(op, car, "service_start", 0, at_ms=p.now_ms - 1).status_code == 409  # before the last one
+
+
+def test_operators_are_isolated(platform: Platform) -> None:
+    p = platform
+    waymo, zoox = p.operator("waymo"), p.operator("zoox")
+    car = p.vehicle(waymo, node=0)
+    ride = p.ride(p.rider("alice"), 1, 7).json()
+    assert ride["vehicle"]["device_id"] == car
+    before = _state(p)
+    assert p.client.get(f"/v1/operator/vehicles/{car}", headers=zoox).status_code == 404
+    assert p.client.get("/v1/operator/vehicles", headers=zoox).json() == []
+    assert p.client.post(f"/v1/operator/vehicles/{car}/retire", headers=zoox).status_code == 404
+    r = p.client.post("/v1/operator/telemetry", json={"data": [_tele(car, p.now_ms, 1)]}, headers=zoox)
+    assert r.status_code == 404
+    assert r.json()["error"] == "unknown_vehicle"
+    r = p.event(zoox, car, "reservation_stop", 1, trip_id=ride["trip_id"])
+    assert r.status_code == 404
+    # a vehicle with the same device_id cannot be registered by another operator either
+    r = p.client.post(
+        "/v1/operator/vehicles", json={"device_id": car, "vehicle_id": "Z", "location": node_location(0)}, headers=zoox
+    )
+    assert r.status_code == 409
+    assert _state(p) == before
+    # MDS data is scoped too
+    mds = {"Accept": "application/vnd.mds+json;version=2.0"}
+    assert p.client.get("/mds/vehicles", headers={**zoox, **mds}).json()["vehicles"] == []
+    assert p.client.get(f"/mds/vehicles/{car}", headers={**zoox, **mds}).status_code == 404
+    assert len(p.client.get("/mds/vehicles", headers={**waymo, **mds}).json()["vehicles"]) == 1
+
+
+def test_oversize_body_is_refused(platform: Platform) -> None:
+    p = platform
+    op = p.operator("waymo")
+    big = b'{"data": [' + b" " * 2_000_000 + b"]}"
+    r = p.client.post("/v1/operator/telemetry", content=big, headers={**op, "Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"] == "too_large"
