@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -151,6 +151,11 @@ class LiveService:
         self.db.close()
         self.started = False
 
+    @property
+    def alive(self) -> bool:
+        """The engine thread runs and takes commands."""
+        return self.started and self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
     def _load_engine(self) -> DispatchEngine:
         from ..dispatch import DispatchEngine, EngineParams, make_policy
 
@@ -263,7 +268,10 @@ class LiveService:
             if tick:
                 next_tick = max(next_tick + tick_s, self.clock() + tick_s)
             if batch or tick:
-                self._process(batch, tick)
+                try:
+                    self._process(batch, tick)
+                except Exception:  # never let the engine thread die
+                    logger.exception("engine thread: unexpected error")
             if stop:
                 return
 
@@ -296,13 +304,10 @@ class LiveService:
                 f"the service could not store this change, retry ({type(e).__name__})", status=503, code="unavailable"
             )
             for cmd in batch:
-                cmd.future.set_exception(err)
+                _settle(cmd.future, False, err)
             return
         for cmd, ok, value in results:
-            if ok:
-                cmd.future.set_result(value)
-            else:
-                cmd.future.set_exception(value)
+            _settle(cmd.future, ok, value)
 
     def _save_snapshot(self, ctx: Ctx) -> None:
         t = tables.engine_state
@@ -315,6 +320,17 @@ class LiveService:
         done = ctx.conn.execute(t.update().where(t.c.id == 1).values(**values)).rowcount
         if not done:
             ctx.conn.execute(t.insert().values(id=1, **values))
+
+
+def _settle(fut: Future[Any], ok: bool, value: Any) -> None:
+    """Answer a caller; one that went away (its future cancelled: a client disconnect) is not an error."""
+    try:
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+    except InvalidStateError:
+        logger.debug("a caller went away before its answer")
 
 
 def _as_service_error(e: Exception) -> ServiceError:

@@ -41,4 +41,6 @@ def token(body: TokenRequest, conn: Conn, service: Service, _: _Public) -> Token
 @router.get("/healthz", summary="Liveness: the engine thread runs and the database answers")
 def health(conn: Conn, service: Service, _: _Public) -> dict[str, str | int]:
     conn.execute(sa.text("SELECT 1"))
-    return {"status": "ok" if service.started else "stopping", "network": service.network.name}
+    if not service.alive:
+        raise ServiceError("the engine thread is not running", status=503, code="unavailable")
+    return {"status": "ok", "network": service.network.name, "vehicles": service.engine.n_vehicles}

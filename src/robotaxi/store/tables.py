@@ -171,9 +171,32 @@ trips = sa.Table(
     sa.Column("quoted_pickup_ms", _MS, nullable=False),
     sa.Column("dispatch_ms", _MS, nullable=False),
     sa.Column("publication_ms", _MS, nullable=False),
+    sa.Column("ledger_index", sa.BigInteger, nullable=True),
     sa.Index(None, "end_ms"),
 )
 """Completed trips (MDS trips), written when the vehicle reports ``trip_end`` (or ``trip_resume``) for the rider."""
+
+safety_events = sa.Table(
+    "safety_events",
+    metadata,
+    sa.Column("event_id", _UUID, primary_key=True),
+    sa.Column("device_id", _UUID, sa.ForeignKey("vehicles.device_id"), nullable=False, index=True),
+    sa.Column("event_type", sa.String(16), nullable=False),
+    sa.Column("timestamp_ms", _MS, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("initiated_by", sa.String(16), nullable=False),
+    sa.Column("driver_present", sa.Boolean, nullable=False),
+    sa.Column("location_type", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("trip_id", _UUID, nullable=True),
+    sa.Column("injuries", sa.Integer, nullable=False),
+    sa.Column("received_ms", _MS, nullable=False),
+    sa.Column("ledger_index", sa.BigInteger, nullable=True),
+    sa.Index(None, "timestamp_ms"),
+)
+"""Disengagements and collisions reported by operators (California DMV fields, like the ledger's ``SafetyEvent``).
+``ledger_index`` is set once the record is in the ledger (trips likewise)."""
 
 engine_state = sa.Table(
     "engine_state",

@@ -167,6 +167,7 @@ def upgrade() -> None:
         sa.Column("quoted_pickup_ms", _MS, nullable=False),
         sa.Column("dispatch_ms", _MS, nullable=False),
         sa.Column("publication_ms", _MS, nullable=False),
+        sa.Column("ledger_index", sa.BigInteger, nullable=True),
         sa.PrimaryKeyConstraint("trip_id", name="pk_trips"),
         sa.UniqueConstraint("request_id", name="uq_trips_request_id"),
         sa.ForeignKeyConstraint(["request_id"], ["ride_requests.request_id"], name="fk_trips_request_id_ride_requests"),
@@ -175,6 +176,27 @@ def upgrade() -> None:
     )
     op.create_index("ix_trips_device_id", "trips", ["device_id"])
     op.create_index("ix_trips_end_ms", "trips", ["end_ms"])
+    op.create_table(
+        "safety_events",
+        sa.Column("event_id", _UUID, nullable=False),
+        sa.Column("device_id", _UUID, nullable=False),
+        sa.Column("event_type", sa.String(16), nullable=False),
+        sa.Column("timestamp_ms", _MS, nullable=False),
+        sa.Column("lon", sa.Float, nullable=False),
+        sa.Column("lat", sa.Float, nullable=False),
+        sa.Column("initiated_by", sa.String(16), nullable=False),
+        sa.Column("driver_present", sa.Boolean, nullable=False),
+        sa.Column("location_type", sa.String(32), nullable=False),
+        sa.Column("description", sa.Text, nullable=False),
+        sa.Column("trip_id", _UUID, nullable=True),
+        sa.Column("injuries", sa.Integer, nullable=False),
+        sa.Column("received_ms", _MS, nullable=False),
+        sa.Column("ledger_index", sa.BigInteger, nullable=True),
+        sa.PrimaryKeyConstraint("event_id", name="pk_safety_events"),
+        sa.ForeignKeyConstraint(["device_id"], ["vehicles.device_id"], name="fk_safety_events_device_id_vehicles"),
+    )
+    op.create_index("ix_safety_events_device_id", "safety_events", ["device_id"])
+    op.create_index("ix_safety_events_timestamp_ms", "safety_events", ["timestamp_ms"])
     op.create_table(
         "engine_state",
         sa.Column("id", sa.Integer, nullable=False, autoincrement=False),
@@ -187,7 +209,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("engine_state", "trips", "ride_requests", "vehicle_events", "telemetry", "vehicles"):
+    for name in ("engine_state", "safety_events", "trips", "ride_requests", "vehicle_events", "telemetry", "vehicles"):
         op.drop_table(name)
     op.drop_table("credentials")
     op.drop_table("operators")
