@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ..errors import ServiceError
-from . import mds, routes_admin, routes_operator, routes_public, routes_riders
+from . import mds, routes_admin, routes_ledger, routes_operator, routes_public, routes_riders
 from .live import LiveService
 
 Scope = MutableMapping[str, Any]
@@ -121,7 +121,8 @@ def create_app(service: LiveService, *, manage: bool = True) -> FastAPI:
     app.state.service = service
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for r in (routes_public.router, routes_admin.router, routes_riders.router, routes_operator.router, mds.router):
+    routers = (routes_public, routes_admin, routes_riders, routes_operator, mds, routes_ledger)
+    for r in (m.router for m in routers):
         app.include_router(r)
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     return app

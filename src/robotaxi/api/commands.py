@@ -20,7 +20,16 @@ import sqlalchemy as sa
 from ..errors import OffNetworkError, ServiceError
 from ..store import tables
 from . import views
-from .schemas import EventBatch, Location, RideOut, RideRequestIn, TelemetryBatch, VehicleIn, VehicleOut
+from .schemas import (
+    EventBatch,
+    Location,
+    RideOut,
+    RideRequestIn,
+    SafetyBatch,
+    TelemetryBatch,
+    VehicleIn,
+    VehicleOut,
+)
 
 if TYPE_CHECKING:
     from ..dispatch import Decisions
@@ -420,6 +429,7 @@ def _ride_effect(ctx: Ctx, event: str, request_id: int, t_ms: int, where: Locati
 
 
 def _complete_trip(ctx: Ctx, ride: Any, end_ms: int, where: Location, op: OperatorRef) -> None:
+    ctx.ledger_pending = True
     start_ms = int(ride.pickup_ms)
     duration_s = max(0, round((end_ms - start_ms) / 1000))
     # Vehicles drive the router's routes (their plans come from it), so the ride's distance is the route's.
@@ -586,5 +596,62 @@ def cancel_ride(rider: str, ride_id: int) -> Callable[[Ctx], RideOut]:
             ctx.touched.add(v)
         ctx.handle(RequestsCancelled(ctx.now_s, [ride_id]), write)
         return views.ride(ctx.conn, ride_id, rider)
+
+    return run
+
+
+# ---------------------------------------------------------------------- safety
+def safety_events(op: OperatorRef, batch: SafetyBatch) -> Callable[[Ctx], int]:
+    """Disengagements and collisions: stored, then appended to the ledger (after the commit)."""
+
+    def run(ctx: Ctx) -> int:
+        data = batch.data
+        _batch_size(ctx, len(data))
+        devices = [str(p.device_id) for p in data]
+        _owned(ctx, op, devices, lambda i: f"data[{i}].device_id")
+        limit = ctx.now_ms + ctx.service.settings.max_future_ms
+        for i, p in enumerate(data):
+            if p.timestamp > limit:
+                raise ServiceError(
+                    f"data[{i}].timestamp: {p.timestamp} is in the future",
+                    status=422,
+                    field=f"data[{i}].timestamp",
+                    code="from_the_future",
+                )
+        ids = [str(p.event_id or uuid.uuid4()) for p in data]
+        _unique_ids(ids, tables.safety_events, "event_id", ctx)
+        trips = {str(p.trip_id) for p in data if p.trip_id is not None}
+        owner = dict(ctx.conn.execute(sa.select(RR.c.trip_id, RR.c.device_id).where(RR.c.trip_id.in_(trips))).all())
+        for i, p in enumerate(data):
+            if p.trip_id is not None and owner.get(str(p.trip_id)) != devices[i]:
+                raise ServiceError(
+                    f"data[{i}].trip_id: trip {p.trip_id} was not served by vehicle {devices[i]}",
+                    status=409,
+                    field=f"data[{i}].trip_id",
+                    code="not_assigned",
+                )
+        ctx.conn.execute(
+            tables.safety_events.insert(),
+            [
+                {
+                    "event_id": eid,
+                    "device_id": d,
+                    "event_type": p.event_type,
+                    "timestamp_ms": p.timestamp,
+                    "lon": p.location.lng,
+                    "lat": p.location.lat,
+                    "initiated_by": p.initiated_by,
+                    "driver_present": p.driver_present,
+                    "location_type": p.location_type,
+                    "description": p.description,
+                    "trip_id": str(p.trip_id) if p.trip_id else None,
+                    "injuries": p.injuries,
+                    "received_ms": ctx.now_ms,
+                }
+                for eid, d, p in zip(ids, devices, data, strict=True)
+            ],
+        )
+        ctx.ledger_pending = True
+        return len(data)
 
     return run

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from ..errors import DispatchError, RobotaxiError, ServiceError, StoreError
 from ..store import Database, tables
 from .auth import Role, TokenIssuer, load_or_create_secret, new_api_key
+from .ledger_sync import LedgerSync
 from .settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Ctx:
     now_s: int
     now_ms: int
     dirty: bool = False
+    ledger_pending: bool = False
     touched: set[int] = field(default_factory=set)
 
     reported: set[int] = field(default_factory=set)
@@ -133,6 +135,7 @@ class LiveService:
         self.router = Router(self.network, workers=1)
         self.engine = self._load_engine()
         self._bootstrap_admin()
+        self.ledger = LedgerSync(s.data_dir, s.ledger_origin, s.checkpoint_interval_s)
         self._thread = threading.Thread(target=self._run, name="robotaxi-engine", daemon=True)
         self._thread.start()
         self.started = True
@@ -241,6 +244,13 @@ class LiveService:
 
     # ------------------------------------------------------------------ the engine thread
     def _run(self) -> None:
+        self.ledger.open()
+        try:
+            self._loop()
+        finally:
+            self.ledger.close()
+
+    def _loop(self) -> None:
         tick_s = self.settings.tick_s
         next_tick = self.clock() + tick_s
         while True:
@@ -308,6 +318,10 @@ class LiveService:
             return
         for cmd, ok, value in results:
             _settle(cmd.future, ok, value)
+        if ctx.ledger_pending:
+            self.ledger.pending = True
+        if tick or self.ledger.pending:
+            self.ledger.sync(self.db, now)
 
     def _save_snapshot(self, ctx: Ctx) -> None:
         t = tables.engine_state

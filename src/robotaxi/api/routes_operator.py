@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, status
 
 from . import commands, views
 from .deps import Conn, Operator, Service
-from .schemas import BatchResult, EventBatch, TelemetryBatch, VehicleIn, VehicleOut
+from .schemas import BatchResult, EventBatch, SafetyBatch, TelemetryBatch, VehicleIn, VehicleOut
 
 router = APIRouter(prefix="/v1/operator", tags=["operators"])
 DeviceId = Annotated[uuid.UUID, Path(description="MDS device_id")]
@@ -62,4 +62,14 @@ async def post_telemetry(body: TelemetryBatch, service: Service, op: Operator) -
 )
 async def post_events(body: EventBatch, service: Service, op: Operator) -> BatchResult:
     n = await service.run(commands.vehicle_events(op, body))
+    return BatchResult(success=n, total=n)
+
+
+@router.post(
+    "/safety-events",
+    response_model=BatchResult,
+    summary="Disengagements and collisions (all rows or none); each is appended to the ledger",
+)
+async def post_safety_events(body: SafetyBatch, service: Service, op: Operator) -> BatchResult:
+    n = await service.run(commands.safety_events(op, body))
     return BatchResult(success=n, total=n)

@@ -211,3 +211,31 @@ class ErrorBody(BaseModel):
     error: str
     error_description: str
     error_details: list[str]
+
+
+class SafetyEventIn(Strict):
+    """A disengagement or collision (the California DMV report's fields, as the ledger records them)."""
+
+    event_id: uuid.UUID | None = None
+    device_id: uuid.UUID
+    event_type: Literal["disengagement", "collision"]
+    timestamp: TimestampMs
+    location: Location
+    initiated_by: Literal["ads", "safety_driver", "remote_operator", "passenger", "none"]
+    driver_present: bool
+    location_type: Literal["interstate", "freeway", "highway", "rural_road", "street", "parking_facility"]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    trip_id: uuid.UUID | None = None
+    injuries: int = Field(0, ge=0, le=1000)
+
+
+class SafetyBatch(Strict):
+    data: list[SafetyEventIn] = Field(min_length=1)
+
+
+class CheckpointOut(BaseModel):
+    origin: str
+    size: int
+    root: str = Field(description="base64 of the RFC 9162 root hash")
+    note: str = Field(description="the C2SP signed note (verify with the verifier key)")
+    verifier_key: str

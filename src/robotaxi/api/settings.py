@@ -43,6 +43,10 @@ class ServiceSettings:
         The platform's fare schedule for quotes (integer cents); ``None``: rides are not priced.
     currency : str
         ISO 4217 code of the fares.
+    ledger_origin : str
+        Name of the ledger and of its signing key (the first line of its checkpoints).
+    checkpoint_interval_s : float
+        Shortest time between two signed checkpoints (one is signed when the ledger grew).
     clock : callable
         Epoch seconds now (injected by tests).
     """
@@ -60,6 +64,8 @@ class ServiceSettings:
     max_batch: int = 1_000
     fares: FareSchedule | None = None
     currency: str = "USD"
+    ledger_origin: str = "robotaxi.local/ledger"
+    checkpoint_interval_s: float = 10.0
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
@@ -75,6 +81,8 @@ class ServiceSettings:
             raise ValueError(f"snap_limit_m: must be > 0, got {self.snap_limit_m}")
         if self.max_body_bytes < 1024 or self.max_batch < 1:
             raise ValueError("max_body_bytes must be >= 1024 and max_batch >= 1")
+        if self.checkpoint_interval_s < 0:
+            raise ValueError(f"checkpoint_interval_s: must be >= 0, got {self.checkpoint_interval_s}")
         if len(self.currency) != 3 or not self.currency.isupper():
             raise ValueError(f"currency: an ISO 4217 code like USD, got {self.currency!r}")
 

@@ -1,0 +1,93 @@
+"""Completed trips and reported safety events are appended to the ledger; the regulator gets the latest signed
+checkpoint and inclusion proofs that verify offline with the verifier key alone."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from robotaxi.ledger import VerifierKey, open_checkpoint, verify_bundle
+from robotaxi.store import tables
+
+from .conftest import Platform, node_location
+from .test_mds import _serve_one_ride
+
+pytestmark = pytest.mark.integration
+
+
+def test_trips_and_safety_events_reach_the_ledger_with_proofs(platform: Platform) -> None:
+    p = platform
+    op, car, ride = _serve_one_ride(p)
+    reg = p.regulator()
+    event = {
+        "device_id": car, "event_type": "disengagement", "timestamp": p.now_ms, "location": node_location(14),
+        "initiated_by": "safety_driver", "driver_present": True, "location_type": "street",
+        "description": "construction zone", "trip_id": ride["trip_id"],
+    }  # fmt: skip
+    r = p.client.post("/v1/operator/safety-events", json={"data": [event]}, headers=op)
+    assert r.status_code == 200, r.text
+    p.advance(11)  # past the checkpoint interval
+    cp = p.client.get("/v1/ledger/checkpoint", headers=reg).json()
+    vkey = VerifierKey.parse(cp["verifier_key"])
+    assert (p.service.settings.data_dir / "ledger.vkey").read_text().strip() == cp["verifier_key"]
+    assert open_checkpoint(cp["note"], vkey).size == cp["size"] == 2
+    bundle = p.client.get(f"/v1/ledger/trips/{ride['trip_id']}/proof", headers=reg).json()
+    verified = verify_bundle(json.dumps(bundle), vkey)
+    entry = json.loads(verified.entry)  # type: ignore[union-attr]
+    assert entry["kind"] == "trip"
+    assert entry["trip_id"] == ride["trip_id"]
+    assert entry["distance_m"] == 400
+    with p.service.db.connect() as conn:
+        event_id = conn.execute(sa.select(tables.safety_events.c.event_id)).scalar_one()
+    bundle = p.client.get(f"/v1/ledger/safety-events/{event_id}/proof", headers=reg).json()
+    entry = json.loads(verify_bundle(json.dumps(bundle), vkey).entry)  # type: ignore[union-attr]
+    assert entry["kind"] == "safety_event"
+    assert entry["initiated_by"] == "safety_driver"
+    # unknown ids; operators and riders may not read the ledger routes
+    assert p.client.get(f"/v1/ledger/trips/{uuid.uuid4()}/proof", headers=reg).status_code == 404
+    assert p.client.get("/v1/ledger/checkpoint", headers=op).status_code == 403
+
+
+def test_ledger_catch_up_appends_each_record_once(platform: Platform) -> None:
+    p = platform
+    _, _, ride = _serve_one_ride(p)
+    p.advance(11)
+    with p.service.db.begin() as conn:
+        index = conn.execute(sa.select(tables.trips.c.ledger_index)).scalar_one()
+        assert index == 0
+        # as after a crash between the database commit and the ledger append
+        conn.execute(tables.trips.update().values(ledger_index=None))
+    p.service.ledger.pending = True
+    p.advance(1)
+    with p.service.db.connect() as conn:
+        assert conn.execute(sa.select(tables.trips.c.ledger_index)).scalar_one() == 0
+    with p.service.ledger.reader() as ledger:
+        assert ledger.size == 1
+        assert ledger.find_id("trip", ride["trip_id"]) == 0
+
+
+def test_bad_safety_events_change_nothing(platform: Platform) -> None:
+    p = platform
+    op = p.operator("waymo")
+    other = p.operator("zoox")
+    car = p.vehicle(op, node=0)
+    base = {
+        "device_id": car, "event_type": "collision", "timestamp": p.now_ms, "location": node_location(0),
+        "initiated_by": "none", "driver_present": False, "location_type": "street", "description": "rear-ended",
+    }  # fmt: skip
+    cases = [
+        ({**base, "timestamp": p.now_ms + 60_000}, 422, "data[0].timestamp"),
+        ({**base, "trip_id": str(uuid.uuid4())}, 409, "data[0].trip_id"),
+        ({**base, "location_type": "moon"}, 422, "data[0].location_type"),
+        ({**base, "injuries": -1}, 422, "data[0].injuries"),
+    ]
+    for body, status, field in cases:
+        r = p.client.post("/v1/operator/safety-events", json={"data": [body]}, headers=op)
+        assert (r.status_code, r.json()["error_details"]) == (status, [field]), r.text
+    r = p.client.post("/v1/operator/safety-events", json={"data": [base]}, headers=other)
+    assert r.status_code == 404
+    with p.service.db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.safety_events)).scalar_one() == 0
