@@ -135,3 +135,14 @@ def test_operator_claims_carry_the_provider(platform: Platform) -> None:
     r = p.client.post("/v1/admin/credentials", json={"role": "operator", "subject": "x"}, headers=p.admin)
     assert r.status_code == 422
     assert r.json()["error_details"] == ["operator"]
+
+
+def test_nul_and_junk_in_keys_are_client_errors(platform: Platform) -> None:
+    """PostgreSQL refuses NUL in text: such input must be refused before any query (422/401, never 500)."""
+    p = platform
+    for key in ("rtk_0123456789abcdef.\x00", "rtk_\x00\x00.x", "rtk_0123456789abcdeg.x", "rtk_.x"):
+        r = p.client.post("/v1/auth/token", json={"api_key": key})
+        assert r.status_code == 401, (key, r.text)
+    assert p.client.post("/v1/admin/credentials/ab%00cd/revoke", headers=p.admin).status_code == 422
+    r = p.client.post("/v1/admin/credentials", json={"role": "rider", "subject": "a\x00b"}, headers=p.admin)
+    assert r.status_code == 422

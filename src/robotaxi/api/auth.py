@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 import uuid
@@ -34,6 +35,7 @@ from ..errors import ServiceError
 ISSUER = "robotaxi"
 KEY_PREFIX = "rtk_"
 _ALGORITHM = "HS256"
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
 class Role(StrEnum):
@@ -88,7 +90,7 @@ def split_api_key(key: str) -> tuple[str, str]:
     if not key.startswith(KEY_PREFIX) or "." not in key:
         raise ServiceError("api_key: not a robotaxi API key (rtk_<id>.<secret>)", status=401, field="api_key")
     key_id, _, secret = key[len(KEY_PREFIX) :].partition(".")
-    if not key_id or not secret:
+    if not _KEY_ID.fullmatch(key_id) or not secret or not secret.isascii() or not secret.isprintable():
         raise ServiceError("api_key: not a robotaxi API key (rtk_<id>.<secret>)", status=401, field="api_key")
     return key_id, secret
 

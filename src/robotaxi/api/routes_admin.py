@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from ..errors import ServiceError
 from ..store import tables
@@ -109,7 +110,9 @@ def list_credentials(conn: Conn, _: Admin) -> list[CredentialOut]:
 
 
 @router.post("/credentials/{key_id}/revoke", response_model=CredentialOut, summary="Revoke an API key")
-def revoke_credential(key_id: str, service: Service, _: Admin) -> CredentialOut:
+def revoke_credential(
+    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")], service: Service, _: Admin
+) -> CredentialOut:
     now = int(service.clock() * 1000)
     with service.db.begin() as conn:
         row = conn.execute(sa.select(CR).where(CR.c.key_id == key_id)).first()

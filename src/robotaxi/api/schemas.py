@@ -224,7 +224,7 @@ class SafetyEventIn(Strict):
     initiated_by: Literal["ads", "safety_driver", "remote_operator", "passenger", "none"]
     driver_present: bool
     location_type: Literal["interstate", "freeway", "highway", "rural_road", "street", "parking_facility"]
-    description: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")]
     trip_id: uuid.UUID | None = None
     injuries: int = Field(0, ge=0, le=1000)
 
