@@ -15,6 +15,7 @@ from rich.text import Text
 from ..errors import RobotaxiError
 from . import dashboard as _dashboard  # noqa: F401
 from . import demand as _demand  # noqa: F401
+from . import fleet as _fleet  # noqa: F401
 from . import ledger as _ledger  # noqa: F401
 from . import network as _network  # noqa: F401  (registers commands)
 from . import safety as _safety  # noqa: F401

@@ -1,0 +1,84 @@
+"""The whole live platform on one machine: ``robotaxi serve`` + ``robotaxi fleet connect`` (a virtual fleet that
+docks through the operator API and drives the plans it is given) + riders booking through the rider API. Every
+ride booked is driven, picked up and dropped off, and shows in the regulator's MDS feed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import node_location
+from .test_restart import Server, _token
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_serve_fleet_connect_and_riders(tmp_path: Path) -> None:
+    server = Server(f"sqlite:///{tmp_path / 'e2e.db'}", tmp_path / "data")
+    server.start()
+    fleet = None
+    try:
+        admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
+        fleet = subprocess.Popen(
+            [str(Path(sys.executable).parent / "robotaxi"), "fleet", "connect", "--server", server.base,
+             "--operator", "virtual", "--admin-key", admin_key, "--vehicles", "4", "--network", "grid:6x6",
+             "--speedup", "20", "--telemetry", "1", "--duration", "120", "--seed", "3"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        with httpx.Client(base_url=server.base, timeout=30) as c:
+            admin = _token(c, admin_key)
+            regulator = c.post(
+                "/v1/admin/credentials", json={"role": "regulator", "subject": "city"}, headers=admin
+            ).json()["api_key"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # wait until the fleet has docked and entered service
+                reg = _token(c, regulator)
+                status = c.get("/mds/vehicles/status", headers=reg)
+                if status.status_code == 200 and len(status.json()["vehicles_status"]) == 4:
+                    break
+                if fleet.poll() is not None:
+                    pytest.fail(f"fleet connect exited: {fleet.stderr.read().decode() if fleet.stderr else ''}")
+                time.sleep(0.5)
+            else:
+                pytest.fail("the virtual fleet did not dock within 60 s")
+            rider_key = c.post(
+                "/v1/admin/credentials", json={"role": "rider", "subject": "alice"}, headers=admin
+            ).json()["api_key"]
+            alice = _token(c, rider_key)
+            rides = []
+            for o, d in ((0, 35), (7, 20), (30, 5), (14, 15)):
+                r = c.post(
+                    "/v1/rides",
+                    json={"origin": node_location(o), "destination": node_location(d)},
+                    headers={**alice, "Idempotency-Key": uuid.uuid4().hex},
+                )
+                assert r.status_code == 201, r.text
+                assert r.json()["status"] == "assigned", r.json()
+                rides.append(r.json()["ride_id"])
+            deadline = time.monotonic() + 90
+            states: list[str] = []
+            while time.monotonic() < deadline:
+                states = [c.get(f"/v1/rides/{i}", headers=alice).json()["status"] for i in rides]
+                if all(s == "completed" for s in states):
+                    break
+                time.sleep(0.5)
+            assert states == ["completed"] * 4
+            start = int(time.time() * 1000) - 600_000
+            events = c.get(
+                "/mds/events/recent",
+                params={"start_time": start, "end_time": start + 1_200_000},
+                headers=_token(c, regulator),
+            ).json()["events"]
+            ends = [e for e in events if e["event_types"] == ["trip_end"]]
+            assert len(ends) == 4
+    finally:
+        if fleet is not None and fleet.poll() is None:
+            fleet.terminate()
+            fleet.wait(15)
+        server.stop()
