@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ServiceError
 from . import mds, routes_admin, routes_ledger, routes_operator, routes_public, routes_riders
 from .live import LiveService
 
+logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -44,6 +47,11 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     if mds.is_mds(request):
         return mds.error_response(exc)
     return _error(exc.status, exc.code, str(exc), [exc.field] if exc.field else [])
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    return _error(503, "unavailable", "the database is busy or unreachable; retry", ["database"])
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -121,6 +129,7 @@ def create_app(service: LiveService, *, manage: bool = True) -> FastAPI:
     app.state.service = service
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     routers = (routes_public, routes_admin, routes_riders, routes_operator, mds, routes_ledger)
     for r in (m.router for m in routers):
         app.include_router(r)

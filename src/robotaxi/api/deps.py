@@ -37,11 +37,13 @@ def get_conn(service: Service) -> Iterator[sa.Connection]:
 Conn = Annotated[sa.Connection, Depends(get_conn)]
 
 
-def get_operator(who: Annotated[Principal, Depends(OPERATOR)], conn: Conn) -> OperatorRef:
-    """The operator an operator token speaks for (it must still exist)."""
+def get_operator(who: Annotated[Principal, Depends(OPERATOR)], service: Service) -> OperatorRef:
+    """The operator an operator token speaks for (it must still exist). The connection is returned at once: a
+    handler waiting for the engine thread must not hold one."""
     if who.operator_id is None:  # pragma: no cover - TokenIssuer.verify refuses such tokens
         raise ServiceError("operator token without operator", status=401, code="invalid_token")
-    row = conn.execute(sa.select(tables.operators).where(tables.operators.c.id == who.operator_id)).first()
+    with service.db.connect() as conn:
+        row = conn.execute(sa.select(tables.operators).where(tables.operators.c.id == who.operator_id)).first()
     if row is None:
         raise ServiceError("the operator of this token no longer exists", status=401, code="invalid_token")
     return OperatorRef(int(row.id), str(row.name), str(row.provider_id))

@@ -306,15 +306,12 @@ class LiveService:
                     self._save_snapshot(ctx)
         except Exception as e:
             logger.exception("engine batch failed; restoring the engine from the last committed snapshot")
-            try:
-                self.engine = self._load_engine()
-            except RobotaxiError:
-                logger.exception("cannot restore the engine")
             err = ServiceError(
                 f"the service could not store this change, retry ({type(e).__name__})", status=503, code="unavailable"
             )
             for cmd in batch:
                 _settle(cmd.future, False, err)
+            self._restore_engine()
             return
         for cmd, ok, value in results:
             _settle(cmd.future, ok, value)
@@ -322,6 +319,20 @@ class LiveService:
             self.ledger.pending = True
         if tick or self.ledger.pending:
             self.ledger.sync(self.db, now)
+
+    def _restore_engine(self) -> None:
+        """Rebuild the engine from the last committed snapshot, retrying until the database answers: the engine
+        must never run on with changes that were rolled back."""
+        delay = 0.1
+        while True:
+            try:
+                self.engine = self._load_engine()
+                return
+            except (RobotaxiError, sa.exc.SQLAlchemyError):
+                logger.exception("cannot restore the engine yet; retrying in %.1f s", delay)
+                if self._stopping.wait(delay):
+                    raise
+                delay = min(delay * 2, 5.0)
 
     def _save_snapshot(self, ctx: Ctx) -> None:
         t = tables.engine_state

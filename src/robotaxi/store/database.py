@@ -26,6 +26,10 @@ from ..errors import StoreError
 
 logger = logging.getLogger(__name__)
 
+#: Connections for reads (request threads), and how many more under a burst.
+READ_POOL, READ_OVERFLOW = 8, 32
+#: Connections for writes (the engine thread, admin changes).
+WRITE_POOL = 2
 #: Seconds a connection waits for SQLite's write lock before failing.
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -82,9 +86,13 @@ class Database:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
-        self.engine = sa.create_engine(self.url, **kwargs)
+        # Two pools: readers (many request threads) never starve the writers (the service's engine thread and the
+        # occasional admin change), and a reader waiting for a connection never holds one a writer needs.
+        self.engine = sa.create_engine(self.url, pool_size=READ_POOL, max_overflow=READ_OVERFLOW, **kwargs)
+        self.write_engine = sa.create_engine(self.url, pool_size=WRITE_POOL, max_overflow=0, **kwargs)
         if self.is_sqlite:
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            for e in (self.engine, self.write_engine):
+                sa.event.listen(e, "connect", _sqlite_pragmas)
 
     @classmethod
     def open(cls, url: str | sa.URL) -> Database:
@@ -119,7 +127,7 @@ class Database:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("robotaxi.store") / "migrations"))
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -133,7 +141,7 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:
         """One transaction: committed when the block ends, rolled back on an exception."""
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -145,3 +153,4 @@ class Database:
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        self.write_engine.dispose()
