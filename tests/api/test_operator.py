@@ -60,6 +60,14 @@ def test_register_and_retire(platform: Platform) -> None:
     )
     assert off.status_code == 422
     assert off.json()["error_details"] == ["location"]
+    # where the network's projection is singular (schemathesis found it: it was a 503)
+    sing = p.client.post(
+        "/v1/operator/vehicles",
+        json={**body, "device_id": None, "vehicle_id": "W-3", "location": {"lat": 0, "lng": -80}},
+        headers=op,
+    )
+    assert sing.status_code == 422
+    assert sing.json()["error_details"] == ["location"]
     assert [x["device_id"] for x in p.client.get("/v1/operator/vehicles", headers=op).json()] == [device]
     r = p.client.post(f"/v1/operator/vehicles/{device}/retire", headers=op)
     assert r.status_code == 200

@@ -241,6 +241,18 @@ def test_snap_exact_nodes_and_nearby_points() -> None:
     assert net.snap(lon, lat).tolist() == [12]
 
 
+def test_points_where_the_projection_is_singular_are_off_the_network() -> None:
+    """Regression (found by schemathesis through the live API): lon -80 / 100, lat 0 are valid degrees 90 degrees from
+    a grid at lon 10, where its transverse Mercator projects to infinity; they are off the network, not a crash."""
+    net = grid_city(3, 3)
+    idx, dist = net.nearest([-80.0, 100.0, 10.0], [0.0, 1.0, 50.0])
+    assert np.isinf(dist[:2]).all()
+    assert dist[2] < 1.0
+    assert idx[2] == 0
+    with pytest.raises(OffNetworkError):
+        net.snap([-80.0], [0.0])
+
+
 def test_snap_off_map_is_an_error() -> None:
     net = grid_city(3, 3)
     with pytest.raises(OffNetworkError, match=r"1 of 2 points are off.*point 1") as info:

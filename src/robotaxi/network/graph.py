@@ -287,6 +287,12 @@ class RoadNetwork:
         with np.errstate(invalid="ignore"):
             bad = ~((np.abs(lon_a) <= 180.0) & (np.abs(lat_a) <= 90.0))
         x, y = self.project(np.where(bad, self.lon[0], lon_a), np.where(bad, self.lat[0], lat_a))
+        # Valid degrees can project to infinity too: a transverse Mercator is singular 90 degrees of longitude from
+        # its centre on the equator (lon -80, lat 0 for a network near lon 10). They are off the network as well.
+        far = ~(np.isfinite(x) & np.isfinite(y))
+        if far.any():
+            bad = bad | far
+            x, y = np.where(far, self.x[0], x), np.where(far, self.y[0], y)
         dist, idx = self._tree().query(np.column_stack((x, y)))
         dist = np.where(bad, np.inf, dist)
         return idx.astype(np.int64), dist.astype(np.float64)
