@@ -14,7 +14,9 @@ An operator table::
     kind = "autonomous"          # or "human_driven"
     vehicles = 2500              # autonomous; a human-driven pool counts the drivers of its shifts
     capacity = 4
-    placement = "demand"         # or "uniform": start nodes (inside the area)
+    placement = "demand"         # or "uniform": start nodes (inside the area); or "file" with
+    positions = "fleet.csv"      # a CSV/Parquet of the vehicles' lon/lat (robotaxi.fleet.positions): vehicles
+                                 # defaults to its rows (of this operator, when it has an operator column)
     area = "areas/downtown.geojson"   # (multi)polygons, WGS84; or area_zones = [4, 12, ...] (TLC LocationIDs of
                                  # the demand's zones file, or of area_zones_file)
     hours = "00:00-24:00"        # local time, may cross midnight ("22:00-06:00")
@@ -58,8 +60,9 @@ from ..dispatch import MarketParams, Marketplace, OperatorRules
 from ..dispatch.operators import FareQuote
 from ..errors import DemandError, FleetError, NetworkError
 from ..fleet import Hours, Operator, OperatorKind, Placement, ServiceArea, Shift, parse_hours
+from ..fleet.positions import FleetPositions, read_positions
 from ..market import OperatorTerms, Pricing, operator_terms, parse_commission, parse_costs, parse_fares
-from ..network import RoadNetwork
+from ..network import DEFAULT_SNAP_LIMIT_M, RoadNetwork
 
 _OPERATOR_KEYS = (
     "name",
@@ -67,6 +70,7 @@ _OPERATOR_KEYS = (
     "vehicles",
     "capacity",
     "placement",
+    "positions",
     "area",
     "area_zones",
     "area_zones_file",
@@ -116,6 +120,7 @@ class OperatorSpec:
     acceptance: float = 1.0
     response_s: tuple[int, int] = (0, 0)
     offer_timeout_s: int = 30
+    positions: FleetPositions | None = None
 
     @property
     def human(self) -> bool:
@@ -201,9 +206,10 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
     capacity = _typed(t, "capacity", int, where, 4)
     if capacity < 1:
         raise ValueError(f"{where('capacity')}: must be >= 1, got {capacity}")
-    placement = _typed(t, "placement", str, where, "demand")
-    if placement not in ("demand", "uniform"):
-        raise ValueError(f"{where('placement')}: expected demand or uniform, got {placement!r}")
+    placement = _typed(t, "placement", str, where, "file" if "positions" in t else "demand")
+    if placement not in ("demand", "uniform", "file"):
+        raise ValueError(f"{where('placement')}: expected demand, uniform or file, got {placement!r}")
+    positions = _positions(t, where, name, placement, base_dir, resolve)
     shifts: tuple[ShiftSpec, ...] = ()
     if human:
         for key in ("area", "area_zones", "hours", "depot", "safety_driver"):
@@ -217,7 +223,18 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
         for key in ("shifts", "acceptance", "response_s", "offer_timeout_s"):
             if key in t:
                 raise ValueError(f"{where(key)}: only for a human-driven pool")
-        vehicles = _typed(t, "vehicles", int, where)
+        vehicles = _typed(t, "vehicles", int, where, len(positions) if positions is not None else None)
+        if positions is not None and vehicles != len(positions):
+            raise ValueError(
+                f"{where('vehicles')}: {vehicles} differs from the {len(positions)} vehicles in {positions.source}"
+            )
+        if positions is not None and positions.capacity is not None and (positions.capacity != capacity).any():
+            i = int(np.argmax(positions.capacity != capacity))
+            raise ValueError(
+                f"{where('positions')}: {positions.source} line {int(positions.line[i])} gives capacity "
+                f"{int(positions.capacity[i])}, the operator's capacity is {capacity} (one capacity per operator: "
+                "split the file into operators by capacity)"
+            )
         if vehicles <= 0:
             raise ValueError(f"{where('vehicles')}: an operator needs at least one vehicle, got {vehicles}")
     geoms, source = _area(t, where, base_dir, zones_file, resolve)
@@ -254,7 +271,27 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
         acceptance=acceptance,
         response_s=(int(response[0]), int(response[1])),
         offer_timeout_s=timeout,
+        positions=positions,
     )
+
+
+def _positions(
+    t: Mapping[str, Any], where: _Where, name: str, placement: str, base_dir: Path, resolve: Any
+) -> FleetPositions | None:
+    """The ``positions`` file of ``placement = "file"``, read and checked in full (only this operator's rows)."""
+    if placement != "file":
+        if "positions" in t:
+            raise ValueError(f'{where("positions")}: only with placement = "file" (placement is {placement!r})')
+        return None
+    if "positions" not in t:
+        raise ValueError(f'{where("positions")}: placement = "file" needs a positions file (CSV or Parquet)')
+    if t.get("kind", "autonomous") != "autonomous":
+        raise ValueError(f"{where('positions')}: only for autonomous operators (drivers start at their shifts' homes)")
+    path = resolve(_typed(t, "positions", str, where), base_dir, where("positions"))
+    try:
+        return read_positions(path).for_operator(name)
+    except FleetError as e:
+        raise ValueError(f"{where('positions')}: {e}") from e
 
 
 def _money_tables(
@@ -408,6 +445,19 @@ def build_operators(specs: tuple[OperatorSpec, ...], network: RoadNetwork) -> tu
         if s.area:
             area = ServiceArea.from_geometries(list(s.area), network, what=where("area"), source=s.area_source)
         depot = _snap(network, s.depot, where("depot")) if s.depot else -1
+        start: tuple[int, ...] = ()
+        if s.positions is not None:
+            try:
+                nodes = s.positions.snap(network, DEFAULT_SNAP_LIMIT_M)
+            except FleetError as e:
+                raise FleetError(f"{where('positions')}: {e}") from e
+            if area is not None and not area.mask[nodes].all():
+                bad = int(np.argmin(area.mask[nodes]))
+                raise FleetError(
+                    f"{where('positions')}: {s.positions.source} line {int(s.positions.line[bad])}: the vehicle at "
+                    f"lon={s.positions.lon[bad]:.6f}, lat={s.positions.lat[bad]:.6f} starts outside the operator's area"
+                )
+            start = tuple(int(x) for x in nodes)
         if area is not None and depot >= 0 and not area.mask[depot]:
             raise FleetError(f"{where('depot')}: the node nearest {s.depot} is outside the operator's area")
         shifts = tuple(
@@ -422,6 +472,7 @@ def build_operators(specs: tuple[OperatorSpec, ...], network: RoadNetwork) -> tu
                     kind=s.kind,
                     capacity=s.capacity,
                     placement=Placement.WEIGHTED if s.placement == "demand" else Placement.UNIFORM,
+                    start_nodes=start,
                     area=area,
                     hours=s.hours,
                     safety_driver=s.safety_driver,

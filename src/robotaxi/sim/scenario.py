@@ -161,6 +161,11 @@ class FleetParams:
             raise ValueError(f"fleet.vehicles: a fleet needs at least one vehicle, got {self.vehicles}")
         if self.capacity < 1:
             raise ValueError(f"fleet.capacity: must be >= 1, got {self.capacity}")
+        if self.placement == "file":
+            raise ValueError(
+                'fleet.placement: "file" takes a positions file in an [[operators]] table: write this fleet as one '
+                '[[operators]] table with placement = "file" and positions = "PATH" (docs/marketplace.md)'
+            )
         if self.placement not in _PLACEMENTS:
             raise ValueError(f"fleet.placement: expected one of {', '.join(_PLACEMENTS)}, got {self.placement!r}")
 
