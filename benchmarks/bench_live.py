@@ -209,7 +209,11 @@ async def main_async(args: argparse.Namespace) -> None:
                 await run_load(c, ctx, args, net.lon, net.lat)
         finally:
             proc.terminate()
-            proc.wait(30)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 def main() -> None:
