@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..errors import FleetError, OffNetworkError
@@ -160,22 +159,14 @@ def _column(table: pa.Table, field: str) -> str | None:
 
 
 def _numbers(path: Path, table: pa.Table, name: str, first_line: int) -> NDArray[np.float64]:
-    col = table.column(name)
-    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        text = pc.utf8_trim_whitespace(col)
-        ok = pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-        ok_np = np.asarray(ok.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-        if not ok_np.all():
-            i = int(np.argmin(ok_np))
-            raise FleetError(f"{path}: line {first_line + i}: column {name!r} is {text[i].as_py()!r}, not a number")
-        return np.asarray(pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-        raise FleetError(f"{path}: column {name!r} holds {col.type}, not numbers")
-    values = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise FleetError(f"{path}: line {first_line + i}: column {name!r} is empty or not a finite number")
+    from ..demand._parse import to_float
+
+    values, code = to_float(table.column(name))
+    if code.any():
+        i = int(np.argmax(code != 0))
+        raw = table.column(name)[i].as_py()
+        shown = raw.strip() if isinstance(raw, str) else raw
+        raise FleetError(f"{path}: line {first_line + i}: column {name!r} is {shown!r}, not a number")
     return values
 
 

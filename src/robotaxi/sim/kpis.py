@@ -73,6 +73,18 @@ class Kpis:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
+#: Distance classes of a leg, in this order: riders on board, empty to a pickup (or a depot), empty rebalancing.
+KM_OCCUPIED, KM_EMPTY, KM_REBALANCING = 0, 1, 2
+
+
+def leg_km_class(result: SimResult) -> NDArray[np.int64]:
+    """The distance class of every leg (:data:`KM_OCCUPIED`, :data:`KM_EMPTY` or :data:`KM_REBALANCING`)."""
+    legs = result.legs
+    return np.where(legs.load > 0, KM_OCCUPIED, np.where(legs.kind == REPOSITION, KM_REBALANCING, KM_EMPTY)).astype(
+        np.int64
+    )
+
+
 def state_durations(result: SimResult, vehicles: NDArray[np.bool_] | None = None) -> dict[str, float]:
     """Vehicle-seconds spent in each MDS state between each vehicle's first and last event (of the vehicles
     flagged in ``vehicles``, one flag per vehicle; default all)."""
@@ -165,9 +177,7 @@ def compute_kpis(result: SimResult, scenario: str = "") -> Kpis:
     legs = result.legs
     km = legs.length_m.astype(np.float64) / 1000
     occupied = legs.load > 0
-    km_occupied = float(km[occupied].sum())
-    km_rebalancing = float(km[~occupied & (legs.kind == REPOSITION)].sum())
-    km_empty = float(km[~occupied & (legs.kind != REPOSITION)].sum())
+    km_occupied, km_empty, km_rebalancing = (float(x) for x in np.bincount(leg_km_class(result), km, minlength=3))
     km_total = km_occupied + km_empty + km_rebalancing
     pax_km = float((km * legs.load)[occupied].sum())
     direct_km = float(o.direct_m[served].sum(dtype=np.int64)) / 1000

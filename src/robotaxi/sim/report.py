@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..dispatch import REPOSITION
 from ..fleet import VehicleState
 from ..network import RoadNetwork
-from .kpis import Kpis
+from .kpis import Kpis, leg_km_class
 from .result import Outcome, SimResult
 
 if TYPE_CHECKING:
@@ -259,9 +258,7 @@ def km_by_hour(result: SimResult) -> tuple[NDArray[np.int64], NDArray[np.float64
     if len(legs):
         h = (legs.start_s // 3600).astype(np.int64) - lo
         km = legs.length_m.astype(np.float64) / 1000
-        occupied = legs.load > 0
-        kind = np.where(occupied, 0, np.where(legs.kind == REPOSITION, 2, 1))
-        np.add.at(out, (np.clip(h, 0, hours.size - 1), kind), km)
+        np.add.at(out, (np.clip(h, 0, hours.size - 1), leg_km_class(result)), km)
     return hours, out
 
 
