@@ -143,11 +143,13 @@ def test_sigkill_and_restart_lose_nothing(database_url: str, tmp_path: Path) -> 
         server.start()
         with httpx.Client(base_url=server.base, timeout=30) as c:
             op, alice = _token(c, keys["operator"]), _token(c, keys["rider"])
-            after = {x["ride_id"]: x for x in c.get("/v1/rides", headers=alice).json()}
-            assert set(confirmed) <= set(after)
+            # Each confirmed ride by its own id: the list holds only the newest 100, and a quiet machine confirms more.
+            lost = [rid for rid in confirmed if c.get(f"/v1/rides/{rid}", headers=alice).status_code != 200]
+            assert lost == []
             for rid, ride in before_rides.items():
-                assert after[rid]["status"] == ride["status"]
-                assert after[rid]["trip_id"] == ride["trip_id"]
+                now = c.get(f"/v1/rides/{rid}", headers=alice).json()
+                assert now["status"] == ride["status"]
+                assert now["trip_id"] == ride["trip_id"]
             cars_after = {v["device_id"]: v for v in c.get("/v1/operator/vehicles", headers=op).json()}
             assert set(cars_after) == set(before_cars)
             for d, v in before_cars.items():
