@@ -34,6 +34,24 @@ def test_the_polygon_mask_is_the_three_western_columns() -> None:
     assert np.array_equal(WEST.mask, (np.arange(36) % 6) <= 2)
 
 
+def test_adjacent_zones_are_outlined_as_one_area_with_its_hole() -> None:
+    # Two boxes sharing a border (like two TLC zones) and a third one apart: the outline is their union, so a map
+    # draws the area's border, not the shared edge; a hole survives as an interior ring.
+    left = shapely.box(10, 50, 10 + 2 * _STEP_LON, 50 + 5 * _STEP_LAT)
+    right = shapely.box(10 + 2 * _STEP_LON, 50, 10 + 5 * _STEP_LON, 50 + 5 * _STEP_LAT)
+    hole = shapely.box(10 + 3.2 * _STEP_LON, 50 + 1.2 * _STEP_LAT, 10 + 3.8 * _STEP_LON, 50 + 1.8 * _STEP_LAT)
+    apart = shapely.box(10 + 10 * _STEP_LON, 50, 10 + 11 * _STEP_LON, 50 + _STEP_LAT)
+    area = ServiceArea.from_geometries([left, right.difference(hole), apart], NET, what="t")
+    rings = area.rings()
+    assert len(rings) == 3  # the joined boxes' border, their hole, the box apart
+    big = max(rings, key=lambda r: float(np.ptp(r[:, 0])))
+    assert np.ptp(big[:, 0]) == pytest.approx(5 * _STEP_LON)
+    perimeter = float(np.hypot(*np.diff(big, axis=0).T).sum())
+    assert perimeter == pytest.approx(2 * (5 * _STEP_LON + 5 * _STEP_LAT))  # the shared edge is not drawn
+    assert all(np.array_equal(r[0], r[-1]) for r in rings)  # closed rings
+    assert ServiceArea(WEST.mask).rings() == []  # a bare mask has no outline
+
+
 def fleet(av: Operator, *others: Operator, seed: int = 0) -> Fleet:
     return Fleet.build((av, *others), NET, np.random.default_rng(seed))
 

@@ -35,10 +35,13 @@ class ServiceArea:
         True for the nodes inside the area (read-only).
     source : str
         Where the area came from (a file, or a list of zone ids), for messages.
+    outline : shapely geometry or None
+        The union of the area's polygons (WGS84), for maps; None for an area given as a bare mask.
     """
 
     mask: NDArray[np.bool_]
     source: str = ""
+    outline: BaseGeometry | None = None
 
     def __post_init__(self) -> None:
         m = np.array(self.mask, dtype=bool)
@@ -76,7 +79,24 @@ class ServiceArea:
             mask |= shapely.intersects_xy(g, network.lon, network.lat)
         if not mask.any():
             raise FleetError(f"{what}: the area contains no node of the road network ({network.name})")
-        return cls(mask, source)
+        # Adjacent zones share their borders: the union draws the area's own border, not every zone's.
+        return cls(mask, source, shapely.union_all(np.asarray(geometries, dtype=object)))
+
+    def rings(self) -> list[NDArray[np.float64]]:
+        """The outline's boundary rings (exteriors and holes) as ``(k, 2)`` lon/lat arrays, for drawing.
+
+        Empty for an area without an outline.
+        """
+        if self.outline is None:
+            return []
+        polys = getattr(self.outline, "geoms", [self.outline])
+        out: list[NDArray[np.float64]] = []
+        for poly in polys:
+            if poly.geom_type != "Polygon":  # a union of touching polygons may hold a stray line or point
+                continue
+            out.append(np.asarray(poly.exterior.coords, dtype=np.float64))
+            out.extend(np.asarray(r.coords, dtype=np.float64) for r in poly.interiors)
+        return out
 
     @staticmethod
     def check_geometries(geometries: list[BaseGeometry], what: str) -> None:

@@ -98,20 +98,28 @@ def _trips_by_hour(kpis: Kpis, start_s: int, end_s: int) -> str:
 
 
 def _areas_map(result: SimResult, network: RoadNetwork) -> str:
-    from .report import _png, _pyplot
+    from .report import _draw_network, _png, _pyplot, _scale_bar
 
     plt = _pyplot()
     ops = result.fleet.operators
-    fig, axes = plt.subplots(1, 2, figsize=(10, 6))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 7), layout="constrained")
     lon, lat = network.lon, network.lat
-    axes[0].scatter(lon, lat, s=1, color="#e0e0e0")
+    for ax in axes:
+        _draw_network(ax, network)
     for j, op in enumerate(ops):
         if op.area is not None:
-            m = op.area.mask
-            axes[0].scatter(lon[m], lat[m], s=2, color=_colour(j), alpha=0.35, label=f"{op.name} area")
+            rings = op.area.rings()
+            if rings:  # the area's own border, shaded inside
+                for k, ring in enumerate(rings):
+                    label = f"{op.name} area" if k == 0 else None
+                    axes[0].fill(ring[:, 0], ring[:, 1], color=_colour(j), alpha=0.12, zorder=1)
+                    axes[0].plot(ring[:, 0], ring[:, 1], color=_colour(j), lw=1.6, zorder=4, label=label)
+            else:  # an area given as a bare node mask has no polygon: show its nodes
+                m = op.area.mask
+                axes[0].scatter(lon[m], lat[m], s=2, color=_colour(j), alpha=0.35, label=f"{op.name} area")
         if op.depot >= 0:
-            axes[0].scatter(lon[op.depot], lat[op.depot], s=60, marker="*", color=_colour(j), edgecolor="k")
-    axes[0].set_title("Service areas (no area: everywhere) and depots (*)")
+            axes[0].scatter(lon[op.depot], lat[op.depot], s=90, marker="*", color=_colour(j), edgecolor="k", zorder=5)
+    axes[0].set_title("Service areas and depots (*)\n(an operator without an area serves everywhere)", fontsize=10)
     r = result.requests
     op_of = result.operator
     rng = np.random.default_rng(0)  # a fixed sample keeps the map readable and the page small
@@ -120,12 +128,17 @@ def _areas_map(result: SimResult, network: RoadNetwork) -> str:
         if rows.size > 4000:
             rows = np.sort(rng.choice(rows, 4000, replace=False))
         axes[1].scatter(r.o_lon[rows], r.o_lat[rows], s=1.5, color=_colour(j), alpha=0.5, label=op.name)
-    axes[1].set_title("Where each operator picked riders up")
+    axes[1].set_title("Where each operator picked riders up", fontsize=10)
+    lat0 = float(np.mean(lat))
+    x0, y0, x1, y1 = network.bbox
     for ax in axes:
-        ax.set_aspect(1 / np.cos(np.radians(float(np.mean(lat)))))
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_aspect(1 / np.cos(np.radians(lat0)))
         ax.set_xticks([])
         ax.set_yticks([])
         ax.legend(loc="upper left", fontsize=7, markerscale=4)
+        _scale_bar(ax, lat0)
     return _png(fig)
 
 
