@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..network import Router
 
 __all__ = [
+    "EFFECT_SCHEMA",
     "EVENTS_FILE",
     "EVENT_SCHEMA",
     "RunData",
@@ -88,6 +89,15 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 _META_KEY = b"robotaxi.safety"
+#: Extra columns of events drawn inside the simulator (``robotaxi.safety.insim``): what each one did.
+EFFECT_SCHEMA = pa.schema(
+    [
+        ("action", pa.string()),  # continue | remote | stop
+        ("delay_s", pa.int64()),  # seconds the vehicle waited (delay, or recovery for stop)
+        ("riders_on_board", pa.int32()),  # passengers on board
+        ("riders_redispatched", pa.int32()),  # assigned riders handed back to the engine (stop)
+    ]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,8 +438,11 @@ class SafetyEvents:
             raise ValueError("records, vehicle, time_s, leg, offset_m: expected one value per record")
 
 
-def write_events(folder: str | Path, events: SafetyEvents) -> Path:
-    """Write ``safety_events.parquet`` into a run folder (atomically: a temporary file renamed into place)."""
+def write_events(folder: str | Path, events: SafetyEvents, effects: Mapping[str, list[Any]] | None = None) -> Path:
+    """Write ``safety_events.parquet`` into a run folder (atomically: a temporary file renamed into place).
+
+    ``effects`` (events drawn inside the simulator) adds the columns of :data:`EFFECT_SCHEMA`, one value per event.
+    """
     rows: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
     for i, r in enumerate(events.records):
         leg = int(events.leg[i])
@@ -458,7 +471,14 @@ def write_events(folder: str | Path, events: SafetyEvents) -> Path:
         }
         for name, value in values.items():
             rows[name].append(value)
-    table = pa.table(rows, schema=EVENT_SCHEMA).replace_schema_metadata(
+    schema = EVENT_SCHEMA
+    if effects is not None:
+        for f in EFFECT_SCHEMA:
+            if len(effects[f.name]) != len(events.records):
+                raise ValueError(f"effects.{f.name}: expected one value per event")
+            rows[f.name] = list(effects[f.name])
+        schema = pa.schema([*EVENT_SCHEMA, *EFFECT_SCHEMA])
+    table = pa.table(rows, schema=schema).replace_schema_metadata(
         {_META_KEY: json.dumps(dict(events.metadata), sort_keys=True).encode("utf-8")}
     )
     out = Path(folder) / EVENTS_FILE

@@ -28,6 +28,9 @@ An operator table::
     per_km_cents = 120
     [operators.costs]
     per_km_cents = 35
+    [operators.safety]           # disengagements drawn as the vehicles drive (robotaxi.safety.insim,
+    miles_per_disengagement = 13219   # docs/safety.md): rates as in safety profiles, and what one does:
+    on_disengagement = "remote"  # "continue" (safety driver), "remote" (wait delay_s) or "stop" (recovery_s)
 
 A human-driven pool::
 
@@ -63,6 +66,7 @@ from ..fleet import Hours, Operator, OperatorKind, Placement, ServiceArea, Shift
 from ..fleet.positions import FleetPositions, read_positions
 from ..market import OperatorTerms, Pricing, operator_terms, parse_commission, parse_costs, parse_fares
 from ..network import DEFAULT_SNAP_LIMIT_M, RoadNetwork
+from ..safety.insim import OperatorSafety, parse_operator_safety
 
 _OPERATOR_KEYS = (
     "name",
@@ -85,6 +89,7 @@ _OPERATOR_KEYS = (
     "acceptance",
     "response_s",
     "offer_timeout_s",
+    "safety",
 )
 _SHIFT_KEYS = ("hours", "drivers", "home")
 _MARKET_KEYS = ("policy", "autonomous_first_min", "max_share", "share_warmup")
@@ -121,6 +126,7 @@ class OperatorSpec:
     response_s: tuple[int, int] = (0, 0)
     offer_timeout_s: int = 30
     positions: FleetPositions | None = None
+    safety: OperatorSafety | None = None
 
     @property
     def human(self) -> bool:
@@ -212,7 +218,7 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
     positions = _positions(t, where, name, placement, base_dir, resolve)
     shifts: tuple[ShiftSpec, ...] = ()
     if human:
-        for key in ("area", "area_zones", "hours", "depot", "safety_driver"):
+        for key in ("area", "area_zones", "hours", "depot", "safety_driver", "safety"):
             if key in t:
                 raise ValueError(f"{where(key)}: not for a human-driven pool (drivers go anywhere, in shifts)")
         shifts = _shifts(t.get("shifts"), where)
@@ -252,6 +258,12 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
     if timeout <= 0:
         raise ValueError(f"{where('offer_timeout_s')}: must be > 0, got {timeout}")
     money = _money_tables(t, where, name, kind)
+    safety_driver = _typed(t, "safety_driver", bool, where, False)
+    safety = (
+        parse_operator_safety(t["safety"], operator=name, safety_driver=safety_driver, where=where("safety"))
+        if "safety" in t
+        else None
+    )
     return OperatorSpec(
         name=name,
         kind=kind,
@@ -261,7 +273,7 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
         area=geoms,
         area_source=source,
         hours=_hours(t["hours"], where, "hours") if "hours" in t else Hours(),
-        safety_driver=_typed(t, "safety_driver", bool, where, False),
+        safety_driver=safety_driver,
         pooling=_typed(t, "pooling", bool, where, not human),
         depot=_lonlat(t["depot"], where, "depot") if "depot" in t else None,
         fares=money["fares"],
@@ -272,6 +284,7 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
         response_s=(int(response[0]), int(response[1])),
         offer_timeout_s=timeout,
         positions=positions,
+        safety=safety,
     )
 
 

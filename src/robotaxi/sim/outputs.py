@@ -8,6 +8,7 @@ or holds nothing but the outputs of a previous run: ``-o .`` or ``-o ~/notes`` m
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,7 +28,8 @@ from .pricing import MarketRun
 from .result import REASON_LABELS, Outcome, SimResult
 
 #: The files a run writes; a folder holding anything else is not a previous run and is never replaced.
-#: ``safety_events.parquet`` and the ``safety`` folder are written into a run by ``robotaxi safety simulate|report``.
+#: ``safety_events.parquet`` and ``safety_kpis.json`` come from ``[operators.safety]`` (or ``robotaxi safety simulate``
+#: writes the events), the ``safety`` folder from ``robotaxi safety report``.
 OUTPUT_FILES = frozenset(
     (
         "requests.parquet",
@@ -39,6 +41,7 @@ OUTPUT_FILES = frozenset(
         "fares.parquet",
         "market.json",
         "safety_events.parquet",
+        "safety_kpis.json",
         "safety",
     )
 )
@@ -181,6 +184,14 @@ def write_outputs(
             (tmp / "report.html").write_text(report_html, encoding="utf-8")
         if scenario_text is not None:
             (tmp / "scenario.toml").write_text(scenario_text, encoding="utf-8")
+        if result.safety is not None:  # disengagements drawn inside the run ([operators.safety])
+            from ..safety.insim import run_safety_kpis
+            from ..safety.runs import write_events
+
+            write_events(tmp, result.safety.events, result.safety.effects())
+            (tmp / "safety_kpis.json").write_text(
+                json.dumps(run_safety_kpis(result), indent=2) + "\n", encoding="utf-8"
+            )
         if market is not None:
             names = tuple(op.name for op in result.fleet.operators)
             pq.write_table(market.fares_table(result, names), tmp / "fares.parquet", compression="zstd")

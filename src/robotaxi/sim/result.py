@@ -113,6 +113,9 @@ class SimResult:
         Per request, offers made to human drivers and how many of them were declined or lapsed (marketplace).
     vehicle_offers, vehicle_declines : ndarray of int32, optional
         The same per vehicle (the driver who got the offer).
+    safety : SimSafety, optional
+        Disengagements drawn inside the run and what they did (operators with ``[operators.safety]``,
+        :mod:`robotaxi.safety.insim`).
     start_s, end_s : int
         The demand window; ``last_event_s`` when the last trip ended.
     wall_s : float
@@ -134,6 +137,7 @@ class SimResult:
     declines: NDArray[np.int16] | None = None
     vehicle_offers: NDArray[np.int32] | None = None
     vehicle_declines: NDArray[np.int32] | None = None
+    safety: Any = None
 
     @property
     def operator(self) -> NDArray[np.int16]:

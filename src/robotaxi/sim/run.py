@@ -17,6 +17,8 @@ from ..dispatch import Marketplace, Rebalancing, make_policy
 from ..errors import DemandError, DispatchError, FleetError, NetworkError, ScenarioError
 from ..fleet import Fleet, Operator, Placement
 from ..network import RoadNetwork, Router, SpeedProfile, load_network
+from ..safety.insim import Disengagements
+from ..safety.records import FIRST_REPORTABLE_DATE as DMV_RULES_START
 from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
 from .operators import build_marketplace, build_operators, fare_terms
@@ -193,6 +195,39 @@ def marketplace(scenario: Scenario, fleet: Fleet, router: Router) -> Marketplace
         raise ScenarioError(str(e)) from e
 
 
+def disengagements(scenario: Scenario, fleet: Fleet, router: Router, requests: Requests) -> Disengagements | None:
+    """The simulator's disengagement hook for the operators with ``[operators.safety]`` (None when there is none).
+
+    Raises
+    ------
+    ScenarioError
+        If the demand has no calendar date (DMV records need one) or one before California's AV rules.
+    """
+    with_safety = [(i, o) for i, o in enumerate(scenario.operators) if o.safety is not None]
+    if not with_safety:
+        return None
+    i, first = with_safety[0]
+    day = requests.day_start
+    if day is None or day.date() < DMV_RULES_START:
+        raise ScenarioError(
+            f"operators[{i}] {first.name!r}: safety: disengagement records need a calendar date "
+            + ("(the demand has none)" if day is None else f"on or after {DMV_RULES_START} (the demand's is {day.date()})"),
+            hint="set `date = YYYY-MM-DD` in the scenario's [demand] table",
+        )
+    names = [op.name for op in fleet.operators]
+    settings = {names.index(o.name): o.safety for _, o in with_safety if o.safety is not None}
+    return Disengagements(
+        router,
+        fleet.operator,
+        names,
+        settings,
+        seed=scenario.seed,
+        scenario=scenario.name,
+        day=day.date(),
+        timezone=scenario.timezone,
+    )
+
+
 def epoch_of_day_start(requests: Requests, timezone: str) -> int:
     """Epoch second of the demand's ``day_start`` (local midnight in ``timezone``; 1970-01-01 if it has none)."""
     day = requests.day_start or dt.datetime(1970, 1, 1)
@@ -330,7 +365,10 @@ def run_scenario(
     policy = make_policy(scenario.policy, scenario.policy_params)
     engine_market = marketplace(scenario, fleet, router)
     choice = quote_choice(scenario, router)  # riders who see quotes ([pricing.choice]), else None
-    sim = Simulator(router, fleet, requests, policy, params, scenario.engine, rebalancing, engine_market, choice)
+    safety = disengagements(scenario, fleet, router, requests)  # [operators.safety] tables, else None
+    sim = Simulator(
+        router, fleet, requests, policy, params, scenario.engine, rebalancing, engine_market, choice, safety
+    )
     result = sim.run(progress)
     timings["simulate"] = result.wall_s
     kpis = compute_kpis(result, scenario.name)

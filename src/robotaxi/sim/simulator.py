@@ -26,6 +26,7 @@ import uuid
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,12 +60,18 @@ from .choice import QuoteChoice
 from .motion import Motion
 from .result import Outcome, RequestOutcomes, SimResult, VehicleEvents, VehicleLegs
 
+if TYPE_CHECKING:
+    from ..safety.insim import Disengagements
+
 logger = logging.getLogger(__name__)
 
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 _INF = np.iinfo(np.int64).max
 _ARRIVE, _DEPART = 0, 1
+#: Heap entries of disengagements (robotaxi.safety.insim): a held vehicle leaves (the engine hears where it is), a
+#: stopped vehicle is recovered.
+_LOCATE, _RECOVER = 2, 3
 E = EventType
 S = VehicleState
 _RESERVATION_STOP, _TRIP_START, _TRIP_STOP = int(E.RESERVATION_STOP), int(E.TRIP_START), int(E.TRIP_STOP)
@@ -169,6 +176,10 @@ class Simulator:
         Several operators with areas, offers and a matching objective (see :mod:`robotaxi.dispatch.operators`).
     choice : QuoteChoice, optional
         Riders see a quote when first matched and may refuse it (:mod:`robotaxi.sim.choice`).
+    safety : Disengagements, optional
+        Disengagements drawn over every leg as it is driven (:mod:`robotaxi.safety.insim`): the vehicle is held for
+        the delay at the end of the stretch; a stopped one hands its pending pickups back to the engine
+        (``provider_cancellation``), goes off duty and comes back when recovered.
 
     Operating hours and driver shifts come from ``fleet.operators``: the simulator plays the vehicles, so it puts
     them in and out of service at those (local) times. A vehicle on duty at the window start starts service then;
@@ -190,6 +201,7 @@ class Simulator:
         rebalancing: Rebalancing | None = None,
         market: Marketplace | None = None,
         choice: QuoteChoice | None = None,
+        safety: Disengagements | None = None,
     ) -> None:
         self.router = router
         self.fleet = fleet
@@ -246,6 +258,11 @@ class Simulator:
         self._v_offers = np.zeros(len(fleet), np.int32)
         self._v_declines = np.zeros(len(fleet), np.int32)
         self._calendar = _calendar(fleet, p.start_s, p.end_s)
+        self.safety = safety
+        self._hold: dict[int, int] = {}  # vehicle -> time before which it cannot move on (a disengagement)
+        self._stranded: dict[int, int] = {}  # vehicle -> when a stopped vehicle is recovered
+        if safety is not None:
+            safety.bind(self._on_board, self.requests.request_id)
 
     # ------------------------------------------------------------------ public
     def position(self, vehicle: int, t: int | None = None) -> tuple[float, float]:
@@ -335,6 +352,7 @@ class Simulator:
             last_event_s=int(self._now),
             wall_s=wall,
             policy=self.policy.name,
+            safety=self.safety.result() if self.safety is not None else None,
         )
 
     # ------------------------------------------------------------------ the event loop
@@ -417,10 +435,21 @@ class Simulator:
         evs: list[int] = []
         nodes: list[int] = []
         reqs: list[int] = []
+        hold = self._hold
+        recovered: list[int] = []
         while heap and heap[0][0] == t:
             _t, _seq, v, ver, kind = heapq.heappop(heap)
+            if kind == _RECOVER:
+                recovered.append(v)
+                continue
             if ver != version[v]:
                 continue  # the plan changed after this was scheduled
+            if kind == _LOCATE:  # a held vehicle leaves: the engine hears where and when
+                vs.append(v)
+                evs.append(LOCATED)
+                nodes.append(m.leg_from[v])
+                reqs.append(-1)
+                continue
             stop_kind, req, node = plans[v][0]
             if kind == _ARRIVE:
                 a = m.leg_from[v]
@@ -428,6 +457,10 @@ class Simulator:
                     self._add_leg(v, a, node, m.leg_start[v], t)
                 m.leg_from[v] = m.leg_to[v] = node
                 m.leg_start[v] = m.leg_end[v] = t
+                if hold and hold.get(v, t) > t:  # a disengagement on the way: it gets there later
+                    heapq.heappush(heap, (hold[v], self._seq, v, ver, _ARRIVE))
+                    self._seq += 1
+                    continue
                 if stop_kind == REPOSITION:
                     ev, state = LOCATED, -1
                 elif stop_kind == PICKUP:
@@ -452,13 +485,16 @@ class Simulator:
             evs.append(ev)
             nodes.append(node)
             reqs.append(req)
-        if not vs:
-            return
-        ids = tuple([self.vehicle_ids[v] for v in vs])
-        d = self.engine.handle(
-            VehiclesUpdated(self.epoch0 + t, ids, np.asarray(evs, np.int8), np.asarray(nodes, np.int32), reqs)
-        )
-        self._execute(d, also=vs)
+        if vs:
+            ids = tuple([self.vehicle_ids[v] for v in vs])
+            d = self.engine.handle(
+                VehiclesUpdated(self.epoch0 + t, ids, np.asarray(evs, np.int8), np.asarray(nodes, np.int32), reqs)
+            )
+            self._execute(d, also=vs)
+        if self.safety is not None:
+            self._stop_stranded(t)
+            if recovered:
+                self._recover(t, recovered)
 
     def _log_row(self, t: int, v: int, event: int, state: int, node: int, request: int) -> None:
         self._log.add(t, v, int(event), int(state), node, request)
@@ -500,6 +536,8 @@ class Simulator:
             self._schedule(t, touched)
         if d.off_duty.size:
             self._end_service(t, d.off_duty)
+        if self.safety is not None and self.safety.stranded:
+            self._stop_stranded(t)
 
     def _quotes_refused(self, choice: QuoteChoice, d: Decisions, also: list[int] | None) -> bool:
         """Riders matched for the first time see their quote; those who refuse cancel at once (lost demand)."""
@@ -520,6 +558,8 @@ class Simulator:
     # ------------------------------------------------------------------ the marketplace: duty and offers
     def _start_service(self, t: int, vehicles: NDArray[np.integer]) -> None:
         """Vehicles come on duty: ``service_start`` for those out of service, on duty again for the others."""
+        if self._stranded:  # a stopped vehicle waits for its recovery
+            vehicles = vehicles[[self._stranded.get(int(v), t) <= t for v in vehicles.tolist()]]
         if vehicles.size == 0:
             return
         c = self.engine.fleet.cols
@@ -648,6 +688,8 @@ class Simulator:
         src = c["leg_node"][mv]
         dst = np.asarray([plans[v][0][2] for v in moving], dtype=np.int32)
         t0 = c["leg_s"][mv]
+        if self._hold:  # vehicles held by a disengagement leave when it is over
+            t0 = self._held(t, moving, t0, src, dst)
         arrive = (t0 + self.router.times(src, dst, t0).astype(np.int64) - epoch0).tolist()
         m.start_legs(moving, src.tolist(), dst.tolist(), (t0 - epoch0).tolist(), arrive)
         for v, ta in zip(moving, arrive, strict=True):
@@ -661,6 +703,75 @@ class Simulator:
         length = self.router.distance1(a, b)
         self._odo[v] += length
         self._legs.extend((v, a, b, t0, t1, load, kind, length))
+        if self.safety is not None:
+            lost = self.safety.on_leg(v, a, b, t0, t1, length, len(self._legs) // 8 - 1)
+            if lost:
+                self._hold[v] = max(self._hold.get(v, t1), t1) + lost
+
+    # ------------------------------------------------------------------ disengagements (robotaxi.safety.insim)
+    def _held(self, t: int, moving: list[int], t0: NDArray[np.int64], src: I64, dst: I32) -> NDArray[np.int64]:
+        """Leg starts of moving vehicles, later for those a disengagement holds; the engine hears where each held
+        vehicle is when it leaves (a ``LOCATED`` report then), so its clock agrees with the simulator's again."""
+        hold = self._hold
+        t0 = t0.copy()
+        for k, v in enumerate(moving):
+            h = hold.get(v)
+            if h is None:
+                continue
+            if h <= t:
+                del hold[v]
+            if h + self.epoch0 > t0[k]:
+                t0[k] = h + self.epoch0
+                if src[k] != dst[k]:
+                    heapq.heappush(self._heap, (h, self._seq, v, self._version[v], _LOCATE))
+                    self._seq += 1
+        return t0
+
+    def _on_board(self, v: int) -> tuple[int, int]:
+        """Passengers on board vehicle ``v`` and the request row of the rider who boarded last (-1: nobody)."""
+        plan = self.engine.fleet.plans[v]
+        waiting = {r for kind, r, _node in plan if kind == PICKUP}
+        riders = [r for kind, r, _node in plan if kind == DROPOFF and r not in waiting]
+        if not riders:
+            return 0, -1
+        board = self._tm["board"]
+        last = max(riders, key=lambda r: (board[r], r))
+        return int(self.engine.fleet.cols["load"][v]), last
+
+    def _stop_stranded(self, t: int) -> None:
+        """Vehicles whose disengagement stops service: the engine hears where each is, its pending pickups are
+        handed back (re-dispatched), it takes no new work, and it comes back when recovered."""
+        assert self.safety is not None
+        stranded, self.safety.stranded = self.safety.stranded, []
+        c = self.engine.fleet.cols
+        for v, event in stranded:
+            until = self._hold.get(v, t)
+            node = self.motion.leg_from[v]
+            pickups = [r for kind, r, _node in self.engine.fleet.plans[v] if kind == PICKUP]
+            vid = self.vehicle_ids[v]
+            rows = [LOCATED] + [int(E.PROVIDER_CANCELLATION)] * len(pickups)
+            self._execute(
+                self.engine.handle(
+                    VehiclesUpdated(self.epoch0 + t, (vid,) * len(rows), rows, node, [-1, *pickups])
+                ),
+                also=[v],
+            )
+            self.safety.handed_back(event, pickups)
+            if until > self._stranded.get(v, -1):
+                self._stranded[v] = until
+                heapq.heappush(self._heap, (until, self._seq, v, -1, _RECOVER))
+                self._seq += 1
+            if c["state"][v] != S.NON_OPERATIONAL and c["off_duty"][v] == 0:
+                self._execute(self.engine.handle(VehiclesOffDuty(self.epoch0 + t, [vid])))
+
+    def _recover(self, t: int, vehicles: list[int]) -> None:
+        """Stopped vehicles are recovered: back in service if their operator's hours or shift say so."""
+        back = [v for v in vehicles if self._stranded.get(v) == t]
+        for v in back:
+            del self._stranded[v]
+        if back:
+            on = self.fleet.on_duty(t)
+            self._start_service(t, np.asarray([v for v in back if on[v]], dtype=np.int64))
 
 
 def _calendar(fleet: Fleet, t0: int, t1: int) -> list[tuple[int, bool, NDArray[np.int64], int]]:
