@@ -14,9 +14,7 @@ from ..errors import SafetyError
 from .app import app, console, print_table, sub_app
 
 if TYPE_CHECKING:
-    from ..ledger import SafetyEvent
     from ..network import RoadNetwork
-    from ..safety import DisengagementRecord
     from ..safety.runs import RunInfo
 
 safety_app = sub_app(
@@ -25,14 +23,6 @@ safety_app = sub_app(
 app.add_typer(safety_app, name="safety")
 
 RunDir = Annotated[Path, typer.Argument(help="A `robotaxi simulate` output folder.", show_default=False)]
-
-#: How the ledger's SafetyEvent names who initiated a disengagement.
-_LEDGER_INITIATOR = {
-    "av_system": "ads",
-    "test_driver": "safety_driver",
-    "remote_operator": "remote_operator",
-    "passenger": "passenger",
-}
 
 
 def _network(info: RunInfo, network: Path | None) -> RoadNetwork:
@@ -50,28 +40,6 @@ def _network(info: RunInfo, network: Path | None) -> RoadNetwork:
     except ValueError as e:
         raise SafetyError(f"{info.folder}/scenario.toml: {e}", hint="pass --network PATH") from e
     return load_network(path)
-
-
-def ledger_event(record: DisengagementRecord) -> SafetyEvent:
-    """The ledger's record of a disengagement (``docs/ledger.md``)."""
-    from ..ledger import SafetyEvent
-
-    if record.time_ms is None or record.lon is None or record.lat is None or record.vehicle_id is None:
-        raise SafetyError(f"event {record.event_id}: the ledger needs its time, position and vehicle")
-    return SafetyEvent(
-        event_id=record.event_id,
-        event_type="disengagement",
-        provider_id=record.operator,
-        vehicle_id=record.vehicle_id,
-        time_ms=record.time_ms,
-        lon=record.lon,
-        lat=record.lat,
-        initiated_by=_LEDGER_INITIATOR[record.initiator.value],  # type: ignore[arg-type]
-        driver_present=record.driver_present,
-        location_type=record.location_type.value,
-        description=record.description,
-        trip_id=record.trip_id,
-    )
 
 
 @safety_app.command("simulate")
@@ -156,6 +124,7 @@ def simulate(
     console.print(f"{len(events.records)} disengagement(s) over {miles:,.1f} autonomous miles -> {out}")
     if ledger is not None:
         from ..ledger import DEFAULT_ORIGIN, Ledger
+        from ..safety.ledgering import ledger_event
 
         recs = [ledger_event(r) for r in events.records]
         with Ledger.open_or_create(ledger, origin=DEFAULT_ORIGIN) as log:

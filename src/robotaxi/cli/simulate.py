@@ -115,8 +115,9 @@ def simulate(
         skipped = exported.count - appended
         where = f" (entries {exported.first_index:,}..{exported.size - 1:,})" if appended else ""
         again = f", {skipped:,} already recorded and skipped" if skipped else ""
+        what = f"trips and {exported.safety_events:,} safety events" if exported.safety_events else "trips"
         console.print(
-            f"ledger: {appended:,} trips appended to {exported.path}{where}{again}; checkpoint signed with "
+            f"ledger: {appended:,} {what} appended to {exported.path}{where}{again}; checkpoint signed with "
             f"{exported.key_path}; verifier key {exported.key_path}.vkey"
         )
     console.print(

@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .process import _PROFILE_KEYS, METRES_PER_MILE, SafetyProfile, _profile
-from .records import DisengagementRecord, Initiator
+from .records import DisengagementRecord
 from .roads import edge_road_classes, location_type
 from .runs import EVENT_NAMESPACE, TRIP_NAMESPACE, SafetyEvents
 from .stats import miles_per_disengagement
@@ -115,7 +115,9 @@ def _seconds(t: Mapping[str, Any], key: str, default: int, where: str, *, lo: in
     return v
 
 
-def parse_operator_safety(table: Any, *, operator: str, safety_driver: bool, where: str) -> OperatorSafety:
+def parse_operator_safety(  # noqa: PLR0912 - one check per key
+    table: Any, *, operator: str, safety_driver: bool, where: str
+) -> OperatorSafety:
     """Validate an ``[operators.safety]`` table completely; ``ValueError`` names ``where`` and the key.
 
     ``where`` is how the operator is named in messages (``operators[1] 'island-av': safety``).
@@ -135,7 +137,7 @@ def parse_operator_safety(table: Any, *, operator: str, safety_driver: bool, whe
         )
     if action != "continue" and safety_driver:
         raise ValueError(
-            f'{where}.on_disengagement: {action!r} is for driverless vehicles (the operator has safety_driver = '
+            f"{where}.on_disengagement: {action!r} is for driverless vehicles (the operator has safety_driver = "
             'true): use "continue"'
         )
     if action == "stop" and "delay_s" in table:
@@ -433,7 +435,9 @@ def safety_kpis(
         wait_h = round(float(delay.sum()) / 3600, 3)
         served = 0
         unserved: dict[str, int] = {}
-        rows = [r for r, by in zip(safety.redispatched_requests.tolist(), safety.redispatched_by, strict=True) if by == name]
+        rows = [
+            r for r, by in zip(safety.redispatched_requests.tolist(), safety.redispatched_by, strict=True) if by == name
+        ]
         for r in rows:
             if outcome_labels[r] == "served":
                 served += 1

@@ -17,6 +17,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -43,6 +44,7 @@ class LedgerExport:
     count: int
     size: int
     checkpoint: str
+    safety_events: int = 0
 
 
 def epoch_ms(day_start: dt.datetime, seconds: NDArray[np.int64], timezone: str) -> NDArray[np.int64]:
@@ -144,7 +146,8 @@ def export_to_ledger(
     fares: NDArray[np.int64] | None = None,
     currency: str = "USD",
 ) -> LedgerExport:
-    """Append every completed trip of ``result`` to the ledger at ``path`` and sign a checkpoint.
+    """Append every completed trip of ``result`` (then its safety events, when the run drew any) to the ledger at
+    ``path`` and sign a checkpoint.
 
     The ledger is created if missing; the signing key is read from ``key_path`` (default ``PATH.key``) or generated
     there, with its verifier key beside it (``.vkey``). ``fares`` and ``currency``: see :func:`trip_records`.
@@ -154,10 +157,23 @@ def export_to_ledger(
     records = trip_records(
         result, network, scenario=scenario, seed=seed, timezone=timezone, fares=fares, currency=currency
     )
+    events: list[Any] = []
+    if result.safety is not None:  # disengagements drawn inside the run ([operators.safety]), after the trips
+        from ..safety.ledgering import ledger_event
+
+        events = [ledger_event(r) for r in result.safety.events.records]
     key = SigningKey.load_or_generate(kp, origin)
     with Ledger.open_or_create(p, origin=origin) as ledger:
-        first = ledger.append_records(records) if records else ledger.size
+        first = ledger.append_records([*records, *events]) if records or events else ledger.size
         note = ledger.sign_checkpoint(key)
         size = ledger.size
     logger.info("appended %d trips to %s (entries %d..%d)", len(records), p, first, size - 1)
-    return LedgerExport(path=p, key_path=kp, first_index=first, count=len(records), size=size, checkpoint=note)
+    return LedgerExport(
+        path=p,
+        key_path=kp,
+        first_index=first,
+        count=len(records) + len(events),
+        size=size,
+        checkpoint=note,
+        safety_events=len(events),
+    )

@@ -211,7 +211,11 @@ def disengagements(scenario: Scenario, fleet: Fleet, router: Router, requests: R
     if day is None or day.date() < DMV_RULES_START:
         raise ScenarioError(
             f"operators[{i}] {first.name!r}: safety: disengagement records need a calendar date "
-            + ("(the demand has none)" if day is None else f"on or after {DMV_RULES_START} (the demand's is {day.date()})"),
+            + (
+                "(the demand has none)"
+                if day is None
+                else f"on or after {DMV_RULES_START} (the demand's is {day.date()})"
+            ),
             hint="set `date = YYYY-MM-DD` in the scenario's [demand] table",
         )
     names = [op.name for op in fleet.operators]

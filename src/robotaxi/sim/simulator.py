@@ -258,11 +258,7 @@ class Simulator:
         self._v_offers = np.zeros(len(fleet), np.int32)
         self._v_declines = np.zeros(len(fleet), np.int32)
         self._calendar = _calendar(fleet, p.start_s, p.end_s)
-        self.safety = safety
-        self._hold: dict[int, int] = {}  # vehicle -> time before which it cannot move on (a disengagement)
-        self._stranded: dict[int, int] = {}  # vehicle -> when a stopped vehicle is recovered
-        if safety is not None:
-            safety.bind(self._on_board, self.requests.request_id)
+        self._init_safety(safety)
 
     # ------------------------------------------------------------------ public
     def position(self, vehicle: int, t: int | None = None) -> tuple[float, float]:
@@ -417,7 +413,7 @@ class Simulator:
         )
         self._execute(self.engine.handle(ev))
 
-    def _vehicle_events(self, t: int) -> None:  # noqa: PLR0912, PLR0915 - one flat loop on purpose (hot path)
+    def _vehicle_events(self, t: int) -> None:  # noqa: C901, PLR0912, PLR0915 - one flat loop on purpose (hot path)
         """Report every vehicle event due at ``t`` in one batch, then schedule what each vehicle does next.
 
         This loop runs a few million times a day: it works on plain lists and writes its log rows inline.
@@ -501,7 +497,7 @@ class Simulator:
         self._logged[v] = int(state)
 
     # ------------------------------------------------------------------ executing decisions
-    def _execute(self, d: Decisions, also: list[int] | None = None) -> None:
+    def _execute(self, d: Decisions, also: list[int] | None = None) -> None:  # noqa: PLR0912 - a branch per decision kind
         unknown = _DECISION_FIELDS - EXECUTED
         if unknown or type(d) is not Decisions:
             raise SimulationError(f"the simulator does not know how to execute decisions {sorted(unknown)}")
@@ -709,6 +705,13 @@ class Simulator:
                 self._hold[v] = max(self._hold.get(v, t1), t1) + lost
 
     # ------------------------------------------------------------------ disengagements (robotaxi.safety.insim)
+    def _init_safety(self, safety: Disengagements | None) -> None:
+        self.safety = safety
+        self._hold: dict[int, int] = {}  # vehicle -> time before which it cannot move on (a disengagement)
+        self._stranded: dict[int, int] = {}  # vehicle -> when a stopped vehicle is recovered
+        if safety is not None:
+            safety.bind(self._on_board, self.requests.request_id)
+
     def _held(self, t: int, moving: list[int], t0: NDArray[np.int64], src: I64, dst: I32) -> NDArray[np.int64]:
         """Leg starts of moving vehicles, later for those a disengagement holds; the engine hears where each held
         vehicle is when it leaves (a ``LOCATED`` report then), so its clock agrees with the simulator's again."""
@@ -746,23 +749,27 @@ class Simulator:
         c = self.engine.fleet.cols
         for v, event in stranded:
             until = self._hold.get(v, t)
-            node = self.motion.leg_from[v]
-            pickups = [r for kind, r, _node in self.engine.fleet.plans[v] if kind == PICKUP]
             vid = self.vehicle_ids[v]
-            rows = [LOCATED] + [int(E.PROVIDER_CANCELLATION)] * len(pickups)
-            self._execute(
-                self.engine.handle(
-                    VehiclesUpdated(self.epoch0 + t, (vid,) * len(rows), rows, node, [-1, *pickups])
-                ),
-                also=[v],
-            )
+            located = VehiclesUpdated(self.epoch0 + t, (vid,), LOCATED, self.motion.leg_from[v])
+            self._execute(self.engine.handle(located), also=[v])
+            if c["state"][v] != S.NON_OPERATIONAL and c["off_duty"][v] == 0:  # no new work until recovered
+                self._execute(self.engine.handle(VehiclesOffDuty(self.epoch0 + t, [vid])))
+            pickups = [r for kind, r, _node in self.engine.fleet.plans[v] if kind == PICKUP]
+            if pickups:
+                was = self._logged[v]
+                d = self.engine.handle(
+                    VehiclesUpdated(
+                        self.epoch0 + t, (vid,) * len(pickups), E.PROVIDER_CANCELLATION, int(c["leg_node"][v]), pickups
+                    )
+                )
+                if was == _RESERVED and int(c["state"][v]) == _AVAILABLE:
+                    self._log_row(t, v, E.PROVIDER_CANCELLATION, S.AVAILABLE, int(c["leg_node"][v]), pickups[0])
+                self._execute(d, also=[v])
             self.safety.handed_back(event, pickups)
             if until > self._stranded.get(v, -1):
                 self._stranded[v] = until
                 heapq.heappush(self._heap, (until, self._seq, v, -1, _RECOVER))
                 self._seq += 1
-            if c["state"][v] != S.NON_OPERATIONAL and c["off_duty"][v] == 0:
-                self._execute(self.engine.handle(VehiclesOffDuty(self.epoch0 + t, [vid])))
 
     def _recover(self, t: int, vehicles: list[int]) -> None:
         """Stopped vehicles are recovered: back in service if their operator's hours or shift say so."""
