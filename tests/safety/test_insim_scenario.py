@@ -165,3 +165,10 @@ def test_a_marketplace_with_safety_writes_its_events_and_the_same_seed_repeats_t
         "sd": kpis["sd"]["disengagements"],
     }
     assert {o.operator: o.configured_mpd for o in rep.operators} == {"av": 8.0, "sd": 8.0}
+    # The run's report has the safety section: the KPIs with labels and units, and the map.
+    page = (a.folder / "report.html").read_text(encoding="utf-8")
+    section = page[page.index("<h2>Safety: disengagements</h2>") :]
+    assert "Miles per disengagement (95 % interval)" in section
+    assert "Rider delay on board (rider-minutes)" in section
+    assert "stop (stops until recovered, pickups re-dispatched)" in section
+    assert '<img alt="map of disengagements" src="data:image/png;base64,' in section

@@ -474,6 +474,11 @@ def render_report(
         from .report_market import market_section
 
         market_html = market_section(market)
+    safety_html = ""
+    if result.safety is not None:  # disengagements drawn inside the run ([operators.safety])
+        from .report_safety import safety_section
+
+        safety_html = safety_section(result, network)
     dev_html = f'<h2 class="dev">For developers</h2>\n{_table(dev.rows(result, kpis), "dev")}' if dev else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -496,6 +501,7 @@ img {{ max-width: 100%; }} figure {{ margin: 1.5em 0; }}
 {figs}
 {operators_html}
 {market_html}
+{safety_html}
 {dev_html}
 </body></html>
 """
