@@ -49,6 +49,11 @@ def test_calibrate_on_real_trips(tmp_path: Path, trip_folder: Path, capsys: pyte
     # Manhattan taxis: far slower than the OSM limits by day, a minute or two lost per trip.
     assert 1.8 < profile.factors[12] < 4.5
     assert 20.0 < profile.overhead_s < 200.0
+    # One factor per zone seen in the fit, written with the zones file relative to the profile's folder.
+    assert len(profile.zone_factors) > 30
+    assert Path(str(profile.zones_file)).resolve() == shared_file(ZONES).resolve()
+    assert "zones_file = " in out.read_text()
+    assert "zone factors g (zone: g (trip ends in the fit))" in text
     assert out.read_text().startswith("# Travel-time profile for manhattan_network, fitted by")
     for part in ("fitted months (all but 2)", "held-out months 2 (out of sample)", "manhattan_speeds.toml on the"):
         assert part in text
@@ -73,6 +78,8 @@ def test_calibrate_refuses_bad_arguments(tmp_path: Path, trip_folder: Path, caps
     assert "holds no .csv" in capsys.readouterr().err
     assert main([*base, *out, "--trips", str(trip_folder), "--holdout-months", "x"]) == 1
     assert "--holdout-months" in capsys.readouterr().err
+    assert main([*base, *out, "--trips", str(trip_folder), "--zone-prior", "-1"]) == 1
+    assert "--zone-prior must be a number of trips >= 0" in capsys.readouterr().err
     bad_profile = tmp_path / "bad.toml"
     bad_profile.write_text("factors = [1.0]\nmajor = [1.0]\n")
     assert main([*base, *out, "--trips", str(trip_folder), "--compare", str(bad_profile)]) == 1
@@ -81,12 +88,20 @@ def test_calibrate_refuses_bad_arguments(tmp_path: Path, trip_folder: Path, caps
 
 
 def test_the_committed_manhattan_profile_has_classes_and_an_overhead() -> None:
-    """``examples/manhattan_tlc_profile.toml`` is format 2 and says how it was made (docs/network.md has the fit)."""
+    """``examples/manhattan_tlc_profile.toml`` is format 3 (classes, overhead, zones) and says how it was made
+    (docs/network.md has the fit)."""
     path = Path(__file__).resolve().parents[2] / "examples" / "manhattan_tlc_profile.toml"
     profile = SpeedProfile.from_file(path, "America/New_York")
     assert profile.major_factors is not None
     assert len(profile.factors) == 24
-    assert 60.0 < profile.overhead_s < 100.0
+    assert 40.0 < profile.overhead_s < 100.0
+    # Per zone (format 3): Midtown (161, 230) slower than the profile's average, Upper Manhattan (166) faster.
+    g = dict(profile.zone_factors)
+    assert g[161] > 1.3
+    assert g[230] > 1.3
+    assert g[166] < 0.8
+    assert profile.zones_file is not None
+    assert Path(profile.zones_file).name == "taxi_zones.geojson"
     # Midday on local streets is about three times the free-flow time, the small hours barely over it.
     assert profile.factors[11] > 2.5
     assert profile.factors[4] < 1.6

@@ -89,9 +89,17 @@ def class_router(net: RoadNetwork) -> Router:
 
 
 def synthetic_trips(
-    router: Router, zones: Path, n: int, *, seed: int, noise: float = 0.05, outliers: float = 0.03
+    router: Router,
+    zones: Path,
+    n: int,
+    *,
+    seed: int,
+    noise: float = 0.05,
+    outliers: float = 0.03,
+    zone_g: dict[int, float] | None = None,
 ) -> ObservedTrips:
-    """Trips driven under the true profile between sampler-placed nodes (see the module notes)."""
+    """Trips driven under the true profile between sampler-placed nodes (see the module notes); with ``zone_g``
+    a trip from zone a to zone b drives ``sqrt(g_a * g_b)`` times as long (zones not listed: 1)."""
     rng = np.random.default_rng(seed)
     zn = ZoneNodes.build(Zones.from_file(zones), router.network)
     oz = rng.integers(1, 17, n)
@@ -104,7 +112,11 @@ def synthetic_trips(
     free = router.times(o, d).astype(np.float64)
     major = router.major_times(o, d).astype(np.float64)
     fl, fm = np.asarray(truth.factors)[h], np.asarray(TRUE_MAJOR)[h]
-    duration = (fl * (free - major) + fm * major + TRUE_OVERHEAD) * np.exp(rng.normal(0.0, noise, n))
+    g = np.ones(17)
+    for z, v in (zone_g or {}).items():
+        g[z] = v
+    drive = (fl * (free - major) + fm * major) * np.sqrt(g[oz] * g[dz])
+    duration = (drive + TRUE_OVERHEAD) * np.exp(rng.normal(0.0, noise, n))
     wild = rng.random(n) < outliers
     duration[wild] *= rng.uniform(2.5, 4.0, int(wild.sum()))
     months = rng.integers(1, 13, n)

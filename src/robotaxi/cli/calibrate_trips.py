@@ -46,6 +46,7 @@ def calibrate_trips(
     seed: int = 0,
     weekdays_only: bool = True,
     major_min_speed_kmh: float = 45.0,
+    zone_prior: float | None = 10.0,
 ) -> None:
     """Load, fit on the months not in ``holdout``, report both sides, write the profile (see docs/network.md)."""
     from ..demand.observed import load_observed_trips, trip_table
@@ -54,6 +55,9 @@ def calibrate_trips(
     from ..network.tripfit import evaluate, fit_profile, month_split, report_text
 
     t0 = time.perf_counter()
+    if zone_prior is not None and not (0 <= zone_prior < float("inf")):
+        raise RobotaxiError(f"--zone-prior must be a number of trips >= 0 (0: no zone factors), got {zone_prior}")
+    zone_prior = zone_prior or None
     files = trip_files(trips)
     zoning = Zones.from_file(zones)  # read first: a bad zones file fails before the routing table is built
     baseline = SpeedProfile.from_file(compare) if compare is not None else None
@@ -63,7 +67,13 @@ def calibrate_trips(
     observed = load_observed_trips(router, files, zones, weekdays_only=weekdays_only, seed=seed)
     table = trip_table(router, observed, zoning, draws=draws, seed=seed)
     fit_mask, test_mask = month_split(table.month, holdout)
-    fit = fit_profile(table, fit_mask, major_min_speed_kmh=major_min_speed_kmh)
+    fit = fit_profile(
+        table,
+        fit_mask,
+        major_min_speed_kmh=major_min_speed_kmh,
+        zone_prior=zone_prior,
+        zones_file=str(zones.resolve()),
+    )
     held = ",".join(str(m) for m in sorted(set(holdout)))
     evaluations = [
         evaluate(fit.profile, table, fit_mask, name=f"fitted months (all but {held})"),
@@ -75,7 +85,7 @@ def calibrate_trips(
     text = (
         f"{net.name}: {len(files)} trip file(s): {counts}\n"
         f"fit on {fit.trips_used:,} trips: overhead {fit.profile.overhead_s:.1f} s per leg; hours filled from a "
-        f"neighbour: {list(fit.filled_hours) or 'none'}\n\n" + report_text(evaluations)
+        f"neighbour: {list(fit.filled_hours) or 'none'}\n" + _zones_text(fit) + "\n" + report_text(evaluations)
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     command = " ".join(
@@ -89,10 +99,14 @@ def calibrate_trips(
             *([] if seed == 0 else [f"--seed {seed}"]),
             *([] if weekdays_only else ["--all-days"]),
             *([] if major_min_speed_kmh == 45.0 else [f"--major-min-speed {major_min_speed_kmh:g}"]),
+            *([] if zone_prior == 10.0 else [f"--zone-prior {zone_prior or 0:g}"]),
             f"--out {out}",
         ]
     )
-    out.write_text(fit.profile.to_toml(_comment(net.name, command, fit, held, evaluations[1])), encoding="utf-8")
+    out.write_text(
+        fit.profile.to_toml(_comment(net.name, command, fit, held, evaluations[1]), base_dir=out.resolve().parent),
+        encoding="utf-8",
+    )
     console.print(text, markup=False)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -104,11 +118,22 @@ def calibrate_trips(
     console.print(f"profile written to {out} ({time.perf_counter() - t0:.0f} s)", markup=False)
 
 
+def _zones_text(fit: TripFit) -> str:
+    """The zone factors, lowest to highest, with the trip ends that support each."""
+    if not fit.profile.zone_factors:
+        return ""
+    ends = dict(fit.zone_trips)
+    items = sorted(fit.profile.zone_factors, key=lambda zg: zg[1])
+    body = ", ".join(f"{z}: {g:.3f} ({ends.get(z, 0):,})" for z, g in items)
+    return f"zone factors g (zone: g (trip ends in the fit)), a leg drives sqrt(g_a * g_b) times: {body}\n"
+
+
 def _comment(name: str, command: str, fit: TripFit, held: str, test: Evaluation) -> str:
     return (
         f"Travel-time profile for {name}, fitted by `robotaxi network calibrate --trips` on {fit.trips_used:,} trips\n"
         f"(months {held} held out): hourly factors for local streets and for major roads (free flow >=\n"
-        f"{fit.profile.major_min_speed_kmh:g} km/h), and one overhead per leg; see docs/network.md. Held out: "
+        f"{fit.profile.major_min_speed_kmh:g} km/h), one overhead per leg"
+        f"{' and a factor per zone' if fit.profile.zone_factors else ''}; see docs/network.md. Held out: "
         f"worst hour {100 * test.worst_hour:.1f} %,\nzone-pair x 3 h cells {100 * test.cell_error:.1f} %, "
         f"route length / meter distance {test.route_ratio:.3f}. Regenerate with:\n  {command}"
     )

@@ -199,6 +199,13 @@ def calibrate(
     major_min_speed: Annotated[
         float, typer.Option(help="With --trips: free-flow km/h from which an edge is a major road.")
     ] = 45.0,
+    zone_prior: Annotated[
+        float,
+        typer.Option(
+            help="With --trips: also fit one travel-time factor per zone, shrunk towards 1 by a prior worth this "
+            "many trips per zone; 0 = no zone factors."
+        ),
+    ] = 10.0,
     slots: Annotated[int, typer.Option(help="With --speeds: 24 (hourly) or 96 (15-minute) factors.")] = 96,
     speed_unit_m: Annotated[
         float, typer.Option(help="With --speeds: metres per distance unit of speed_mean.")
@@ -236,6 +243,7 @@ def calibrate(
             seed=seed,
             weekdays_only=not all_days,
             major_min_speed_kmh=major_min_speed,
+            zone_prior=zone_prior,
         )
 
 

@@ -204,4 +204,6 @@ def trip_table(
         draw_local_s=dl,
         draw_major_s=dm,
         draw_route_m=dr,
+        o_zone=np.asarray(trips.o_zone, dtype=np.int64),
+        d_zone=np.asarray(trips.d_zone, dtype=np.int64),
     )

@@ -99,6 +99,10 @@ class Router:
         self._major_edges: _MajorEdges | None = None
         if self.profile.has_classes:
             self._major_edges = _MajorEdges.of(network, self.profile.major_min_speed_kmh)
+        # Zone factors: sqrt(g) of each node's zone; a leg's driving time is scaled by its two ends' product.
+        self._node_w: NDArray[np.float64] | None = (
+            self.profile.node_multipliers(network) if self.profile.has_zones else None
+        )
         if n <= table_max_nodes:
             n_workers = workers or os.cpu_count() or 1
             if threading.active_count() > 1:
@@ -222,7 +226,8 @@ class Router:
         if depart_s is None or self.profile.is_free_flow:
             return base
         major = self._lookup(3, o, d) if self.profile.has_classes else None
-        return self.profile.apply(base, depart_s, major)
+        scale = self._node_w[o] * self._node_w[d] if self._node_w is not None else None
+        return self.profile.apply(base, depart_s, major, scale)
 
     def major_times(self, origins: ArrayLike, destinations: ArrayLike) -> I32:
         """Free-flow seconds of each fastest route spent on major roads (needs a profile with road classes)."""
@@ -242,15 +247,16 @@ class Router:
             base = int(self._row(origin)[0][destination])
         if depart_s is None or self.profile.is_free_flow:
             return base
+        scale = 1.0 if self._node_w is None else float(self._node_w[origin] * self._node_w[destination])
         if not self.profile.has_classes:
-            if self.profile.overhead_s == 0.0:
+            if self.profile.overhead_s == 0.0 and self._node_w is None:
                 return round(base * self.profile.factor_at1(depart_s))
-            return self.profile.apply1(base, depart_s)
+            return self.profile.apply1(base, depart_s, 0, scale)
         if self._major is not None:
             major = int(self._major[origin, destination])
         else:
             major = int(self._row(origin)[3][destination])
-        return self.profile.apply1(base, depart_s, major)
+        return self.profile.apply1(base, depart_s, major, scale)
 
     def times_at(self, origins: ArrayLike, destinations: ArrayLike, depart_s: int) -> NDArray[np.int64]:
         """:meth:`times` for node indices already known to be valid and one departure time: the hot path of the
@@ -265,16 +271,18 @@ class Router:
         prof = self.profile
         if prof.is_free_flow:
             out = base.astype(np.int64)
-        elif not prof.has_classes and prof.overhead_s == 0.0:
+        elif not prof.has_classes and prof.overhead_s == 0.0 and self._node_w is None:
             out = np.rint(base * prof.factor_at1(depart_s)).astype(np.int64)
         else:
             fl, fm = prof.factors_at1(depart_s)
             if not prof.has_classes:
-                scaled = np.rint(base * fl)
+                drive = base * fl
             else:
                 major = self._major[o, d] if self._major is not None else self._lookup(3, o, d)
-                scaled = np.rint(fl * base + (fm - fl) * major)
-            out = (scaled + np.where(base > 0, prof.overhead_whole_s, 0)).astype(np.int64)
+                drive = fl * base + (fm - fl) * major
+            if self._node_w is not None:
+                drive = drive * (self._node_w[o] * self._node_w[d])
+            out = (np.rint(drive) + np.where(base > 0, prof.overhead_whole_s, 0)).astype(np.int64)
         return out
 
     def distance1(self, origin: int, destination: int) -> int:

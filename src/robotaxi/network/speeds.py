@@ -32,15 +32,20 @@ abandoned remainder, since it is paid on arrival (see :meth:`robotaxi.network.Ro
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import NetworkError
+
+if TYPE_CHECKING:
+    from .graph import RoadNetwork
 
 DAY_S = 86_400
 _ALLOWED_SLOTS = (1, 24, 96)
@@ -122,8 +127,17 @@ class LocalClock:
         return (t + self._offsets[k_all]) % DAY_S
 
 
-#: Keys of a speed-profile TOML file (format 2; a file with only ``factors`` is format 1).
-PROFILE_KEYS = ("factors", "major_factors", "overhead_s", "major_min_speed_kmh")
+#: Keys of a speed-profile TOML file (format 2; a file with only ``factors`` is format 1; the ``zone`` keys are
+#: format 3).
+PROFILE_KEYS = (
+    "factors",
+    "major_factors",
+    "overhead_s",
+    "major_min_speed_kmh",
+    "zones_file",
+    "zones_id_property",
+    "zone_factors",
+)
 #: Default free-flow speed (km/h) from which an edge counts as a major road.
 MAJOR_MIN_SPEED_KMH = 45.0
 _MAX_OVERHEAD_S = 1800.0
@@ -156,6 +170,14 @@ class SpeedProfile:
         time is given: getting into and out of traffic, finding the kerb.
     major_min_speed_kmh : float
         Free-flow speed from which an edge is a major road.
+    zone_factors : tuple of (int, float)
+        Per zone id, a multiplier ``g`` of the driving time of legs that start or end in the zone: a leg from zone
+        ``a`` to zone ``b`` drives ``sqrt(g_a * g_b)`` times the class factors' time (zones not listed: 1.0). The
+        router finds each node's zone in ``zones_file`` (see :meth:`node_multipliers`).
+    zones_file : str or None
+        The zone polygons (GeoJSON or shapefile) the zone ids refer to; required with ``zone_factors``.
+    zones_id_property : str or None
+        The zone id property of ``zones_file`` (default: the zone reader's detection, e.g. ``LocationID``).
     """
 
     factors: tuple[float, ...] = (1.0,)
@@ -163,6 +185,9 @@ class SpeedProfile:
     major_factors: tuple[float, ...] | None = None
     overhead_s: float = 0.0
     major_min_speed_kmh: float = MAJOR_MIN_SPEED_KMH
+    zone_factors: tuple[tuple[int, float], ...] = ()
+    zones_file: str | None = None
+    zones_id_property: str | None = None
     _clock: LocalClock = field(init=False, repr=False, compare=False)
     _free: bool = field(init=False, repr=False, compare=False)
 
@@ -180,8 +205,25 @@ class SpeedProfile:
             raise ValueError(f"SpeedProfile overhead_s = {self.overhead_s!r} must be 0..{_MAX_OVERHEAD_S:.0f} seconds")
         if not (np.isfinite(self.major_min_speed_kmh) and self.major_min_speed_kmh > 0):
             raise ValueError(f"SpeedProfile major_min_speed_kmh = {self.major_min_speed_kmh!r} must be > 0")
+        seen: set[int] = set()
+        for item in self.zone_factors:
+            if not (isinstance(item, tuple) and len(item) == 2):
+                raise ValueError(f"SpeedProfile zone_factors must be (zone id, factor) pairs, got {item!r}")
+            zone, g = item
+            if isinstance(zone, bool) or not isinstance(zone, int | np.integer):
+                raise ValueError(f"SpeedProfile zone_factors: zone id {zone!r} must be an integer")
+            if zone in seen:
+                raise ValueError(f"SpeedProfile zone_factors: zone {zone} is given twice")
+            seen.add(int(zone))
+            if not (np.isfinite(g) and 0.1 <= g <= 10.0):
+                raise ValueError(
+                    f"SpeedProfile zone_factors: zone {zone} = {g!r} is outside the plausible range 0.1..10"
+                )
+        if self.zone_factors and not self.zones_file:
+            raise ValueError("SpeedProfile zone_factors need zones_file, the zone polygons their ids refer to")
         free = all(f == 1.0 for f in self.factors) and self.overhead_s == 0.0
         free = free and (self.major_factors is None or all(f == 1.0 for f in self.major_factors))
+        free = free and all(g == 1.0 for _, g in self.zone_factors)
         object.__setattr__(self, "_free", free)
 
     @property
@@ -198,13 +240,58 @@ class SpeedProfile:
         return self.major_factors is not None
 
     @property
+    def has_zones(self) -> bool:
+        """True when legs are scaled by the zones of their ends (the router then keeps a multiplier per node)."""
+        return bool(self.zone_factors)
+
+    def node_multipliers(self, network: RoadNetwork) -> NDArray[np.float64]:
+        """Per node of ``network``, ``sqrt(g)`` of its zone (1.0 outside every listed zone): a leg's driving time is
+        multiplied by the product of its two ends' values.
+
+        Nodes are given zones as the demand sampler gives them (:meth:`robotaxi.demand.zones.ZoneNodes.build`).
+
+        Raises
+        ------
+        NetworkError
+            If the zones file cannot be read, or a listed zone is not in it.
+        """
+        from ..demand.zones import ZoneNodes, Zones  # the zone reader lives with the demand loaders
+        from ..errors import DemandError
+
+        out = np.ones(network.n_nodes, dtype=np.float64)
+        if not self.zone_factors:
+            return out
+        try:
+            zones = Zones.from_file(str(self.zones_file), id_field=self.zones_id_property)
+        except DemandError as e:
+            raise NetworkError(f"speed profile zones_file: {e}") from e
+        known = set(np.asarray(zones.ids).tolist())
+        missing = [z for z, _ in self.zone_factors if z not in known]
+        if missing:
+            raise NetworkError(f"speed profile zone_factors: zone {missing[0]} is not in {self.zones_file}")
+        zn = ZoneNodes.build(zones, network)
+        for zone, g in self.zone_factors:
+            k = int(zones.index_of(np.array([zone]))[0])
+            out[zn.nodes[zn.indptr[k] : zn.indptr[k + 1]]] = np.sqrt(g)
+        return out
+
+    @property
     def overhead_whole_s(self) -> int:
         """The per-leg overhead in whole seconds, as legs get it."""
         return round(self.overhead_s)
 
     def with_timezone(self, timezone: str) -> SpeedProfile:
         """The same factors read in another time zone."""
-        return SpeedProfile(self.factors, timezone, self.major_factors, self.overhead_s, self.major_min_speed_kmh)
+        return SpeedProfile(
+            self.factors,
+            timezone,
+            self.major_factors,
+            self.overhead_s,
+            self.major_min_speed_kmh,
+            self.zone_factors,
+            self.zones_file,
+            self.zones_id_property,
+        )
 
     def _slot1(self, t_s: int) -> int:
         return self._clock.second_of_day(int(t_s)) * len(self.factors) // DAY_S
@@ -232,37 +319,47 @@ class SpeedProfile:
         return np.asarray(self.major_factors, dtype=np.float64)[slot]
 
     def apply(
-        self, free_flow_s: ArrayLike, depart_s: ArrayLike | None, major_s: ArrayLike | None = None
+        self,
+        free_flow_s: ArrayLike,
+        depart_s: ArrayLike | None,
+        major_s: ArrayLike | None = None,
+        zone_scale: ArrayLike | None = None,
     ) -> NDArray[np.int32]:
         """Leg times at departure ``depart_s``: free-flow times (integer seconds) scaled and the overhead added.
 
-        ``major_s`` is the part of each free-flow time spent on major roads (needed when :attr:`has_classes`).
+        ``major_s`` is the part of each free-flow time spent on major roads (needed when :attr:`has_classes`);
+        ``zone_scale`` the product of the legs' two ends' :meth:`node_multipliers` (needed when :attr:`has_zones`).
         Without a departure time the free-flow times are returned unchanged.
         """
         base = np.asarray(free_flow_s)
         if depart_s is None or self.is_free_flow:
             return base.astype(np.int32, copy=False)
         if self.major_factors is None:
-            scaled = np.rint(base * self.factor_at(depart_s))
+            drive = base * self.factor_at(depart_s)
         else:
             if major_s is None:
                 raise ValueError("SpeedProfile.apply: a profile with road classes needs the major-road seconds")
             fl = self.factor_at(depart_s)
-            scaled = np.rint(fl * base + (self.major_factor_at(depart_s) - fl) * np.asarray(major_s))
+            drive = fl * base + (self.major_factor_at(depart_s) - fl) * np.asarray(major_s)
+        if self.zone_factors:
+            if zone_scale is None:
+                raise ValueError("SpeedProfile.apply: a profile with zone factors needs the legs' zone scale")
+            drive = drive * np.asarray(zone_scale)
+        scaled = np.rint(drive)
         if self.overhead_s:
             scaled = scaled + np.where(base > 0, self.overhead_whole_s, 0)
         return scaled.astype(np.int32)
 
-    def apply1(self, free_flow_s: int, depart_s: int, major_s: int = 0) -> int:
-        """:meth:`apply` for one leg (plain ints)."""
+    def apply1(self, free_flow_s: int, depart_s: int, major_s: int = 0, zone_scale: float = 1.0) -> int:
+        """:meth:`apply` for one leg (plain ints; ``zone_scale`` as there, 1.0 without zone factors)."""
         if self.is_free_flow or free_flow_s == 0:
             return free_flow_s
         if self.major_factors is None:
-            t = round(free_flow_s * self.factor_at1(depart_s))
+            drive = free_flow_s * self.factor_at1(depart_s)
         else:
             fl, fm = self.factors_at1(depart_s)
-            t = round(fl * free_flow_s + (fm - fl) * major_s)
-        return t + self.overhead_whole_s
+            drive = fl * free_flow_s + (fm - fl) * major_s
+        return round(drive * zone_scale if self.zone_factors else drive) + self.overhead_whole_s
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -297,13 +394,25 @@ class SpeedProfile:
                 if isinstance(v, bool) or not isinstance(v, int | float):
                     raise NetworkError(f"{p}: {key} must be a number, got {v!r}")
                 kwargs[key] = float(v)
+        zone_factors, zones_file, id_property = _read_zones(p, data)
         try:
-            return cls(factors, timezone, major, **kwargs)
+            return cls(
+                factors,
+                timezone,
+                major,
+                **kwargs,
+                zone_factors=zone_factors,
+                zones_file=zones_file,
+                zones_id_property=id_property,
+            )
         except ValueError as e:
             raise NetworkError(f"{p}: {e}") from e
 
-    def to_toml(self, comment: str = "") -> str:
-        """The profile as TOML text that :meth:`from_file` reads back (the time zone belongs to the scenario)."""
+    def to_toml(self, comment: str = "", base_dir: Path | None = None) -> str:
+        """The profile as TOML text that :meth:`from_file` reads back (the time zone belongs to the scenario).
+
+        ``zones_file`` is written relative to ``base_dir`` (the folder the profile is written to) when given.
+        """
         lines = [f"# {line}".rstrip() for line in comment.splitlines()] if comment else []
         if self.overhead_s or self.major_factors is not None:
             lines.append(f"overhead_s = {self.overhead_s:.1f}   # added once to every leg between two nodes")
@@ -316,7 +425,59 @@ class SpeedProfile:
         if self.major_factors is not None:
             lines.append("# major roads:")
             lines.append(_toml_list("major_factors", self.major_factors))
+        if self.zone_factors:
+            zf = str(self.zones_file)
+            if base_dir is not None and Path(zf).is_absolute():
+                zf = os.path.relpath(zf, base_dir)
+            lines.append("# a leg from zone a to zone b drives sqrt(g_a * g_b) times as long (zones not listed: 1):")
+            lines.append(f"zones_file = {_toml_str(zf)}   # relative to this file's folder (then its parents)")
+            if self.zones_id_property:
+                lines.append(f"zones_id_property = {_toml_str(self.zones_id_property)}")
+            lines.append("[zone_factors]")
+            lines.extend(f'"{z}" = {g:.3f}' for z, g in sorted(self.zone_factors))
         return "\n".join(lines) + "\n"
+
+
+def _toml_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _read_zones(p: Path, data: dict[str, object]) -> tuple[tuple[tuple[int, float], ...], str | None, str | None]:
+    """``zone_factors``, ``zones_file`` (resolved against the profile's folder, then its parents) and
+    ``zones_id_property`` of a profile file."""
+    for key in ("zones_file", "zones_id_property"):
+        if key in data and not (isinstance(data[key], str) and data[key]):
+            raise NetworkError(f"{p}: {key} must be a non-empty string, got {data[key]!r}")
+    raw = data.get("zone_factors", {})
+    if not isinstance(raw, dict):
+        raise NetworkError(f'{p}: zone_factors must be a table of "zone id" = factor, got {raw!r}')
+    pairs: list[tuple[int, float]] = []
+    for key, value in raw.items():
+        try:
+            zone = int(key)
+        except ValueError:
+            raise NetworkError(f"{p}: zone_factors: {key!r} is not an integer zone id") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise NetworkError(f"{p}: zone_factors: zone {key} must be a number, got {value!r}")
+        pairs.append((zone, float(value)))
+    zones_file = data.get("zones_file")
+    id_property = data.get("zones_id_property")
+    if pairs and zones_file is None:
+        raise NetworkError(f"{p}: zone_factors need zones_file, the zone polygons their ids refer to")
+    resolved: str | None = None
+    if isinstance(zones_file, str):
+        zp = Path(zones_file).expanduser()
+        if zp.is_absolute():
+            found: Path | None = zp if zp.exists() else None
+        else:
+            base = p.resolve().parent
+            found = next((f / zp for f in (base, *base.parents) if (f / zp).exists()), None)
+        if found is None:
+            raise NetworkError(
+                f"{p}: zones_file not found: {zones_file} (looked in {p.resolve().parent} and its parents)"
+            )
+        resolved = str(found)
+    return tuple(pairs), resolved, id_property if isinstance(id_property, str) else None
 
 
 def _read_list(p: Path, data: dict[str, object], key: str, *, required: bool) -> tuple[float, ...] | None:

@@ -55,6 +55,7 @@ DISTANCE_BANDS_KM: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, float("inf
 CELL_HOURS = 3
 CELL_MIN_TRIPS = 20
 _MAX_OVERHEAD_S = 900.0
+_MAX_LOG_ZONE = float(np.log(10.0))  # zone factors 0.1..10, as SpeedProfile accepts them
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,6 +81,8 @@ class TripTable:
         pairs of the two zones.
     draw_local_s, draw_major_s, draw_route_m : float64, shape (K, n)
         Per placement draw and trip: free-flow seconds on local streets / major roads and the route length.
+    o_zone, d_zone : int64 or None
+        Zone ids of the trip's two ends (needed to fit and to apply zone factors).
     """
 
     tod_s: I64
@@ -93,10 +96,15 @@ class TripTable:
     draw_local_s: F64
     draw_major_s: F64
     draw_route_m: F64
+    o_zone: I64 | None = None
+    d_zone: I64 | None = None
 
     def __post_init__(self) -> None:
         n = self.tod_s.shape[0]
-        for name in ("duration_s", "meter_m", "month", "pair", "cell_pair"):
+        if (self.o_zone is None) != (self.d_zone is None):
+            raise ValueError("TripTable.o_zone and d_zone go together: give both or neither")
+        zone_cols = ("o_zone", "d_zone") if self.o_zone is not None else ()
+        for name in ("duration_s", "meter_m", "month", "pair", "cell_pair", *zone_cols):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"TripTable.{name} must have one value per trip ({n})")
         if self.pair_local_s.shape != self.pair_major_s.shape:
@@ -157,11 +165,39 @@ class TripFit:
     robust_major: tuple[float, ...]
     hour_scale: tuple[float, ...]  # step 2 multipliers
     filled_hours: tuple[int, ...]  # hours with too few trips, copied from the nearest hour with enough
+    zone_trips: tuple[tuple[int, int], ...] = ()  # with zone factors: (zone id, trip ends in the fit) per zone
+
+
+def _check_zone_args(trips: TripTable, zone_prior: float | None, zones_file: str | None) -> None:
+    if zone_prior is None:
+        return
+    if not (np.isfinite(zone_prior) and zone_prior > 0):
+        raise NetworkError(f"zone_prior must be a positive number of trips, got {zone_prior!r}")
+    if trips.o_zone is None or trips.d_zone is None:
+        raise NetworkError("zone factors need the trips' zones (TripTable.o_zone and d_zone)")
+    if not zones_file:
+        raise NetworkError("zone factors need the zones file the trips' zone ids refer to")
 
 
 def _predict(p: F64, local: F64, major: F64, hour: I64) -> F64:
     out: F64 = p[:HOURS][hour] * local + p[HOURS : 2 * HOURS][hour] * major + p[2 * HOURS]
     return out
+
+
+def _zone_scale(profile: SpeedProfile, o_zone: I64, d_zone: I64) -> F64:
+    """Per trip, the product of its two ends' node multipliers ``sqrt(g)`` (as the router computes it)."""
+    ids = np.array([z for z, _ in profile.zone_factors], dtype=np.int64)
+    w = np.sqrt(np.array([g for _, g in profile.zone_factors], dtype=np.float64))
+    order = np.argsort(ids)
+    ids, w = ids[order], w[order]
+
+    def of(z: I64) -> F64:
+        k = np.minimum(np.searchsorted(ids, z), ids.size - 1)
+        out: F64 = np.where(ids[k] == z, w[k], 1.0)
+        return out
+
+    scale: F64 = of(o_zone) * of(d_zone)
+    return scale
 
 
 def fit_profile(
@@ -173,6 +209,9 @@ def fit_profile(
     min_trips_per_hour: int = 30,
     major_min_speed_kmh: float = MAJOR_MIN_SPEED_KMH,
     residual: str = "log",
+    zone_prior: float | None = None,
+    zones_file: str | None = None,
+    zones_id_property: str | None = None,
 ) -> TripFit:
     """Fit hourly factors for local streets and major roads and a per-leg overhead (see the module notes).
 
@@ -187,11 +226,18 @@ def fit_profile(
         Residual scale of the loss, in log units.
     min_trips_per_hour : int
         Hours with fewer trips copy the factors of the nearest hour with enough (circularly).
+    zone_prior : float or None
+        Also fit one factor ``g`` per zone of the trips' ends (a leg between zones ``a`` and ``b`` drives
+        ``sqrt(g_a * g_b)`` times as long), shrunk towards 1 by a penalty row ``sqrt(zone_prior) * log g`` per zone:
+        the prior weighs as much as ``zone_prior`` trips that say 1. None: no zone factors.
+    zones_file, zones_id_property : str or None
+        The zone polygons the trips' zone ids refer to, written into the profile (needed with ``zone_prior``).
     """
     sel = np.ones(len(trips), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     y = trips.duration_s[sel]
     if y.size == 0:
         raise NetworkError("no trip to fit on")
+    _check_zone_args(trips, zone_prior, zones_file)
     if np.any(~np.isfinite(y)) or np.any(y <= 0):
         raise NetworkError("trip durations must be positive and finite")
     hour = trips.hour[sel]
@@ -204,48 +250,27 @@ def fit_profile(
     # Hours without enough trips are fitted with the nearest hour's factors (their trips join that hour).
     nearest = np.array([have[np.argmin(np.minimum(np.abs(have - h), HOURS - np.abs(have - h)))] for h in range(HOURS)])
     h_fit = nearest[hour]
-    ratio = float(np.median(y / np.maximum(local + major, 1.0)))
-    x0 = np.r_[np.full(2 * HOURS, np.clip(ratio, 0.2, 10.0)), 60.0]
-    lo = np.r_[np.full(2 * HOURS, 0.1), 0.0]
-    hi = np.r_[np.full(2 * HOURS, 20.0), _MAX_OVERHEAD_S]
-    # Hours or classes without information (no major-road time at all) keep their start value: least_squares
-    # handles a zero Jacobian column, and the profile stays finite.
-    log_y = np.log(y)
-
-    def residuals(p: F64) -> F64:
-        pred = np.maximum(_predict(p, local, major, h_fit), 1.0)
-        if residual == "log":
-            r: F64 = np.log(pred) - log_y
-        else:
-            r = (pred - y) / pred
-        return r
-
-    rows = np.arange(y.size)
-
-    def jacobian(p: F64) -> F64:
-        pred = np.maximum(_predict(p, local, major, h_fit), 1.0)
-        # d log(pred) / d theta = (d pred / d theta) / pred; relative residuals: y / pred**2 instead of 1 / pred.
-        g = 1.0 / pred if residual == "log" else y / pred**2
-        jac = np.zeros((y.size, 2 * HOURS + 1))
-        jac[rows, h_fit] = local * g
-        jac[rows, HOURS + h_fit] = major * g
-        jac[:, 2 * HOURS] = g
-        return jac
-
-    sol = least_squares(
-        residuals,
-        x0,
-        jac=jacobian,
-        bounds=(lo, hi),
-        loss=loss,
-        f_scale=f_scale,
-        x_scale=np.r_[np.ones(2 * HOURS), 100.0],
-    )
-    if not sol.success:
-        raise NetworkError(f"the robust fit did not converge: {sol.message}")
-    p = sol.x
+    # Zone factors: u_z = log g_z per zone seen at either end of a fitting trip; zone indices za, zb per trip.
+    zone_ids = np.empty(0, dtype=np.int64)
+    za = zb = np.zeros(y.size, dtype=np.int64)
+    if zone_prior is not None and trips.o_zone is not None and trips.d_zone is not None:
+        oz, dz = trips.o_zone[sel], trips.d_zone[sel]
+        zone_ids, inv = np.unique(np.r_[oz, dz], return_inverse=True)
+        za, zb = inv[: y.size], inv[y.size :]
+    nz = int(zone_ids.size)
+    n_par = 2 * HOURS + 1
+    p = _robust_fit(y, local, major, h_fit, (za, zb, nz), zone_prior, loss=loss, f_scale=f_scale, residual=residual)
     fl, fm, overhead = p[:HOURS][nearest], p[HOURS : 2 * HOURS][nearest], float(p[2 * HOURS])
-    scale = _median_match(trips, sel, fl, fm, overhead, nearest, have)
+    zone_factors = tuple(
+        (int(z), float(np.clip(np.round(np.exp(u), 3), 0.1, 10.0))) for z, u in zip(zone_ids, p[n_par:], strict=True)
+    )
+    draft = SpeedProfile((1.0,), zone_factors=zone_factors, zones_file=zones_file) if nz else None
+    zone_scale = (
+        _zone_scale(draft, trips.o_zone, trips.d_zone)
+        if draft is not None and trips.o_zone is not None and trips.d_zone is not None
+        else np.ones(len(trips))
+    )
+    scale = _median_match(trips, sel, fl, fm, overhead, nearest, have, zone_scale)
     fl2 = np.clip(np.round(fl * scale, 3), 0.1, 20.0)
     fm2 = np.clip(np.round(fm * scale, 3), 0.1, 20.0)
     profile = SpeedProfile(
@@ -253,7 +278,11 @@ def fit_profile(
         major_factors=tuple(fm2.tolist()),
         overhead_s=round(overhead, 1),
         major_min_speed_kmh=major_min_speed_kmh,
+        zone_factors=zone_factors,
+        zones_file=zones_file if nz else None,
+        zones_id_property=zones_id_property if nz else None,
     )
+    ends = np.bincount(np.r_[za, zb], minlength=nz) if nz else np.zeros(0, dtype=np.int64)
     filled = tuple(int(h) for h in np.flatnonzero(counts < min_trips_per_hour))
     logger.info("fitted %d trips: overhead %.1f s, %d hours filled", y.size, overhead, len(filled))
     return TripFit(
@@ -263,10 +292,83 @@ def fit_profile(
         robust_major=tuple(float(v) for v in fm),
         hour_scale=tuple(float(v) for v in scale),
         filled_hours=filled,
+        zone_trips=tuple((int(z), int(c)) for z, c in zip(zone_ids, ends, strict=True)),
     )
 
 
-def _median_match(trips: TripTable, sel: B, fl: F64, fm: F64, overhead: float, nearest: I64, have: I64) -> F64:
+def _robust_fit(
+    y: F64,
+    local: F64,
+    major: F64,
+    h_fit: I64,
+    zones: tuple[I64, I64, int],
+    zone_prior: float | None,
+    *,
+    loss: str,
+    f_scale: float,
+    residual: str,
+) -> F64:
+    """Step 1: the parameters (48 factors, the overhead, then one log zone factor per zone) by robust regression."""
+    za, zb, nz = zones
+    n_par = 2 * HOURS + 1
+    ratio = float(np.median(y / np.maximum(local + major, 1.0)))
+    x0 = np.r_[np.full(2 * HOURS, np.clip(ratio, 0.2, 10.0)), 60.0, np.zeros(nz)]
+    lo = np.r_[np.full(2 * HOURS, 0.1), 0.0, np.full(nz, -_MAX_LOG_ZONE)]
+    hi = np.r_[np.full(2 * HOURS, 20.0), _MAX_OVERHEAD_S, np.full(nz, _MAX_LOG_ZONE)]
+    prior = np.sqrt(zone_prior) if zone_prior is not None else 0.0
+    # Hours or classes without information (no major-road time at all) keep their start value: least_squares
+    # handles a zero Jacobian column, and the profile stays finite.
+    log_y = np.log(y)
+
+    def parts(p: F64) -> tuple[F64, F64, F64]:
+        """(predicted seconds, driving seconds before the zone scale, zone scale) per trip."""
+        drive = p[:HOURS][h_fit] * local + p[HOURS : 2 * HOURS][h_fit] * major
+        zs = np.exp(0.5 * (p[n_par:][za] + p[n_par:][zb])) if nz else np.ones(y.size)
+        return np.maximum(zs * drive + p[2 * HOURS], 1.0), drive, zs
+
+    def residuals(p: F64) -> F64:
+        pred = parts(p)[0]
+        if residual == "log":
+            r: F64 = np.log(pred) - log_y
+        else:
+            r = (pred - y) / pred
+        return np.r_[r, prior * p[n_par:]] if nz else r
+
+    rows = np.arange(y.size)
+
+    def jacobian(p: F64) -> F64:
+        pred, drive, zs = parts(p)
+        # d log(pred) / d theta = (d pred / d theta) / pred; relative residuals: y / pred**2 instead of 1 / pred.
+        g = 1.0 / pred if residual == "log" else y / pred**2
+        jac = np.zeros((y.size + nz, n_par + nz))
+        jac[rows, h_fit] = zs * local * g
+        jac[rows, HOURS + h_fit] = zs * major * g
+        jac[rows, 2 * HOURS] = g
+        if nz:
+            half = 0.5 * zs * drive * g
+            jac[rows, n_par + za] = half
+            jac[rows, n_par + zb] += half  # both ends in one zone: the two halves add up
+            jac[y.size + np.arange(nz), n_par + np.arange(nz)] = prior
+        return jac
+
+    sol = least_squares(
+        residuals,
+        x0,
+        jac=jacobian,
+        bounds=(lo, hi),
+        loss=loss,
+        f_scale=f_scale,
+        x_scale=np.r_[np.ones(2 * HOURS), 100.0, np.ones(nz)],
+    )
+    if not sol.success:
+        raise NetworkError(f"the robust fit did not converge: {sol.message}")
+    p: F64 = sol.x
+    return p
+
+
+def _median_match(
+    trips: TripTable, sel: B, fl: F64, fm: F64, overhead: float, nearest: I64, have: I64, zone_scale: F64
+) -> F64:
     """Per hour, the multiplier of both factors that makes the simulated median equal the observed one."""
     scale = np.ones(HOURS)
     hour = trips.hour
@@ -274,7 +376,7 @@ def _median_match(trips: TripTable, sel: B, fl: F64, fm: F64, overhead: float, n
     for h in have.tolist():
         k = sel & (nearest[hour] == h)
         target = float(np.median(trips.duration_s[k]))
-        drive = fl[h] * trips.draw_local_s[:, k] + fm[h] * trips.draw_major_s[:, k]
+        drive = (fl[h] * trips.draw_local_s[:, k] + fm[h] * trips.draw_major_s[:, k]) * zone_scale[k]
         a, b = 0.2, 5.0
         for _ in range(40):
             mid = 0.5 * (a + b)
@@ -293,7 +395,12 @@ def simulate(profile: SpeedProfile, trips: TripTable) -> F64:
     fl = np.asarray(profile.factors)[slot]
     fm = np.asarray(profile.major_factors)[slot] if profile.major_factors is not None else fl
     total = trips.draw_local_s + trips.draw_major_s
-    sim: F64 = np.rint(fl * total + (fm - fl) * trips.draw_major_s) + np.where(total > 0, profile.overhead_whole_s, 0)
+    drive = fl * total + (fm - fl) * trips.draw_major_s
+    if profile.has_zones:
+        if trips.o_zone is None or trips.d_zone is None:
+            raise NetworkError("a profile with zone factors needs the trips' zones (TripTable.o_zone and d_zone)")
+        drive = drive * _zone_scale(profile, trips.o_zone, trips.d_zone)
+    sim: F64 = np.rint(drive) + np.where(total > 0, profile.overhead_whole_s, 0)
     return sim
 
 
