@@ -12,7 +12,7 @@ A :class:`SpeedProfile` is a travel-time multiplier per time slot of the day (1,
 
 This "static scaling at departure" keeps every table look-up one multiplication, and it is the form in which
 zone-level congestion is usually calibrated (a ratio of observed to free-flow speed per time of day, e.g. from the
-TLC-derived ``speeds.csv``). A later calibration may give per-zone factors; the interface stays the same.
+TLC-derived ``speeds.csv``).
 
 Road classes and a per-leg overhead (profile format 2, fitted on trip records by ``robotaxi network calibrate
 --trips``): a profile may give ``major_factors`` for **major roads** (edges whose free-flow speed is at least
@@ -27,6 +27,11 @@ seconds when it departs in ``slot``. The route is still the free-flow fastest on
 ``M`` per node pair); only its duration depends on the time of day. The overhead is the time a trip loses getting
 into and out of traffic and finding the kerb; a vehicle re-routed at an intermediate node does not pay it for the
 abandoned remainder, since it is paid on arrival (see :meth:`robotaxi.network.Router.divert`).
+
+Zone factors (format 3): ``zone_factors`` give a multiplier ``g`` per zone of ``zones_file`` (TLC taxi zones); a leg
+from a node of zone ``a`` to a node of zone ``b`` takes ``round(sqrt(g_a * g_b) * (f_local * L + f_major * M)) +
+overhead_s``. The router turns them into one ``sqrt(g)`` per node when it is built (:meth:`SpeedProfile.
+node_multipliers`), so a look-up costs two more gathers from a node array.
 """
 
 from __future__ import annotations
@@ -367,7 +372,9 @@ class SpeedProfile:
         """Read a profile TOML file; the factors are for local time in ``timezone``.
 
         Format 1 is ``factors = [...]``; format 2 adds ``major_factors = [...]``, ``overhead_s`` and
-        ``major_min_speed_kmh`` (see :data:`PROFILE_KEYS`). Any other key is an error naming it.
+        ``major_min_speed_kmh``; format 3 adds ``zones_file`` (relative to the profile's folder, then its parents),
+        ``zones_id_property`` and a ``[zone_factors]`` table of ``"zone id" = g`` (see :data:`PROFILE_KEYS`). Any
+        other key is an error naming it.
         """
         p = Path(path)
         try:
