@@ -106,9 +106,9 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-def create_app(service: LiveService, *, manage: bool = True) -> FastAPI:
+def create_app(service: LiveService, *, manage: bool = True, dashboard: bool = False) -> FastAPI:
     """The application around ``service``; with ``manage`` it starts the service on startup and stops it on
-    shutdown."""
+    shutdown; with ``dashboard`` it adds the live dashboard (``robotaxi.api.dashboard_feed``)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -133,5 +133,9 @@ def create_app(service: LiveService, *, manage: bool = True) -> FastAPI:
     routers = (routes_public, routes_admin, routes_riders, routes_operator, mds, routes_ledger)
     for r in (m.router for m in routers):
         app.include_router(r)
+    if dashboard:
+        from . import dashboard_feed
+
+        dashboard_feed.register(app)
     app.add_middleware(BodyLimit, limit=service.settings.max_body_bytes)
     return app

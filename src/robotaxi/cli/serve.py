@@ -32,6 +32,9 @@ def serve(
         typer.Option(help="A TOML file with a [fares] table (base_cents, per_km_cents, per_minute_cents, ...)."),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard", help="Serve the live dashboard at /dashboard (admins and regulators).")
+    ] = False,
 ) -> None:
     """Run the live platform until interrupted. On first start it prints where the admin API key is."""
     import tomllib
@@ -71,4 +74,6 @@ def serve(
     service.start()  # errors (database, network) surface here, before the server binds
     if service.admin_key is not None:
         err_console.print(f"first start: admin API key written to {data_dir / 'admin.key'}")
-    uvicorn.run(create_app(service), host=host, port=port, log_level=log_level)
+    if dashboard:
+        err_console.print(f"live dashboard: http://{host}:{port}/dashboard (sign in with an admin or regulator key)")
+    uvicorn.run(create_app(service, dashboard=dashboard), host=host, port=port, log_level=log_level)

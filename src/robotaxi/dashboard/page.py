@@ -25,6 +25,30 @@ def _static(name: str) -> str:
         raise DashboardError(f"the dashboard asset {name} is missing from the installed package: {e}") from e
 
 
+def _page(title: str, payload: str) -> str:
+    template, bundle = _static("index.html"), _static("dashboard.js")
+    if any(template.count(m) != 1 for m in _MARKERS):
+        raise DashboardError("the dashboard page template is damaged (a placeholder is missing or repeated)")
+    if "</script" in bundle.lower():
+        raise DashboardError("the dashboard bundle contains '</script' and cannot be inlined")
+    head, rest = template.split("__TITLE__")
+    middle, tail = rest.split("__PAYLOAD__")
+    before_bundle, after_bundle = tail.split("__BUNDLE__")
+    return "".join((head, html.escape(title), middle, payload, before_bundle, bundle, after_bundle))
+
+
+def live_html() -> str:
+    """The live page of ``robotaxi serve --dashboard``: the same page without a payload (an empty data element
+    puts it in live mode), which signs in and then draws what the feed ``/v1/dashboard/feed`` sends.
+
+    Raises
+    ------
+    DashboardError
+        If the package's page assets are missing or damaged.
+    """
+    return _page("live", "")
+
+
 def replay_html(data: ReplayData) -> str:
     """The replay page of ``data`` as one HTML document that plays offline.
 
@@ -33,17 +57,8 @@ def replay_html(data: ReplayData) -> str:
     DashboardError
         If the package's page assets are missing or damaged.
     """
-    template, bundle = _static("index.html"), _static("dashboard.js")
-    if any(template.count(m) != 1 for m in _MARKERS):
-        raise DashboardError("the dashboard page template is damaged (a placeholder is missing or repeated)")
-    if "</script" in bundle.lower():
-        raise DashboardError("the dashboard bundle contains '</script' and cannot be inlined")
     payload = base64.b64encode(_payload.encode(data)).decode("ascii")
-    head, rest = template.split("__TITLE__")
-    middle, tail = rest.split("__PAYLOAD__")
-    before_bundle, after_bundle = tail.split("__BUNDLE__")
-    title = html.escape(str(data.meta.get("name", "run")))
-    return "".join((head, title, middle, payload, before_bundle, bundle, after_bundle))
+    return _page(str(data.meta.get("name", "run")), payload)
 
 
 def export_replay(data: ReplayData, path: str | Path) -> Path:

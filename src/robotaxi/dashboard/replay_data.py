@@ -194,7 +194,8 @@ def find_network(run_dir: Path, network: str | Path | None = None) -> str | Path
 
 
 # ---------------------------------------------------------------------------------------------------------- network
-def _network_arrays(net: RoadNetwork) -> dict[str, NDArray[Any]]:
+def network_arrays(net: RoadNetwork) -> dict[str, NDArray[Any]]:
+    """The page's map of ``net``: node positions, CSR adjacency, free-flow times and every street once."""
     tail = np.repeat(np.arange(net.n_nodes, dtype=np.int64), np.diff(net.indptr))
     head = net.head.astype(np.int64)
     # Each street once: a two-way street is two directed edges but one line on the map.
@@ -486,7 +487,7 @@ def load_replay(
     id_order = np.argsort(req_arrays["req_id"], kind="stable")
     router = Router(net, workers=1) if net.n_nodes < 1_000 else Router(net)
     ev_arrays, ev_meta = _vehicle_arrays(events, ev_path, net, router, req_arrays["req_id"], id_order)
-    arrays = {**_network_arrays(net), **ev_arrays, **req_arrays}
+    arrays = {**network_arrays(net), **ev_arrays, **req_arrays}
     t_all = np.concatenate([arrays["ev_time"], arrays["req_time"], arrays["req_close"]])
     kpis = _kpis(run)
     meta: dict[str, Any] = {
