@@ -71,7 +71,7 @@ def test_only_admins_and_regulators_may_watch(live: Platform) -> None:
 def _until(ws: WebSocketTestSession, ok: Callable[[dict[str, Any]], bool], limit: int = 400) -> dict[str, Any]:
     """The first update for which ``ok`` holds (updates come every 50 ms; a bound on their number, not on time)."""
     for _ in range(limit):
-        message = ws.receive_json()
+        message: dict[str, Any] = ws.receive_json()
         assert message["type"] == "update", message
         if ok(message):
             return message
@@ -150,7 +150,7 @@ def test_the_feed_follows_the_platform(live: Platform) -> None:
 
 def _until_type(ws: WebSocketTestSession, kind: str, limit: int = 400) -> dict[str, Any]:
     for _ in range(limit):
-        message = ws.receive_json()
+        message: dict[str, Any] = ws.receive_json()
         if message["type"] == kind:
             return message
     pytest.fail(f"no {kind} message in {limit}")

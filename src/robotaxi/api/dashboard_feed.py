@@ -42,6 +42,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ from ..store import tables
 from .auth import Principal, Role
 
 if TYPE_CHECKING:
+    from ..store import Database
     from .live import LiveService
 
 logger = logging.getLogger(__name__)
@@ -181,7 +183,7 @@ class FeedReader:
         svc = self.service
         now_ms = int(svc.clock() * 1000)
         since = self.last_ms if self.last_ms is not None else now_ms - 60_000
-        with svc.db.connect() as conn:
+        with _snapshot(svc.db) as conn:
             rows = self._query(conn, now_ms, since)
             kpis = self._kpis(conn, now_ms)
         ledger = self._ledger()
@@ -426,6 +428,22 @@ class FeedReader:
                 for t in trips
             ],
         }  # fmt: skip
+
+
+@contextlib.contextmanager
+def _snapshot(db: Database) -> Iterator[sa.Connection]:
+    """A read-only connection whose reads all see one committed state (the engine thread commits a request, its
+    assignment and the vehicle's new state together; reads in separate snapshots could show half of it)."""
+    with db.connect() as conn:
+        if not db.is_sqlite:
+            yield conn.execution_options(isolation_level="REPEATABLE READ")
+            return
+        # pysqlite starts no transaction for SELECTs: each would see its own snapshot. WAL readers never block.
+        conn.exec_driver_sql("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.exec_driver_sql("ROLLBACK")
 
 
 def network_payload(service: LiveService) -> bytes:
