@@ -97,12 +97,14 @@ def test_the_feed_follows_the_platform(live: Platform) -> None:
         assert feed_module.CATEGORIES[cat] == "idle"
         assert first["kpis"]["by_category"][feed_module.CATEGORIES.index("idle")] == 1
         assert first["operators"][0] | {"vehicles": 1} == first["operators"][0]
-        assert first["kpis"]["open"] == 0 and first["events"] == []
+        assert first["kpis"]["open"] == 0
+        assert first["events"] == []
 
         # A ride: requested and assigned, the vehicle goes to the pickup.
         ride = p.ride(p.rider("alice"), 2, 14).json()
         m = _until(ws, lambda m: bool(m["requests"]))
-        assert m["requests"][0][0] == ride["ride_id"] and m["requests"][0][4] == "assigned"
+        assert m["requests"][0][0] == ride["ride_id"]
+        assert m["requests"][0][4] == "assigned"
         assert [e[1] for e in m["events"]] == ["requested", "assigned"]
         assert m["events"][1][3] == index
         assert m["vehicles"] == [[index, lon, lat, feed_module.CATEGORIES.index("to_pickup"), operator]]
@@ -129,11 +131,14 @@ def test_the_feed_follows_the_platform(live: Platform) -> None:
         assert p.event(op, car, "trip_end", 14, trip).status_code == 200
         m = _until(ws, lambda m: any(e[1] == "trip_completed" for e in m["events"]))
         assert m["kpis"]["trips_hour"] == 1
-        assert m["operators"] == [{"id": 0, "name": "waymo", "vehicles": 1, "trips_hour": 1, "revenue_hour_cents": 0}]
+        assert m["operators"] == [
+            {"id": 0, "name": "waymo", "vehicles": 1, "trips_hour": 1, "revenue_hour_cents": None}
+        ]
         # A click on the vehicle: its plan and trips.
         ws.send_text(json.dumps({"type": "vehicle", "device_id": car}))
         detail = _until_type(ws, "vehicle")
-        assert detail["vehicle_id"] == "W-1" and detail["state"] == "available"
+        assert detail["vehicle_id"] == "W-1"
+        assert detail["state"] == "available"
         assert [t["trip_id"] for t in detail["trips"]] == [trip]
         ws.send_text(json.dumps({"type": "vehicle", "device_id": "nope"}))
         assert _until_type(ws, "error")["error"] == "unknown_vehicle"

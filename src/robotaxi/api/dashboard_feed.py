@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 import sqlalchemy as sa
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from ..errors import ServiceError
 from ..store import tables
@@ -195,7 +195,8 @@ class FeedReader:
         if self.last_ms is None:
             events = []  # the first read sets the baseline: nothing "happened" yet
         events.sort(key=lambda e: (e[0], e[2]))
-        per_op = {int(op): (int(n), int(c)) for op, n, c in rows["hour"]}
+        # Revenue is null when no trip was priced (a service without a fare schedule), not zero.
+        per_op = {int(op): (int(n), None if c is None else int(c)) for op, n, c in rows["hour"]}
         n_by_op: dict[int, int] = {}
         by_cat = [0] * len(CATEGORIES)
         for v in current.values():
@@ -206,8 +207,8 @@ class FeedReader:
                 "id": op,
                 "name": name,
                 "vehicles": n_by_op.get(op, 0),
-                "trips_hour": per_op.get(op, (0, 0))[0],
-                "revenue_hour_cents": per_op.get(op, (0, 0))[1],
+                "trips_hour": per_op.get(op, (0, None))[0],
+                "revenue_hour_cents": per_op.get(op, (0, None))[1],
             }
             for op, name in sorted(rows["names"])
         ]
@@ -261,7 +262,7 @@ class FeedReader:
         )
         out["hour"] = list(
             conn.execute(
-                sa.select(TR.c.operator_id, sa.func.count(), sa.func.coalesce(sa.func.sum(TR.c.fare_cents), 0))
+                sa.select(TR.c.operator_id, sa.func.count(), sa.func.sum(TR.c.fare_cents))
                 .where(TR.c.end_ms > now_ms - HOUR_MS)
                 .group_by(TR.c.operator_id)
             )
@@ -581,6 +582,10 @@ def register(app: FastAPI, *, interval_s: float = 1.0) -> LiveFeed:
         from ..dashboard.page import live_html
 
         return HTMLResponse(live_html(), headers={"Cache-Control": "no-store"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def no_icon() -> Response:
+        return Response(status_code=204)  # browsers ask for it; the page has none
 
     @app.websocket("/v1/dashboard/feed")
     async def dashboard_feed(ws: WebSocket) -> None:

@@ -7,6 +7,7 @@ import {TileLayer} from '@deck.gl/geo-layers';
 import {PointsLayer, SegmentsLayer} from './primitive-layers.js';
 import {loadEmbedded} from './payload.js';
 import {Replay} from './model.js';
+import {LiveFeed, LiveModel} from './live.js';
 
 const COLORS = {
   idle: [76, 175, 80],
@@ -25,6 +26,26 @@ const NAMES = {
   off_service: 'off service',
 };
 const SPEEDS = [1, 10, 60, 120, 300, 600, 1800, 3600];
+// Operators, in their order in the run (or on the platform): distinct hues, readable on the dark map.
+const OPERATOR_COLORS = [
+  [255, 167, 38],
+  [66, 165, 245],
+  [102, 187, 106],
+  [239, 83, 80],
+  [171, 71, 188],
+  [38, 198, 218],
+  [255, 238, 88],
+  [141, 110, 99],
+];
+const EVENT_TEXT = {
+  requested: 'requested',
+  assigned: 'assigned',
+  picked_up: 'picked up',
+  rejected: 'rejected',
+  expired: 'expired (no pickup in time)',
+  cancelled: 'cancelled',
+  trip_completed: 'trip completed',
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -39,6 +60,17 @@ function clock(t) {
   return `${day > 0 ? `+${day}d ` : ''}${hh}:${mm}:${ss}`;
 }
 
+function money(cents, currency) {
+  if (cents === null || cents === undefined) return '-';
+  return `${(cents / 100).toLocaleString('en', {minimumFractionDigits: 2, maximumFractionDigits: 2})} ${currency || ''}`.trim();
+}
+
+function localClock(epochS) {
+  // The live view shows the viewer's local time of day.
+  const d = new Date(epochS * 1000);
+  return clock(d.getHours() * 3600 + d.getMinutes() * 60 + d.getSeconds());
+}
+
 function minutes(s) {
   return s === null ? '-' : `${(s / 60).toFixed(1)} min`;
 }
@@ -51,16 +83,19 @@ function el(tag, attrs = {}, text = '') {
 }
 
 class App {
-  constructor(replay) {
+  constructor(replay, feed = null) {
     this.r = replay;
     this.meta = replay.meta;
-    this.t = this.meta.start_s;
-    this.playing = false;
+    this.live = Boolean(replay.live);
+    this.feed = feed;
+    this.t = this.live ? replay.now() : this.meta.start_s;
+    this.playing = this.live;
+    this.colorBy = 'state';
     this.speed = 60;
     this.selection = null; // {kind: 'vehicle'|'request', index}
     this.frames = 0;
     this.catColors = this.meta.categories.map((c) => COLORS[c] || [200, 200, 200]);
-    this.vehColors = new Uint8Array(4 * replay.nVehicles);
+    this.vehColors = new Uint8Array(4 * Math.max(replay.nVehicles, 256));
     this.reqColors = new Uint8Array(4 * 1024);
     this.#buildRoads();
     this.#buildDeck();
@@ -155,6 +190,18 @@ class App {
   }
 
   #buildControls() {
+    const by = $('color-by');
+    by.addEventListener('change', () => {
+      this.colorBy = by.value;
+      this.#legend();
+      this.#render();
+    });
+    $('detail-close').addEventListener('click', () => this.select(null));
+    if (this.live) {
+      for (const id of ['play', 'seek', 'speed-label']) $(id).hidden = true;
+      $('live-status').hidden = false;
+      return;
+    }
     const seek = $('seek');
     seek.min = String(this.meta.start_s);
     seek.max = String(this.meta.end_s);
@@ -171,14 +218,14 @@ class App {
         this.playing ? this.pause() : this.play();
       }
     });
-    $('detail-close').addEventListener('click', () => this.select(null));
   }
 
   #buildPanels() {
-    $('title').textContent = this.meta.name;
-    $('subtitle').textContent =
-      `${this.meta.network}: ${this.r.nVehicles.toLocaleString('en')} vehicles, ` +
-      `${this.r.nRequests.toLocaleString('en')} requests`;
+    $('title').textContent = this.live ? 'robotaxi live' : this.meta.name;
+    $('subtitle').textContent = this.live
+      ? `${this.meta.network}: the platform now`
+      : `${this.meta.network}: ${this.r.nVehicles.toLocaleString('en')} vehicles, ` +
+        `${this.r.nRequests.toLocaleString('en')} requests`;
     const list = $('states');
     this.meta.categories.forEach((c, i) => {
       const row = el('div', {class: 'state-row'});
@@ -187,6 +234,16 @@ class App {
       row.append(sw, el('span', {class: 'state-name'}, NAMES[c] || c), el('span', {class: 'num', id: `state-${c}`}, '0'));
       list.append(row);
     });
+    const ops = this.#operatorNames();
+    $('color-by-operator').disabled = ops.length === 0;
+    if (this.live) {
+      $('row-served').hidden = true;
+      $('row-trips').hidden = false;
+      $('events-panel').hidden = false;
+      $('ledger').textContent = 'waiting for the feed';
+      return;
+    }
+    this.#buildOperatorTable();
     const led = this.meta.ledger;
     const box = $('ledger');
     if (!led) {
@@ -199,6 +256,72 @@ class App {
         el('pre', {id: 'ledger-note'}, led.note),
       );
     }
+  }
+
+  /** Operator names, in index order (the run's [[operators]], or the platform's operators). */
+  #operatorNames() {
+    if (this.live) return (this.r.operators || []).map((o) => o.name);
+    return this.meta.operators ? this.meta.operators.map((o) => o.name) : [];
+  }
+
+  #operatorColor(k) {
+    return OPERATOR_COLORS[((k % OPERATOR_COLORS.length) + OPERATOR_COLORS.length) % OPERATOR_COLORS.length];
+  }
+
+  /** The per-operator table: vehicles, trips and revenue (so far in a replay, over the last hour live). */
+  #buildOperatorTable() {
+    const names = this.#operatorNames();
+    const box = $('operators');
+    box.hidden = names.length === 0;
+    const table = $('operator-table');
+    table.replaceChildren();
+    const head = el('tr');
+    $('operators-title').textContent = this.live ? 'Operators, last hour' : 'Operators, so far';
+    for (const h of ['operator', 'vehicles', 'trips', 'revenue']) head.append(el('th', {}, h));
+    table.append(head);
+    names.forEach((name, k) => {
+      const tr = el('tr', {'data-operator': name});
+      const sw = el('span', {class: 'swatch'});
+      sw.style.background = `rgb(${this.#operatorColor(k).join(',')})`;
+      const cell = el('td');
+      cell.append(sw, document.createTextNode(` ${name}`));
+      tr.append(cell, el('td', {class: 'num op-vehicles'}, '0'), el('td', {class: 'num op-trips'}, '0'),
+        el('td', {class: 'num op-revenue'}, '-'));
+      table.append(tr);
+    });
+    this.operatorRows = names.length;
+    const areas = this.meta.areas || [];
+    $('areas-note').textContent = areas.length
+      ? `service areas outlined (${areas.map((a) => a.operator).join(', ')})`
+      : '';
+  }
+
+  #updateOperators() {
+    const names = this.#operatorNames();
+    if (names.length !== this.operatorRows) this.#buildOperatorTable();
+    if (!names.length) return;
+    const rows = $('operator-table').querySelectorAll('tr[data-operator]');
+    const currency = this.meta.currency || '';
+    if (this.live) {
+      this.r.operators.forEach((o, k) => {
+        rows[k].querySelector('.op-vehicles').textContent = o.vehicles.toLocaleString('en');
+        rows[k].querySelector('.op-trips').textContent = o.trips_hour.toLocaleString('en');
+        rows[k].querySelector('.op-revenue').textContent = money(o.revenue_hour_cents, currency);
+      });
+      return;
+    }
+    const per = this.r.operatorTotals(this.t);
+    per.forEach((o, k) => {
+      rows[k].querySelector('.op-vehicles').textContent = o.vehicles.toLocaleString('en');
+      rows[k].querySelector('.op-trips').textContent = o.trips.toLocaleString('en');
+      rows[k].querySelector('.op-revenue').textContent = o.revenueCents === null ? '-' : money(o.revenueCents, currency);
+    });
+  }
+
+  /** The colour key beside the map: states, or operators. */
+  #legend() {
+    $('states').classList.toggle('dim', this.colorBy === 'operator');
+    $('operators').classList.toggle('keyed', this.colorBy === 'operator');
   }
 
   // ------------------------------------------------------------------------------------------------ clock
@@ -227,7 +350,10 @@ class App {
 
   #frame(ts) {
     this.frames++;
-    if (this.playing) {
+    if (this.live) {
+      this.t = this.r.now();
+      this.#render();
+    } else if (this.playing) {
       if (this.lastTs !== null) {
         // Cap the step: a tab in the background should not jump hours ahead when it comes back.
         const dt = Math.min(ts - this.lastTs, 250) / 1000;
@@ -248,9 +374,11 @@ class App {
     const r = this.r;
     r.update(this.t);
     const n = r.drawn;
+    if (this.vehColors.length < 4 * n) this.vehColors = new Uint8Array(8 * n);
     const col = this.vehColors;
+    const byOperator = this.colorBy === 'operator' && r.operatorOf;
     for (let j = 0; j < n; j++) {
-      const c = this.catColors[r.categoryOf[j]];
+      const c = byOperator ? this.#operatorColor(r.operatorOf[j]) : this.catColors[r.categoryOf[j]];
       col[4 * j] = c[0];
       col[4 * j + 1] = c[1];
       col[4 * j + 2] = c[2];
@@ -290,7 +418,8 @@ class App {
             getColor: {value: col.subarray(0, 4 * n), size: 4, normalized: true},
           },
         },
-        pointSize: 4,
+        // Bigger points for small fleets; 4 px keeps a city-wide fleet of thousands readable.
+        pointSize: n < 500 ? 8 : n < 3000 ? 6 : 4,
         pickable: true,
       }),
     ];
@@ -330,6 +459,10 @@ class App {
       }
       return null;
     }
+    if (this.live) {
+      const q = r.requests.get(s.index);
+      return q ? [q.lon, q.lat] : null;
+    }
     const node = r.a.req_o_node[s.index];
     return [r.a.node_lon[node], r.a.node_lat[node]];
   }
@@ -338,7 +471,7 @@ class App {
     const r = this.r;
     const k = r.kpis(this.t);
     this.lastKpis = k;
-    $('clock').textContent = clock(this.t);
+    $('clock').textContent = this.live ? localClock(this.t) : clock(this.t);
     $('seek').value = String(Math.round(this.t));
     $('kpi-open').textContent = k.open.toLocaleString('en');
     $('kpi-served').textContent = k.servedPct === null ? '-' : `${k.servedPct.toFixed(1)} %`;
@@ -348,12 +481,60 @@ class App {
     this.meta.categories.forEach((c, i) => {
       $(`state-${c}`).textContent = r.byCategory[i].toLocaleString('en');
     });
-    if (this.selection && this.playing) this.#showDetail();
+    this.#updateOperators();
+    if (this.live) this.#updateLive(k);
+    else if (this.selection && this.playing) this.#showDetail();
+  }
+
+  #updateLive(k) {
+    const r = this.r;
+    $('kpi-trips').textContent = k.tripsLastHour.toLocaleString('en');
+    if (r.updates === this.shownUpdates) return;
+    this.shownUpdates = r.updates;
+    const list = $('events');
+    list.replaceChildren();
+    for (const e of r.events.slice(-12).reverse()) {
+      const [ms, kind, request, vehicle, fare] = e;
+      const who = vehicle !== null && vehicle !== undefined && r.registry[vehicle] ? ` (vehicle ${r.registry[vehicle].vehicle_id})` : '';
+      const paid = kind === 'trip_completed' && fare !== null && fare !== undefined ? `, ${money(fare, this.meta.currency)}` : '';
+      list.append(el('li', {'data-kind': kind}, `${localClock(ms / 1000)} ride ${request} ${EVENT_TEXT[kind] || kind}${who}${paid}`));
+    }
+    const led = r.ledger;
+    const box = $('ledger');
+    box.replaceChildren();
+    if (!led) box.textContent = 'waiting for the feed';
+    else if (led.error) box.textContent = led.error;
+    else if (!led.note) box.textContent = `${led.size.toLocaleString('en')} entries, no checkpoint signed yet`;
+    else {
+      box.append(
+        el('div', {}, `${led.checkpoint_size.toLocaleString('en')} of ${led.size.toLocaleString('en')} entries in the latest checkpoint`),
+        el('pre', {id: 'ledger-note'}, led.note),
+      );
+    }
+    if (this.selection && this.selection.kind === 'request') this.#showDetail();
+  }
+
+  /** A message of the feed that is not an update (the answer to a vehicle click, an error). */
+  onFeedMessage(m) {
+    if (m.type === 'vehicle' && this.selection && this.selection.kind === 'vehicle') {
+      const entry = this.r.registry[this.selection.index];
+      if (entry && entry.device_id === m.device_id) {
+        this.vehicleAnswer = m;
+        this.#showDetail();
+      }
+    }
   }
 
   // ------------------------------------------------------------------------------------------------ details
   #pick(info) {
     if (!info || !info.layer || info.index < 0) return;
+    if (this.live && info.layer.id === 'vehicles') {
+      const i = this.r.drawnVehicle[info.index];
+      this.vehicleAnswer = null;
+      this.select({kind: 'vehicle', index: i});
+      this.feed.askVehicle(this.r.registry[i].device_id);
+      return;
+    }
     if (info.layer.id === 'vehicles') this.select({kind: 'vehicle', index: this.r.drawnVehicle[info.index]});
     else if (info.layer.id === 'requests') this.select({kind: 'request', index: this.r.openRequests[info.index]});
   }
@@ -369,8 +550,63 @@ class App {
     const s = this.selection;
     const body = $('detail-body');
     body.replaceChildren();
-    if (s.kind === 'vehicle') this.#vehicleDetail(s.index, body);
+    if (this.live) {
+      if (s.kind === 'vehicle') this.#liveVehicleDetail(s.index, body);
+      else this.#liveRequestDetail(s.index, body);
+    } else if (s.kind === 'vehicle') this.#vehicleDetail(s.index, body);
     else this.#requestDetail(s.index, body);
+  }
+
+  #liveVehicleDetail(i, body) {
+    const entry = this.r.registry[i];
+    $('detail-title').textContent = `Vehicle ${entry.vehicle_id}`;
+    body.dataset.vehicle = entry.vehicle_id;
+    const m = this.vehicleAnswer && this.vehicleAnswer.device_id === entry.device_id ? this.vehicleAnswer : null;
+    const ops = this.#operatorNames();
+    body.append(el('p', {class: 'muted'}, `operator ${ops[entry.operator] ?? entry.operator}, device ${entry.device_id}`));
+    if (!m) {
+      body.append(el('p', {class: 'muted'}, 'asking the platform...'));
+      return;
+    }
+    body.append(el('p', {id: 'vehicle-state'}, `now: ${m.state}`));
+    body.append(el('h3', {}, `Plan (${m.plan.length} stops)`));
+    const ul = el('ul', {class: 'plan'});
+    for (const stop of m.plan) ul.append(el('li', {}, `${stop.kind}${stop.trip_id ? ` (trip ${stop.trip_id.slice(0, 8)})` : ''}`));
+    body.append(ul);
+    body.append(el('h3', {}, `Last trips (${m.trips.length})`));
+    const table = el('table', {class: 'trips', id: 'vehicle-trips'});
+    const head = el('tr');
+    for (const h of ['ride', 'start', 'end', 'km', 'fare']) head.append(el('th', {}, h));
+    table.append(head);
+    for (const t of m.trips) {
+      const tr = el('tr', {'data-request': String(t.request_id)});
+      tr.append(
+        el('td', {}, String(t.request_id)),
+        el('td', {}, localClock(t.start_ms / 1000)),
+        el('td', {}, localClock(t.end_ms / 1000)),
+        el('td', {}, (t.distance_m / 1000).toFixed(1)),
+        el('td', {}, money(t.fare_cents, this.meta.currency)),
+      );
+      table.append(tr);
+    }
+    body.append(table);
+  }
+
+  #liveRequestDetail(id, body) {
+    const r = this.r;
+    $('detail-title').textContent = `Ride ${id}`;
+    body.dataset.request = String(id);
+    const ul = el('ul', {class: 'timeline', id: 'request-timeline'});
+    for (const e of r.events) {
+      if (e[2] !== id) continue;
+      const who = e[3] !== null && e[3] !== undefined && r.registry[e[3]] ? ` (vehicle ${r.registry[e[3]].vehicle_id})` : '';
+      ul.append(el('li', {'data-step': e[1]}, `${localClock(e[0] / 1000)} ${EVENT_TEXT[e[1]] || e[1]}${who}`));
+    }
+    body.append(ul);
+    const open = r.requests.get(id);
+    const closed = r.closedRequests.get(id);
+    const status = open ? open.status : closed ? `${closed.outcome}${closed.reason ? `: ${closed.reason.replaceAll('_', ' ')}` : ''}` : 'unknown';
+    body.append(el('p', {class: 'muted', id: 'request-outcome'}, `status: ${status}`));
   }
 
   #vehicleDetail(v, body) {
@@ -435,14 +671,13 @@ class App {
 }
 
 // ------------------------------------------------------------------------------------------------ start-up
-async function start() {
-  const t0 = performance.now();
-  const replay = new Replay(await loadEmbedded());
-  const app = new App(replay);
+/** What tests and benchmarks drive the page through (window.robotaxiReplay). */
+function makeApi(app, replay, loadMs) {
+  const vehicleId = (v) => (replay.live ? replay.registry[v].vehicle_id : replay.a.veh_id[v]);
   const api = {
     app,
     replay,
-    loadMs: performance.now() - t0,
+    loadMs,
     play: () => app.play(),
     pause: () => app.pause(),
     seek: (t) => app.seek(t),
@@ -459,13 +694,15 @@ async function start() {
       const box = document.getElementById('map').getBoundingClientRect();
       return [box.left + x, box.top + y];
     },
-    /** The drawn vehicles: index, id, page coordinates and category. */
+    /** The drawn vehicles: index, id, page coordinates, category and operator. */
     drawnVehicles() {
       const out = [];
       for (let j = 0; j < replay.drawn; j++) {
         const v = replay.drawnVehicle[j];
         const [x, y] = api.screenXY(replay.positions[2 * j], replay.positions[2 * j + 1]);
-        out.push({index: v, id: replay.a.veh_id[v], x, y, category: replay.meta.categories[replay.categoryOf[j]]});
+        const operator = replay.operatorOf ? replay.operatorOf[j] : -1;
+        out.push({index: v, id: vehicleId(v), x, y, lon: replay.positions[2 * j], lat: replay.positions[2 * j + 1],
+          category: replay.meta.categories[replay.categoryOf[j]], operator});
       }
       return out;
     },
@@ -475,23 +712,86 @@ async function start() {
       for (let k = 0; k < replay.nOpen; k++) {
         const q = replay.openRequests[k];
         const [x, y] = api.screenXY(replay.openPositions[2 * k], replay.openPositions[2 * k + 1]);
-        out.push({row: q, id: Number(replay.a.req_id[q]), x, y});
+        out.push({row: q, id: replay.live ? q : Number(replay.a.req_id[q]), x, y});
       }
       return out;
     },
-    /** Number of objects in a deck.gl layer as last drawn ('vehicles', 'requests', 'roads'). */
+    /** Number of objects in a deck.gl layer as last drawn ('vehicles', 'requests', 'roads', 'areas'). */
     layerLength(id) {
       const layer = [...app.deck.props.layers, ...app.mapDeck.props.layers].find((l) => l.id === id);
-      return layer ? layer.props.data.length : null;
+      if (!layer) return null;
+      const data = layer.props.data;
+      return Array.isArray(data) ? data.length : data.length;
+    },
+    /** The colour of the drawn vehicle j (RGB), as handed to the GPU. */
+    vehicleColor(j) {
+      return Array.from(app.vehColors.subarray(4 * j, 4 * j + 3));
     },
   };
-  window.robotaxiReplay = api;
+  return api;
+}
+
+async function startReplay() {
+  const t0 = performance.now();
+  const replay = new Replay(await loadEmbedded());
+  const app = new App(replay);
+  window.robotaxiReplay = makeApi(app, replay, performance.now() - t0);
   document.body.dataset.ready = 'true';
 }
 
-start().catch((err) => {
-  console.error(err);
-  const box = document.getElementById('fatal');
-  box.hidden = false;
-  box.textContent = `The replay could not start: ${err.message}`;
-});
+function startLive() {
+  const form = $('signin');
+  form.hidden = false;
+  document.body.dataset.mode = 'live';
+  let app = null;
+  let model = null;
+  const feed = new LiveFeed({
+    onNetwork: (network) => {
+      if (app) return; // a reconnection: the map stays, the next snapshot replaces the rest
+      model = new LiveModel(network);
+      app = new App(model, feed);
+      window.robotaxiReplay = makeApi(app, model, 0);
+      document.body.dataset.ready = 'true';
+    },
+    onUpdate: (m) => {
+      model.apply(m);
+      document.body.dataset.updates = String(model.updates);
+    },
+    onMessage: (m) => app && app.onFeedMessage(m),
+    onStatus: (status) => {
+      $('live-status').textContent = status;
+      document.body.dataset.feed = status;
+    },
+    onRefused: (text) => {
+      form.hidden = false;
+      $('signin-error').textContent = text;
+      document.body.dataset.feed = 'refused';
+    },
+  });
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('signin-error').textContent = '';
+    try {
+      await feed.signIn($('signin-key').value);
+      form.hidden = true;
+    } catch (err) {
+      $('signin-error').textContent = err.message;
+      document.body.dataset.feed = 'refused';
+    }
+  });
+}
+
+function start() {
+  // The live page (robotaxi serve --dashboard) carries no payload: it gets everything from the feed.
+  const data = document.getElementById('replay-data');
+  return data && data.textContent.trim() === '' ? startLive() : startReplay();
+}
+
+Promise.resolve()
+  .then(start)
+  .catch((err) => {
+    console.error(err);
+    const box = document.getElementById('fatal');
+    box.hidden = false;
+    box.textContent = `The dashboard could not start: ${err.message}`;
+  });

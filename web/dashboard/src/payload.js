@@ -24,7 +24,7 @@ function base64Bytes(text) {
   return out;
 }
 
-async function gunzip(bytes) {
+export async function gunzip(bytes) {
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
   return new Response(stream).arrayBuffer();
 }
