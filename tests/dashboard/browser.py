@@ -11,6 +11,8 @@ from typing import Any
 from playwright.sync_api import Browser, ConsoleMessage, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: Bound of every wait on the page's state (a loaded machine renders slowly; a passing wait ends much earlier).
+WAIT_MS = 90_000
 
 
 @dataclass
@@ -36,6 +38,25 @@ class Session:
     def text(self, selector: str) -> str:
         return self.page.inner_text(selector).strip()
 
+    def click_object(self, layer: str, x: float, y: float) -> None:
+        """Click the map at page coordinates ``(x, y)`` once deck.gl picks an object of ``layer`` there.
+
+        deck.gl picks from what it last drew: a click before the layers of the current time are drawn (a slow frame
+        under load) would find nothing. So wait until the pick at that point answers, then click; the caller waits
+        for the page to show what the click opened (deck reports a single click once a double click is ruled out).
+        """
+        self.page.wait_for_function(
+            """([x, y, id]) => {
+                const api = window.robotaxiReplay;
+                const box = document.getElementById('map').getBoundingClientRect();
+                const info = api.app.deck.pickObject({x: x - box.left, y: y - box.top, radius: 2});
+                return Boolean(info && info.layer && info.layer.id === id);
+            }""",
+            arg=[x, y, layer],
+            timeout=WAIT_MS,
+        )
+        self.page.mouse.click(x, y)
+
 
 @contextmanager
 def open_page(browser: Browser, url: str, *, offline: bool = False) -> Iterator[Session]:
@@ -52,7 +73,7 @@ def open_page(browser: Browser, url: str, *, offline: bool = False) -> Iterator[
     page.on("request", lambda r: session.requests.append(r.url))
     try:
         page.goto(url)
-        page.wait_for_selector("body[data-rendered]", timeout=15_000)
+        page.wait_for_selector("body[data-rendered]", timeout=WAIT_MS)
         yield session
     finally:
         context.close()

@@ -49,3 +49,55 @@ def morning_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def morning_replay(morning_run: Path) -> ReplayData:
     """The Helsinki morning read by the adapter."""
     return load_replay(morning_run)
+
+
+MARKET = """
+name = "helsinki-market"
+seed = 4
+output = "out"
+[network]
+path = "helsinki"
+[demand]
+kind = "synthetic"
+n_requests = 8000
+date = "2026-11-18"
+[time]
+start = "07:30"
+end = "08:30"
+timezone = "Europe/Helsinki"
+[dispatch]
+policy = "batch"
+batch_seconds = 30
+max_wait_s = 300
+[[operators]]
+name = "central-av"
+vehicles = 12
+area = "area.geojson"
+depot = [24.94, 60.165]
+[[operators]]
+name = "city-cabs"
+vehicles = 12
+[pricing]
+currency = "EUR"
+[pricing.fares]
+base_cents = 300
+per_km_cents = 120
+per_minute_cents = 35
+minimum_cents = 800
+"""
+#: The central operator's service area: a square around central Helsinki (lon, lat ring).
+CENTRE = [[24.93, 60.16], [24.95, 60.16], [24.95, 60.17], [24.93, 60.17], [24.93, 60.16]]
+
+
+@pytest.fixture(scope="session")
+def market_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A priced marketplace run: one operator inside a square service area, one on the whole network."""
+    import json
+
+    base = tmp_path_factory.mktemp("market")
+    geo = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {
+        "type": "Polygon", "coordinates": [CENTRE]}}]}  # fmt: skip
+    (base / "area.geojson").write_text(json.dumps(geo), encoding="utf-8")
+    (base / "s.toml").write_text(MARKET, encoding="utf-8")
+    run_scenario(Scenario.from_file(base / "s.toml"), output=base / "run")
+    return base / "run"

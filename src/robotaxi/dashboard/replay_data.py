@@ -417,6 +417,94 @@ def _index_of(sorted_ids: NDArray[np.int64], ids: NDArray[np.int64]) -> I32:
     return np.where((ids >= 0) & (sorted_ids[pos] == ids), pos, -1).astype(np.int32)
 
 
+# ---------------------------------------------------------------------------------------------------------- operators
+def _operator_arrays(
+    run: Path,
+    events: pa.Table,
+    requests: pa.Table,
+    veh_ids: NDArray[np.int64],
+    req_ids: NDArray[np.int64],
+    names: list[str],
+) -> dict[str, NDArray[Any]]:
+    """Each vehicle's operator (``provider`` of its events), each request's operator and fare (``fares.parquet``),
+    as indices into ``names`` (-1: none)."""
+    ev_path, req_path = run / "vehicle_events.parquet", run / "requests.parquet"
+    code = {n: i for i, n in enumerate(names)}
+
+    def indices(col: pa.ChunkedArray | None, n: int) -> NDArray[np.int64]:
+        codes, labels = _labels(col, n)
+        lut = np.array([code.get(lab, -1) for lab in labels], dtype=np.int64)
+        return lut[codes]
+
+    n_ev = events.num_rows
+    vehicle = _ints(_column(events, ("vehicle_id", "vehicle"), ev_path), n_ev)
+    ev_op = indices(_column(events, ("provider", "operator"), ev_path, required=False), n_ev)
+    veh_op = np.full(veh_ids.size, -1, dtype=np.int64)
+    veh_op[np.searchsorted(veh_ids, vehicle)] = ev_op
+    n_rq = requests.num_rows
+    order = np.argsort(_ints(_column(requests, ("time_s",), req_path), n_rq), kind="stable")
+    req_op = indices(_column(requests, ("operator",), req_path, required=False), n_rq)[order]
+    fare = np.full(n_rq, -1, dtype=np.int64)
+    fares_path = run / "fares.parquet"
+    if fares_path.is_file():
+        fares = _read_table(fares_path)
+        ids = _ints(_column(fares, ("request_id",), fares_path), fares.num_rows)
+        cents = _ints(_column(fares, ("fare_cents",), fares_path), fares.num_rows)
+        id_order = np.argsort(req_ids, kind="stable")
+        pos = _index_of(req_ids[id_order], ids)
+        if (pos < 0).any():
+            raise DashboardError(f"{fares_path}: request {int(ids[np.argmax(pos < 0)])} is not in {req_path}")
+        fare[id_order[pos]] = cents
+    return {
+        "veh_operator": veh_op.astype(np.int8),
+        "req_operator": req_op.astype(np.int8),
+        "req_fare": np.clip(fare, -1, 2**31 - 1).astype(np.int32),
+    }
+
+
+def _operator_names(events: pa.Table, sc: dict[str, Any]) -> list[str]:
+    """The run's operators in the scenario's order (``[[operators]]``), else as the events name them when they name
+    more than one (a single ``[fleet]`` has no operators to tell apart)."""
+    tables = sc.get("operators")
+    if isinstance(tables, list) and all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in tables):
+        return [str(t["name"]) for t in tables]
+    col = _column(events, ("provider", "operator"), Path("vehicle_events.parquet"), required=False)
+    if col is None:
+        return []
+    names = sorted(x for x in pc.unique(col.cast(pa.string())).to_pylist() if x)
+    return names if len(names) > 1 else []  # one fleet: nothing to tell apart
+
+
+def _service_areas(run: Path, names: list[str]) -> tuple[list[dict[str, Any]], str | None]:
+    """Outlines of the operators' service areas from the run's ``scenario.toml`` (the same GeoJSON or TLC zones the
+    run used, looked up against the run folder and its parents as the simulator looks them up): per operator with
+    an area, its boundary rings as lon/lat paths. A problem is returned as a note, not raised: the replay is still
+    worth seeing without the outlines."""
+    from shapely import simplify, union_all
+    from shapely.geometry import LineString, MultiLineString
+
+    from ..sim import Scenario
+
+    path = run / "scenario.toml"
+    if not path.is_file():
+        return [], None
+    try:
+        sc = Scenario.from_file(path)
+    except (RobotaxiError, ValueError, OSError) as e:
+        logger.warning("service areas of %s not drawn: %s", run, e)
+        return [], f"service areas not drawn: {e}"
+    out: list[dict[str, Any]] = []
+    for spec in sc.operators:
+        if not spec.area or spec.name not in names:
+            continue
+        # About 1 m at these latitudes: outlines of zone unions lose nothing visible and most of their vertices.
+        boundary = simplify(union_all(list(spec.area)).boundary, 1e-5)
+        lines = boundary.geoms if isinstance(boundary, MultiLineString) else [boundary]
+        paths = [[[round(x, 6), round(y, 6)] for x, y in line.coords] for line in lines if isinstance(line, LineString)]
+        out.append({"operator": spec.name, "index": names.index(spec.name), "paths": paths})
+    return out, None
+
+
 # ---------------------------------------------------------------------------------------------------------- whole run
 def _kpis(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "kpis.json"
@@ -488,6 +576,14 @@ def load_replay(
     router = Router(net, workers=1) if net.n_nodes < 1_000 else Router(net)
     ev_arrays, ev_meta = _vehicle_arrays(events, ev_path, net, router, req_arrays["req_id"], id_order)
     arrays = {**network_arrays(net), **ev_arrays, **req_arrays}
+    names = _operator_names(events, sc)
+    areas: list[dict[str, Any]] = []
+    areas_note = None
+    if names:
+        arrays.update(_operator_arrays(run, events, requests, veh_ids, req_arrays["req_id"], names))
+        areas, areas_note = _service_areas(run, names)
+        vehicles_of = np.bincount(arrays["veh_operator"][arrays["veh_operator"] >= 0], minlength=len(names))
+    pricing = sc.get("pricing")
     t_all = np.concatenate([arrays["ev_time"], arrays["req_time"], arrays["req_close"]])
     kpis = _kpis(run)
     meta: dict[str, Any] = {
@@ -500,6 +596,11 @@ def load_replay(
         "kpis": kpis,
         "ledger": _ledger_checkpoint(Path(ledger)) if ledger is not None else None,
         "tiles": tiles,
+        "operators": [{"name": n, "vehicles": int(vehicles_of[i])} for i, n in enumerate(names)] if names else [],
+        "areas": areas,
+        "areas_note": areas_note,
+        "priced": (run / "fares.parquet").is_file(),
+        "currency": str(pricing.get("currency", "")) if isinstance(pricing, dict) else "",
         **ev_meta,
         **req_meta,
     }

@@ -2,7 +2,7 @@
 // that follow the clock. Built by esbuild into src/robotaxi/dashboard/static/dashboard.js (see package.json).
 
 import {Deck, MapView, WebMercatorViewport} from '@deck.gl/core';
-import {BitmapLayer, ScatterplotLayer} from '@deck.gl/layers';
+import {BitmapLayer, PathLayer, ScatterplotLayer} from '@deck.gl/layers';
 import {TileLayer} from '@deck.gl/geo-layers';
 import {PointsLayer, SegmentsLayer} from './primitive-layers.js';
 import {loadEmbedded} from './payload.js';
@@ -150,7 +150,7 @@ class App {
     };
     // Two decks sharing one view: the streets below are drawn only when the view changes, the live layers on top
     // every frame. Redrawing 7,500 static streets 30+ times a second is the largest cost without a GPU.
-    this.mapDeck = new Deck({...common, controller: false, layers: [...this.#tiles(), this.roads]});
+    this.mapDeck = new Deck({...common, controller: false, layers: [...this.#tiles(), this.roads, ...this.#areas()]});
     this.deck = new Deck({
       ...common,
       controller: true,
@@ -168,6 +168,25 @@ class App {
         if (this.renders === 1) document.body.dataset.rendered = 'true';
       },
     });
+  }
+
+  /** Service areas as outlines in their operator's colour (a marketplace run whose operators have areas). */
+  #areas() {
+    const paths = [];
+    for (const area of this.meta.areas || []) {
+      for (const path of area.paths) paths.push({path, color: this.#operatorColor(area.index)});
+    }
+    if (!paths.length) return [];
+    return [
+      new PathLayer({
+        id: 'areas',
+        data: paths,
+        getPath: (d) => d.path,
+        getColor: (d) => [...d.color, 220],
+        getWidth: 2,
+        widthUnits: 'pixels',
+      }),
+    ];
   }
 
   /** Raster tiles behind the streets, only when the user named a tile server (robotaxi dashboard --tiles URL). */

@@ -50,7 +50,49 @@ export class Replay {
     this.positions = new Float32Array(2 * this.nVehicles);
     this.categoryOf = new Uint8Array(this.nVehicles);
     this.byCategory = new Int32Array(this.nCategories);
+    // Operators (a marketplace run): each vehicle's operator, and each operator's completed trips and fares in
+    // drop-off order, so the panel at time t is a binary search per operator.
+    this.nOperators = (meta.operators || []).length;
+    this.operatorOf = new Int32Array(this.nVehicles).fill(-1);
+    this.byOperator = new Int32Array(this.nOperators);
     this.#indexRequests();
+    this.#indexOperators();
+  }
+
+  #indexOperators() {
+    const a = this.a;
+    this.opDropoff = [];
+    this.opFareSum = [];
+    if (!this.nOperators || !a.req_operator) return;
+    const rows = Array.from({length: this.nOperators}, () => []);
+    for (let i = 0; i < this.nRequests; i++) {
+      const k = a.req_operator[i];
+      if (k >= 0 && k < this.nOperators && a.req_dropoff[i] >= 0) rows[k].push(i);
+    }
+    const priced = Boolean(this.meta.priced);
+    for (const list of rows) {
+      list.sort((x, y) => a.req_dropoff[x] - a.req_dropoff[y]);
+      const times = new Int32Array(list.length);
+      const sums = new Float64Array(list.length + 1);
+      list.forEach((r, j) => {
+        times[j] = a.req_dropoff[r];
+        sums[j + 1] = sums[j] + (priced && a.req_fare[r] > 0 ? a.req_fare[r] : 0);
+      });
+      this.opDropoff.push(times);
+      this.opFareSum.push(sums);
+    }
+  }
+
+  /** Per operator at time t: vehicles on the map, trips completed and riders' fares of those trips so far. */
+  operatorTotals(t) {
+    const priced = Boolean(this.meta.priced);
+    const out = [];
+    for (let k = 0; k < this.nOperators; k++) {
+      const times = this.opDropoff[k];
+      const n = times ? upperBound(times, t) : 0;
+      out.push({vehicles: this.byOperator[k], trips: n, revenueCents: priced && times ? this.opFareSum[k][n] : null});
+    }
+    return out;
   }
 
   #indexRequests() {
@@ -129,6 +171,9 @@ export class Replay {
     const cursor = this.cursor;
     const out = this.positions;
     const byCategory = this.byCategory.fill(0);
+    const vehOp = a.veh_operator;
+    const byOperator = this.byOperator.fill(0);
+    const nOps = this.nOperators;
     let j = 0;
     let moving = 0;
     for (let v = 0; v < this.nVehicles; v++) {
@@ -173,6 +218,11 @@ export class Replay {
       this.drawnVehicle[j] = v;
       this.categoryOf[j] = cat;
       byCategory[cat]++;
+      if (vehOp) {
+        const k = vehOp[v];
+        this.operatorOf[j] = k;
+        if (k >= 0 && k < nOps) byOperator[k]++;
+      }
       j++;
     }
     this.drawn = j;
