@@ -11,7 +11,11 @@ Usage::
 are TOML (strings quoted). The sweep runs first (``--workers``, default 2), from building the shared inputs to the
 report; then every run again on its own, one after the other, each as ``robotaxi simulate`` would run it (its own
 network, routing table and demand). Prints the goal's ratio: sweep wall / (sum of single-run walls / workers),
-goal <= 1.15 on 2 cores, and the simulated vehicle-km per wall-clock hour of the sweep. Asserts nothing.
+goal <= 1.15 on 2 cores, and the simulated vehicle-km per wall-clock hour of the sweep. Also prints the CPU seconds
+(user + system, this process and its finished child processes: the sweep's workers, the table builders) each
+phase used: on a machine shared with other jobs the walls depend on what share of the cores the phase got, the
+CPU seconds only on the work done, so their ratio says whether the sweep does more work than its runs alone.
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -51,6 +56,12 @@ class _Hooks:
             f"served {k.get('served_pct')} %, wall {record.wall_s} s, load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and of its children that have finished and been waited for."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _value(text: str) -> Any:
@@ -86,25 +97,29 @@ def main() -> int:
     print(f"sweep {spec.name}: {len(spec.runs)} runs, varied {', '.join(spec.varied)}, {args.workers} workers, "
           f"{'ray' if args.ray else 'local'} backend; load average at the start {os.getloadavg()[0]:.2f}")  # fmt: skip
     backend = ray_backend(None, args.workers) if args.ray else LocalBackend(args.workers)
-    t0 = time.perf_counter()
+    c0, t0 = _cpu_s(), time.perf_counter()
     outcome = run_sweep(spec, backend, output=out / "sweep", hooks=_Hooks())
     wall = time.perf_counter() - t0
+    cpu_sweep = _cpu_s() - c0
     load_sweep = os.getloadavg()[0]
     km = outcome.vehicle_km
     print(f"sweep wall: {wall:,.1f} s for {outcome.ran} runs ({len(outcome.failed)} failed); load at its end "
-          f"{load_sweep:.2f}")  # fmt: skip
+          f"{load_sweep:.2f}; CPU {cpu_sweep:,.1f} s")  # fmt: skip
     print(f"simulated vehicle-km: {km:,.0f}; {km / wall * 3600:,.0f} vehicle-km per wall-clock hour "
           f"({km / wall * 86_400 / 1e6:,.2f} million a day)")  # fmt: skip
     if args.no_singles:
         return 0
     singles: list[float] = []
+    c1 = _cpu_s()
     for run in spec.runs:
         t1 = time.perf_counter()
         run_scenario(run.scenario, output=out / "single" / run.name, report=spec.run_reports)
         singles.append(time.perf_counter() - t1)
         print(f"  single {run.name}: {singles[-1]:,.1f} s, load {os.getloadavg()[0]:.1f}", flush=True)
+    cpu_singles = _cpu_s() - c1
     ideal = sum(singles) / args.workers
     print(f"sum of single-run walls: {sum(singles):,.1f} s; / {args.workers} = {ideal:,.1f} s")
+    print(f"CPU: sweep {cpu_sweep:,.1f} s, singles {cpu_singles:,.1f} s, ratio {cpu_sweep / cpu_singles:.3f}")
     print(f"sweep wall / (sum of singles / {args.workers}) = {wall / ideal:.3f} (goal <= 1.15); load at the end "
           f"{os.getloadavg()[0]:.2f}")  # fmt: skip
     return 0
