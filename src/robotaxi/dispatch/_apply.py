@@ -529,6 +529,8 @@ def decide(engine: DispatchEngine, out: Out) -> None:
         dwell=engine.dwell,
         requests=c,
         market=market,
+        new_rows=~c["decided"][rows] | np.isin(rows, np.fromiter(engine._retry_rows, np.int64)),
+        retry_vehicles=np.fromiter(sorted(engine._retry_vehicles), np.int32),
     )
     n_free = int(engine.fleet.idle_count.sum()) + len(engine.fleet.repositioning)
     a = engine.policy.match(problem)

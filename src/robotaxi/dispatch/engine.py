@@ -63,6 +63,21 @@ logger = logging.getLogger(__name__)
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 _SNAPSHOT_MAGIC = b"robotaxi-engine-v3\n"
+# Vehicle events after which a plan may have room it did not have: a rider out, a plan cut, back in service.
+_ROOM_EVENTS = np.asarray(
+    [
+        EventType.TRIP_END,
+        EventType.TRIP_RESUME,
+        EventType.PASSENGER_CANCELLATION,
+        EventType.PROVIDER_CANCELLATION,
+        EventType.DRIVER_CANCELLATION,
+        EventType.SERVICE_START,
+        EventType.MAINTENANCE_END,
+        EventType.RECOMMISSIONED,
+        EventType.COMMS_RESTORED,
+    ],
+    dtype=np.int8,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +166,10 @@ class DispatchEngine:
         self.now = int(start_s)
         self._next_rebalance = int(start_s)
         self._wake = False  # something freed a vehicle or re-opened a request since the last decision
+        # Since the last decision: vehicles whose plans gained room, and requests re-opened (for policies that try a
+        # waiting request again only where something changed; see MatchProblem.retry_vehicles).
+        self._retry_vehicles: set[int] = set()
+        self._retry_rows: set[int] = set()
         self.fast_path = True  # False: every vehicle update through the general path (tests compare the two)
         self.market = market
         n_ops = market.n if market is not None else 0
@@ -282,9 +301,12 @@ class DispatchEngine:
         else:  # pragma: no cover - the type checker sees every kind above
             raise DispatchError(f"unknown input {type(event).__name__}")
         self.now = now
+        self._note_room(event, out)
         self._decide(event, out)
         if isinstance(event, Tick):
+            before = len(out.replanned)
             self._rebalance(now, out)
+            self._retry_vehicles.update(out.replanned[before:])  # sent towards a target: counted there from now
         return out.build()
 
     # ------------------------------------------------------------------ internals
@@ -324,9 +346,24 @@ class DispatchEngine:
             reason = np.where(c["declines"][rows] > 0, Reason.OFFER_DECLINED, Reason.MAX_WAIT_EXCEEDED)
             out.expired(c["ext"][rows], deadline, reason.astype(np.int8))
 
+    def _note_room(self, event: Event, out: _apply.Out) -> None:
+        """Remember the vehicles whose plans gained room and the requests re-opened by this input."""
+        rv = self._retry_vehicles
+        rv.update(out.replanned)
+        if isinstance(event, VehiclesUpdated):
+            room = np.isin(event.event, _ROOM_EVENTS)
+            if room.any():
+                rv.update(self.fleet.index[event.vehicle_id[i]] for i in np.flatnonzero(room).tolist())
+        elif isinstance(event, VehiclesDocked | VehiclesOnDuty | OffersAnswered):
+            rv.update(self.fleet.index[x] for x in event.vehicle_id)
+        if out.reopened:
+            self._retry_rows.update(self.requests.row(x) for x in out.reopened)
+
     def _decide(self, event: Event, out: _apply.Out) -> None:
         if self.requests.open.size == 0:
             self._wake = False
+            self._retry_vehicles.clear()
+            self._retry_rows.clear()
             return
         if self.policy.on_arrival:
             if not (isinstance(event, RequestsArrived) or self._wake or out.freed):
@@ -335,6 +372,8 @@ class DispatchEngine:
             return
         self._wake = False
         _apply.decide(self, out)
+        self._retry_vehicles.clear()
+        self._retry_rows.clear()
 
     def _rebalance(self, now: int, out: _apply.Out) -> None:
         rb = self.rebalancing
@@ -384,6 +423,8 @@ class DispatchEngine:
             "now": self.now,
             "next_rebalance": self._next_rebalance,
             "wake": self._wake,
+            "retry_vehicles": sorted(self._retry_vehicles),
+            "retry_rows": sorted(self._retry_rows),
             "params": self.params,
             "policy": self.policy,
             "rebalancing": self.rebalancing,
@@ -436,6 +477,8 @@ class DispatchEngine:
         engine.trips_by_operator = np.asarray(state["trips_by_operator"], dtype=np.int64).copy()
         engine._next_rebalance = state["next_rebalance"]
         engine._wake = state["wake"]
+        engine._retry_vehicles = set(state.get("retry_vehicles", ()))
+        engine._retry_rows = set(state.get("retry_rows", ()))
         engine.fleet = FleetState.from_state(state["fleet"], travel.n_nodes)
         engine.requests = RequestTable.from_state(state["requests"])
         return engine

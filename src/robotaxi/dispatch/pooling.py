@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from .plans import DROPOFF, PICKUP, REPOSITION, Stop, schedule
+from .plans import DROPOFF, PICKUP, REPOSITION, Dwell, Stop, schedule
 from .policies import PolicyParams
 from .problem import Assignment, MatchProblem
 
@@ -210,23 +210,205 @@ def _insert(stops: list[Stop], i: int, j: int, r: int, o: int, d: int) -> list[S
     return out
 
 
-def _bases(p: MatchProblem, vehicles: I32) -> dict[int, _Base]:
-    """Each candidate vehicle's plan as an insertion base (repositioning targets dropped: the vehicle is counted at
-    its target; idle vehicles start now where they are)."""
+def _base_args(p: MatchProblem, v: int, plans: dict[int, list[Stop]]) -> tuple[list[Stop], int, int, int]:
+    """``(stops, origin, t0, fixed)`` of ``v``'s insertion base: its plan (or the one given to it earlier in this
+    call, from ``plans``), where and when it starts, and how many stops must stay first.
+
+    Without a plan from this call, repositioning targets are dropped (the vehicle is counted at its target; the
+    engine may divert it sooner on the way) and idle vehicles start now where they are.
+    """
     f = p.fleet
+    node, t0, at_stop = int(f.leg_node[v]), int(f.leg_s[v]), bool(f.at_stop[v])
+    given = plans.get(v)
+    if given is not None:
+        if not f.plan(v):
+            return given, node, max(t0, p.now), 1
+        return given, node, t0, 1 if (at_stop or given[0][0] != REPOSITION) else 0
+    stops = f.plan(v)
+    if stops and stops[0][0] == REPOSITION and not at_stop:
+        target = stops[0][2]
+        t0 = max(p.now, t0 + p.travel.time1(node, target, t0))
+        node, stops = target, stops[1:]
+    if not stops:
+        return [], node, max(t0, p.now), 0
+    return stops, node, t0, 1
+
+
+def _bases(p: MatchProblem, vehicles: I32) -> dict[int, _Base]:
+    """Each candidate vehicle's plan as an insertion base (see :func:`_base_args`)."""
     out: dict[int, _Base] = {}
     for v in vehicles.tolist():
-        stops = f.plan(v)
-        node, t0, at_stop = int(f.leg_node[v]), int(f.leg_s[v]), bool(f.at_stop[v])
-        if stops and stops[0][0] == REPOSITION and not at_stop:
-            # Counted at the target when it gets there (the engine may divert it sooner on the way).
-            target = stops[0][2]
-            t0 = max(p.now, t0 + p.travel.time1(node, target, t0))
-            node, stops = target, stops[1:]
-        if not stops:
-            out[v] = _Base(p, v, [], node, max(t0, p.now), 0)
-        else:
-            out[v] = _Base(p, v, stops, node, t0, 1)
+        stops, node, t0, fixed = _base_args(p, v, {})
+        out[v] = _Base(p, v, stops, node, t0, fixed)
+    return out
+
+
+class Pack:
+    """The insertion bases of many vehicles at once: one row per vehicle, padded to the longest plan.
+
+    Same quantities as :class:`_Base` (departure from the origin and each stop, arrival times, slacks to each
+    stop's window, load on each leg), computed with one travel-time look-up for all legs of all vehicles at the
+    decision time's speed factor. ``bases`` (optional) gives explicit ``(stops, origin, t0, fixed)`` per row
+    instead of the vehicles' plans (trips built on top of another insertion).
+    """
+
+    def __init__(
+        self,
+        p: MatchProblem,
+        vehicles: list[int],
+        plans: dict[int, list[Stop]],
+        bases: list[tuple[list[Stop], int, int, int]] | None = None,
+    ) -> None:
+        f = p.fleet
+        args = [_base_args(p, v, plans) for v in vehicles] if bases is None else bases
+        nv = len(vehicles)
+        self.vehicle = np.asarray(vehicles, np.int64)
+        self.stops = [a[0] for a in args]
+        lens = np.fromiter((len(a[0]) for a in args), np.int64, nv)
+        width = int(lens.max()) if nv else 0
+        self.n = lens
+        self.origin = np.fromiter((a[1] for a in args), np.int64, nv)
+        self.t0 = np.fromiter((a[2] for a in args), np.int64, nv)
+        self.fixed = np.fromiter((a[3] for a in args), np.int64, nv)
+        flat = [st for a in args for st in a[0]]
+        owner = np.repeat(np.arange(nv), lens)
+        slot = np.arange(owner.size) - np.repeat(np.cumsum(lens) - lens, lens)
+        kind = np.full((nv, width), -1, np.int64)
+        req = np.full((nv, width), -1, np.int64)
+        nodes = np.repeat(self.origin[:, None], width + 1, axis=1)
+        if flat:
+            fk, fr, fn = (np.asarray(x, np.int64) for x in zip(*flat, strict=True))
+            kind[owner, slot], req[owner, slot], nodes[owner, slot + 1] = fk, fr, fn
+        self.nodes = nodes
+        dw = p.dwell
+        dwell = np.where(kind == PICKUP, dw.pickup_s, np.where(kind == DROPOFF, dw.dropoff_s, 0))
+        leg = p.travel.times_at(nodes[:, :-1], nodes[:, 1:], p.now) if width else np.zeros((nv, 0), np.int64)
+        at_stop = f.at_stop[self.vehicle].astype(bool) & (lens > 0)
+        if width:
+            leg[at_stop, 0] = -dwell[at_stop, 0]  # standing at stop 0: arrived a dwell before t0, leaves at t0
+        self.depart = self.t0[:, None] + np.cumsum(leg + dwell, axis=1)
+        self.arrive = self.depart - dwell
+        self.end = np.where(lens > 0, self.depart[np.arange(nv), np.maximum(lens - 1, 0)] if width else 0, self.t0)
+        rc = p.requests
+        r0 = np.maximum(req, 0)
+        pax = np.where(req >= 0, rc["pax"][r0], 0).astype(np.int64)
+        delta = np.where(kind == PICKUP, pax, np.where(kind == DROPOFF, -pax, 0))
+        load0 = f.load[self.vehicle].astype(np.int64)
+        self.load_before = load0[:, None] + np.concatenate((np.zeros((nv, 1), np.int64), np.cumsum(delta, axis=1)), 1)
+        latest = np.where(
+            kind == PICKUP, rc["deadline"][r0], np.where(kind == DROPOFF, rc["latest_dropoff"][r0], _INF)
+        ).astype(np.int64)
+        self.slack = latest - self.arrive
+        self.suffix_slack = np.minimum.accumulate(self.slack[:, ::-1], axis=1)[:, ::-1]
+        riders = (kind == PICKUP) | (kind == DROPOFF)
+        self.has_riders = riders.any(axis=1)
+        self.shareable = ~(riders & ~rc["shareable"][r0].astype(bool)).any(axis=1)
+        self.capacity = f.capacity[self.vehicle].astype(np.int64)
+
+
+def grid(p: MatchProblem, pk: Pack, idx: I64, rows: I64) -> tuple[I64, I64, I64, I64]:
+    """Cheapest feasible insertion of each problem row ``rows[q]`` into packed base ``idx[q]``, all at once.
+
+    Returns ``(cost, i, j, pickup_time)`` per pair, cost >= ``_INF`` where nothing fits: the same answer as
+    :func:`best_insertion` (ties to the lowest pickup position, then dropoff position), every (pickup position,
+    dropoff position) of every pair timed in one NumPy pass. Cost: O(P L^2) for P pairs and plans of L stops.
+    """
+    tt, now, dw = p.travel, p.now, p.dwell
+    q = idx.size
+    width = pk.nodes.shape[1] - 1
+    nodes = pk.nodes[idx]
+    o = p.o_node[rows].astype(np.int64)
+    d = p.d_node[rows].astype(np.int64)
+    pax = p.passengers[rows].astype(np.int64)[:, None]
+    deadline = p.deadline_s[rows][:, None]
+    latest = p.latest_dropoff_s[rows][:, None]
+    share = p.shareable[rows].astype(bool)
+    od = tt.times_at(o, d, now)[:, None]
+    to = tt.times_at(nodes[:, :, None], np.stack((o, d), 1)[:, None, :], now)  # (q, L+1, 2)
+    frm = tt.times_at(np.stack((o, d), 1)[:, None, :], nodes[:, 1:, None], now)  # (q, L, 2)
+    to_o, to_d = to[:, :, 0], to[:, :, 1]
+    zero = np.zeros((q, 1), np.int64)
+    big = np.full((q, 1), _INF, np.int64)
+    from_o = np.concatenate((frm[:, :, 0], zero), 1)
+    from_d = np.concatenate((frm[:, :, 1], zero), 1)
+    arrive = np.concatenate((pk.arrive[idx], zero), 1)
+    suffix = np.concatenate((pk.suffix_slack[idx], big), 1)
+    dep_prev = np.concatenate((pk.t0[idx][:, None], pk.depart[idx]), 1)
+    load = pk.load_before[idx]
+    n = pk.n[idx][:, None]
+    end = pk.end[idx][:, None]
+    cap = pk.capacity[idx][:, None]
+    pos = np.arange(width + 1)[None, :]
+    inner = pos < n
+    share_ok = (share & pk.shareable[idx]) | ~pk.has_riders[idx]
+    a_p = dep_prev + to_o
+    ok_i = (pos >= pk.fixed[idx][:, None]) & (pos <= n) & (load + pax <= cap) & (a_p <= deadline)
+    ok_i &= share_ok[:, None]
+    d_p = a_p + dw.pickup_s
+    wait = a_p - now
+    # Dropoff right after the pickup (j == i).
+    a_d = d_p + od
+    d_d = a_d + dw.dropoff_s
+    shift = np.where(inner, d_d + from_d - arrive, d_d - end)
+    ok_ii = ok_i & (a_d <= latest) & (~inner | (shift <= suffix))
+    cost_ii = np.where(ok_ii, np.maximum(shift, 0) + wait, _INF)
+    # Dropoff before a later stop j > i: stops i..j-1 pushed back by shift1 and carrying the new rider.
+    shift1 = d_p + from_o - arrive
+    cost3 = _later(pk, idx, ok_i & inner, shift1, wait, to_d, from_d, arrive, suffix, dep_prev, pax, latest, dw)
+    diag = np.arange(width + 1)
+    cost3[:, diag, diag] = cost_ii
+    flat = cost3.reshape(q, -1)
+    best = np.argmin(flat, axis=1)
+    cost = flat[np.arange(q), best]
+    bi, bj = np.divmod(best, width + 1)
+    return cost, bi, bj, a_p[np.arange(q), bi]
+
+
+def _later(
+    pk: Pack,
+    idx: I64,
+    ok_i: NDArray[np.bool_],
+    shift1: I64,
+    wait: I64,
+    to_d: I64,
+    from_d: I64,
+    arrive: I64,
+    suffix: I64,
+    dep_prev: I64,
+    pax: I64,
+    latest: I64,
+    dw: Dwell,
+) -> I64:
+    """Cost of each (pair, pickup position i, dropoff position j > i) for :func:`grid`, ``_INF`` where infeasible:
+    stops i..j-1 are pushed back by ``shift1[i]`` and carry the new rider; ``ok_i`` marks usable pickups."""
+    q, w1 = ok_i.shape
+    pos = np.arange(w1)[None, :]
+    n = pk.n[idx][:, None]
+    end = pk.end[idx][:, None]
+    cap = pk.capacity[idx][:, None]
+    inner = pos < n
+    slack = np.concatenate((pk.slack[idx], np.full((q, 1), _INF, np.int64)), 1)
+    load = pk.load_before[idx]
+    m = pos[:, None, :]  # (1, 1, L+1): the stop index along the last axis
+    i3 = pos[:, :, None]  # (1, L+1, 1)
+    after = m >= i3
+    min_slack = np.minimum.accumulate(np.where(after, slack[:, None, :], _INF), axis=2)  # min slack[i..m]
+    min_slack = np.concatenate((np.full((q, w1, 1), _INF, np.int64), min_slack[:, :, :-1]), 2)  # i..j-1
+    max_load = np.maximum.accumulate(np.where(after, load[:, None, :], -_INF), axis=2)  # max load[i..j]
+    a_d3 = dep_prev[:, None, :] + shift1[:, :, None] + to_d[:, None, :]
+    d_d3 = a_d3 + dw.dropoff_s
+    inner_j = inner[:, None, :]
+    shift2 = np.where(inner_j, d_d3 + from_d[:, None, :] - arrive[:, None, :], d_d3 - end[:, :, None])
+    ok3 = (
+        ok_i[:, :, None]
+        & (m > i3)
+        & (m <= n[:, :, None])
+        & (min_slack >= shift1[:, :, None])
+        & (max_load + pax[:, :, None] <= cap[:, :, None])
+        & (a_d3 <= latest[:, :, None])
+        & (~inner_j | (shift2 <= suffix[:, None, :]))
+    )
+    out: I64 = np.where(ok3, np.maximum(shift2, 0) + wait[:, :, None], _INF)
     return out
 
 
@@ -243,20 +425,34 @@ def anchors(p: MatchProblem) -> I32:
     return out
 
 
-def candidates(p: MatchProblem, row: int, k: int, anchor: I32 | None = None) -> I32:
+def candidates(
+    p: MatchProblem,
+    row: int,
+    k: int,
+    anchor: I32 | None = None,
+    ok: NDArray[np.bool_] | None = None,
+    *,
+    reach: bool = False,
+) -> I32:
     """The ``k`` dispatchable vehicles with seats nearest the pickup, from ``anchor`` (default: where each vehicle's
-    current leg started)."""
+    current leg started); ``ok`` (default: the dispatchable ones) limits the vehicles considered, ``reach`` drops
+    those that could not reach the pickup by its deadline even driving straight there from ``anchor`` now."""
     f = p.fleet
-    ok = f.dispatchable() & (f.capacity - f.load >= p.passengers[row])
+    ok = (f.dispatchable() if ok is None else ok) & (f.capacity - f.load >= p.passengers[row])
     op = int(p.operator[row])
     if op >= 0:
         ok &= f.operator == op
     if p.market is not None:
         ok = p.market.vehicle_ok(row, ok)
     vs = np.flatnonzero(ok).astype(np.int32)
-    if vs.size <= k:
+    if vs.size <= k and not reach:
         return vs
     eta = p.travel.times_at((f.leg_node if anchor is None else anchor)[vs], p.o_node[row], p.now)
+    if reach:  # a vehicle that cannot be at the pickup by its deadline driving straight there cannot serve it
+        fits = eta <= int(p.deadline_s[row]) - p.now
+        vs, eta = vs[fits], eta[fits]
+        if vs.size <= k:
+            return vs
     near = np.argpartition(eta, k - 1)[:k]
     return np.sort(vs[near])
 
@@ -285,7 +481,14 @@ def verify(p: MatchProblem, v: int, stops: list[Stop]) -> tuple[int, ...] | None
 
 @dataclass(frozen=True, slots=True)
 class InsertionPolicy:
-    """Cheapest insertion, request by request on arrival, among the ``params.candidates`` nearest vehicles."""
+    """Cheapest insertion, request by request on arrival, among the ``params.candidates`` nearest vehicles.
+
+    A request seen for the first time (or re-opened) is tried against its k nearest vehicles with free seats; one
+    that already waited through a decision is tried again only against the vehicles whose plans gained room since
+    the last decision (:attr:`~.problem.MatchProblem.retry_vehicles`: seats freed, plans cut, vehicles joining):
+    an unchanged plan that could not take it then cannot now, its times having only moved closer to the deadline.
+    Every (vehicle, pickup position, dropoff position) of a request is timed at once in NumPy (:func:`grid`).
+    """
 
     params: PolicyParams = field(default_factory=PolicyParams)
 
@@ -303,6 +506,7 @@ class InsertionPolicy:
 
     def match(self, problem: MatchProblem) -> Assignment:
         n = len(problem)
+        p = problem
         # A request no vehicle can take now waits (the engine asks again whenever a vehicle frees up) until it is
         # served or its deadline passes: seats free up as riders get out.
         reachable = np.ones(n, dtype=bool)
@@ -310,35 +514,46 @@ class InsertionPolicy:
         rows: list[int] = []
         vehicles: list[int] = []
         picks: list[int] = []
-        p = problem
-        taken_seats: dict[int, int] = {}
-        # A vehicle is a candidate of many requests in one call (waiting ones are asked again whenever a vehicle
-        # frees up): its insertion base is built once, and again only after it gets a new plan here.
-        bases: dict[int, _Base] = {}
+        cands = _call_candidates(p, self.params.candidates)
+        union = sorted({v for c in cands if c is not None for v in c.tolist()})
+        if not union:
+            return Assignment.none(n, waiting=True)
+        pack = Pack(p, union, plans)
+        where = {v: i for i, v in enumerate(union)}
+        # Every (row, candidate) pair timed at once against the plans as they were at the call; a row whose
+        # candidates got a new plan from an earlier row of this call is timed again against the new plans.
+        lens = [0 if c is None else c.size for c in cands]
+        all_idx = np.asarray([where[v] for c in cands if c is not None for v in c.tolist()], np.int64)
+        all_rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+        first = np.cumsum(lens) - lens
+        g_cost, g_i, g_j, _ap = grid(p, pack, all_idx, all_rows)
+        dirty: set[int] = set()  # vehicles given a new plan in this call
         for row in range(n):
-            r = int(p.request[row])
-            best: tuple[int, int, list[Stop]] | None = None
-            for v in candidates(p, row, self.params.candidates).tolist():
-                base = bases.get(v)
-                if base is None:
-                    base = bases[v] = _plan_base(p, v, plans)
-                cap = int(p.fleet.capacity[v])
-                found = best_insertion(p, base, row, cap)
-                if found is None:
-                    continue
-                cost, i, j, _a = found
-                if best is None or cost < best[0]:
-                    best = (cost, v, _insert(base.stops, i, j, r, int(p.o_node[row]), int(p.d_node[row])))
-            if best is None:
+            c = cands[row]
+            if c is None or c.size == 0:
                 continue
-            _cost, v, stops = best
+            vs = c.tolist()
+            if dirty.intersection(vs):
+                sub = Pack(p, vs, plans)
+                cost, pi, pj, _ap = grid(p, sub, np.arange(len(vs)), np.full(len(vs), row, np.int64))
+                stops_of = sub.stops
+            else:
+                sl = slice(int(first[row]), int(first[row]) + len(vs))
+                cost, pi, pj = g_cost[sl], g_i[sl], g_j[sl]
+                stops_of = [pack.stops[where[v]] for v in vs]
+            best = int(np.argmin(cost))  # the first of equal costs: the lowest vehicle index, as scalar insertion
+            if cost[best] >= _INF:
+                continue
+            v = vs[best]
+            r = int(p.request[row])
+            o, d = int(p.o_node[row]), int(p.d_node[row])
+            stops = _insert(stops_of[best], int(pi[best]), int(pj[best]), r, o, d)
             full = _with_fixed_prefix(p, v, stops, plans)
             exact = verify_plan(p, v, full)
             if exact is None:
                 continue
             plans[v] = full
-            bases.pop(v, None)
-            taken_seats[v] = taken_seats.get(v, 0) + 1
+            dirty.add(v)
             rows.append(row)
             vehicles.append(v)
             picks.append(exact[r])
@@ -351,16 +566,31 @@ class InsertionPolicy:
         )
 
 
+def _call_candidates(p: MatchProblem, k: int) -> list[I32 | None]:
+    """Per problem row, the vehicles to try: the k nearest for a new row, the k nearest of the vehicles whose plans
+    gained room for one that waited already (None: nothing to try)."""
+    n = len(p)
+    new = np.ones(n, dtype=bool) if p.new_rows is None else p.new_rows
+    restrict: NDArray[np.bool_] | None = None
+    if p.retry_vehicles is not None:
+        restrict = np.zeros(p.fleet.size, dtype=bool)
+        restrict[p.retry_vehicles] = True
+    base_ok = p.fleet.dispatchable()
+    out: list[I32 | None] = []
+    for row in range(n):
+        if new[row] or restrict is None:
+            out.append(candidates(p, row, k, ok=base_ok, reach=True))
+        elif not restrict.any():
+            out.append(None)
+        else:
+            out.append(candidates(p, row, k, ok=base_ok & restrict, reach=True))
+    return out
+
+
 def _plan_base(p: MatchProblem, v: int, plans: dict[int, list[Stop]]) -> _Base:
     """The insertion base of ``v``, with the plan given to it earlier in this call if any."""
-    if v not in plans:
-        return _bases(p, np.asarray([v], np.int32))[v]
-    f = p.fleet
-    stops = plans[v]
-    node, t0, at_stop = int(f.leg_node[v]), int(f.leg_s[v]), bool(f.at_stop[v])
-    if not f.plan(v):
-        return _Base(p, v, stops, node, max(t0, p.now), 1)
-    return _Base(p, v, stops, node, t0, 1 if (at_stop or stops[0][0] != REPOSITION) else 0)
+    stops, node, t0, fixed = _base_args(p, v, plans)
+    return _Base(p, v, stops, node, t0, fixed)
 
 
 def _with_fixed_prefix(p: MatchProblem, v: int, stops: list[Stop], plans: dict[int, list[Stop]]) -> list[Stop]:

@@ -124,6 +124,13 @@ class MatchProblem:
         With several operators (the marketplace): the feasibility of each (vehicle, request) pair (service areas,
         pooling allowed, offers to human drivers) and the batch assignment's cost; every policy must consult it.
         None: any vehicle may serve any request its seats, windows and operator constraint allow.
+    new_rows : bool, one per row, optional
+        Rows decided for the first time, or re-opened, since the last decision (None: treat every row as new).
+    retry_vehicles : int32, optional
+        Vehicles whose plans gained room since the last decision (seats freed at dropoffs, plans cut by a
+        cancellation or a target reached, vehicles docked or back in service): a row that is not new can only fit
+        into one of these, if its plans were exactly timed before. None: no such knowledge, try every vehicle.
+        Policies may ignore both (``immediate`` and ``batch`` do).
     """
 
     now: int
@@ -140,6 +147,8 @@ class MatchProblem:
     dwell: Dwell
     requests: Mapping[str, NDArray[Any]]
     market: PairRules | None = None
+    new_rows: NDArray[np.bool_] | None = None
+    retry_vehicles: I32 | None = None
 
     def __len__(self) -> int:
         return int(self.request.size)
