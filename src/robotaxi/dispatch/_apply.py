@@ -529,7 +529,7 @@ def decide(engine: DispatchEngine, out: Out) -> None:
         dwell=engine.dwell,
         requests=c,
         market=market,
-        new_rows=~c["decided"][rows] | np.isin(rows, np.fromiter(engine._retry_rows, np.int64)),
+        new_rows=_new_rows(engine, rows),
         retry_vehicles=np.fromiter(sorted(engine._retry_vehicles), np.int32),
     )
     n_free = int(engine.fleet.idle_count.sum()) + len(engine.fleet.repositioning)
@@ -551,6 +551,14 @@ def decide(engine: DispatchEngine, out: Out) -> None:
         c["status"][rows[reject]] = Status.REJECTED
     c["decided"][rows] = True
     req.open = rows[~(matched | reject)]
+
+
+def _new_rows(engine: DispatchEngine, rows: I64) -> NDArray[np.bool_]:
+    """Open rows never decided, or re-opened since the last decision."""
+    new: NDArray[np.bool_] = ~engine.requests.cols["decided"][rows]
+    if engine._retry_rows:
+        new |= np.isin(rows, np.fromiter(engine._retry_rows, np.int64))
+    return new
 
 
 def _pair_rules(engine: DispatchEngine, rows: I64, now: int) -> PairRules:

@@ -63,21 +63,26 @@ logger = logging.getLogger(__name__)
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 _SNAPSHOT_MAGIC = b"robotaxi-engine-v3\n"
-# Vehicle events after which a plan may have room it did not have: a rider out, a plan cut, back in service.
-_ROOM_EVENTS = np.asarray(
-    [
-        EventType.TRIP_END,
-        EventType.TRIP_RESUME,
-        EventType.PASSENGER_CANCELLATION,
-        EventType.PROVIDER_CANCELLATION,
-        EventType.DRIVER_CANCELLATION,
-        EventType.SERVICE_START,
-        EventType.MAINTENANCE_END,
-        EventType.RECOMMISSIONED,
-        EventType.COMMS_RESTORED,
-    ],
-    dtype=np.int8,
-)
+# Vehicle events after which a plan may have room it did not have: a rider out, a plan cut, back in service. As a
+# look-up table by event code + 1 (LOCATED is -1).
+_ROOM = np.zeros(len(EventType) + 1, dtype=bool)
+_ROOM[
+    np.asarray(
+        [
+            EventType.TRIP_END,
+            EventType.TRIP_RESUME,
+            EventType.PASSENGER_CANCELLATION,
+            EventType.PROVIDER_CANCELLATION,
+            EventType.DRIVER_CANCELLATION,
+            EventType.SERVICE_START,
+            EventType.MAINTENANCE_END,
+            EventType.RECOMMISSIONED,
+            EventType.COMMS_RESTORED,
+        ],
+        dtype=np.int64,
+    )
+    + 1
+] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +356,7 @@ class DispatchEngine:
         rv = self._retry_vehicles
         rv.update(out.replanned)
         if isinstance(event, VehiclesUpdated):
-            room = np.isin(event.event, _ROOM_EVENTS)
+            room = _ROOM[event.event.astype(np.int64) + 1]
             if room.any():
                 rv.update(self.fleet.index[event.vehicle_id[i]] for i in np.flatnonzero(room).tolist())
         elif isinstance(event, VehiclesDocked | VehiclesOnDuty | OffersAnswered):

@@ -210,15 +210,19 @@ def _insert(stops: list[Stop], i: int, j: int, r: int, o: int, d: int) -> list[S
     return out
 
 
-def _base_args(p: MatchProblem, v: int, plans: dict[int, list[Stop]]) -> tuple[list[Stop], int, int, int]:
+def _base_args(
+    p: MatchProblem, v: int, plans: dict[int, list[Stop]], cols: tuple[I32, I64, NDArray[np.bool_]] | None = None
+) -> tuple[list[Stop], int, int, int]:
     """``(stops, origin, t0, fixed)`` of ``v``'s insertion base: its plan (or the one given to it earlier in this
     call, from ``plans``), where and when it starts, and how many stops must stay first.
 
     Without a plan from this call, repositioning targets are dropped (the vehicle is counted at its target; the
-    engine may divert it sooner on the way) and idle vehicles start now where they are.
+    engine may divert it sooner on the way) and idle vehicles start now where they are. ``cols``: the fleet's
+    ``(leg_node, leg_s, at_stop)`` when the caller already has them.
     """
     f = p.fleet
-    node, t0, at_stop = int(f.leg_node[v]), int(f.leg_s[v]), bool(f.at_stop[v])
+    leg_node, leg_s, at = (f.leg_node, f.leg_s, f.at_stop) if cols is None else cols
+    node, t0, at_stop = int(leg_node[v]), int(leg_s[v]), bool(at[v])
     given = plans.get(v)
     if given is not None:
         if not f.plan(v):
@@ -260,7 +264,8 @@ class Pack:
         bases: list[tuple[list[Stop], int, int, int]] | None = None,
     ) -> None:
         f = p.fleet
-        args = [_base_args(p, v, plans) for v in vehicles] if bases is None else bases
+        cols = (f.leg_node, f.leg_s, f.at_stop)
+        args = [_base_args(p, v, plans, cols) for v in vehicles] if bases is None else bases
         nv = len(vehicles)
         self.vehicle = np.asarray(vehicles, np.int64)
         self.stops = [a[0] for a in args]
@@ -283,7 +288,7 @@ class Pack:
         dw = p.dwell
         dwell = np.where(kind == PICKUP, dw.pickup_s, np.where(kind == DROPOFF, dw.dropoff_s, 0))
         leg = p.travel.times_at(nodes[:, :-1], nodes[:, 1:], p.now) if width else np.zeros((nv, 0), np.int64)
-        at_stop = f.at_stop[self.vehicle].astype(bool) & (lens > 0)
+        at_stop = cols[2][self.vehicle].astype(bool) & (lens > 0)
         if width:
             leg[at_stop, 0] = -dwell[at_stop, 0]  # standing at stop 0: arrived a dwell before t0, leaves at t0
         self.depart = self.t0[:, None] + np.cumsum(leg + dwell, axis=1)
@@ -567,23 +572,43 @@ class InsertionPolicy:
 
 
 def _call_candidates(p: MatchProblem, k: int) -> list[I32 | None]:
-    """Per problem row, the vehicles to try: the k nearest for a new row, the k nearest of the vehicles whose plans
-    gained room for one that waited already (None: nothing to try)."""
+    """Per problem row, the vehicles to try: of the k nearest with seats (free-flow time from where their current
+    legs started), those that could reach the pickup by its deadline driving straight there at the decision time's
+    speeds; among all vehicles for a new row, among those whose plans gained room for one that waited already
+    (None: nothing to try)."""
     n = len(p)
     new = np.ones(n, dtype=bool) if p.new_rows is None else p.new_rows
-    restrict: NDArray[np.bool_] | None = None
+    f = p.fleet
+    disp = f.dispatchable()
+    restrict = None
     if p.retry_vehicles is not None:
-        restrict = np.zeros(p.fleet.size, dtype=bool)
+        restrict = np.zeros(f.size, dtype=bool)
         restrict[p.retry_vehicles] = True
-    base_ok = p.fleet.dispatchable()
-    out: list[I32 | None] = []
-    for row in range(n):
-        if new[row] or restrict is None:
-            out.append(candidates(p, row, k, ok=base_ok, reach=True))
-        elif not restrict.any():
-            out.append(None)
+    out: list[I32 | None] = [None] * n
+    groups = ((np.flatnonzero(new), disp), (np.flatnonzero(~new), disp if restrict is None else disp & restrict))
+    if p.market is not None:  # per-pair rules: one row at a time
+        for sel, ok in groups:
+            for row in sel.tolist():
+                out[row] = candidates(p, row, k, ok=ok, reach=True)
+        return out
+    seats = (f.capacity - f.load).astype(np.int64)
+    leg_node, fleet_op = f.leg_node, f.operator
+    for sel, ok in groups:
+        vs = np.flatnonzero(ok).astype(np.int32)
+        if sel.size == 0 or vs.size == 0:
+            continue
+        # Nearest by free-flow time (one table look-up per pair); the k kept are timed at the decision time.
+        eta = p.travel.times(leg_node[vs][None, :], p.o_node[sel][:, None]).astype(np.int64)
+        op = p.operator[sel][:, None]
+        fits = (seats[vs][None, :] >= p.passengers[sel][:, None]) & ((op < 0) | (fleet_op[vs][None, :] == op))
+        if vs.size > k:
+            near = np.argpartition(np.where(fits, eta, _INF), k - 1, axis=1)[:, :k]
         else:
-            out.append(candidates(p, row, k, ok=base_ok & restrict, reach=True))
+            near = np.broadcast_to(np.arange(vs.size), (sel.size, vs.size))
+        eta_now = p.travel.times_at(leg_node[vs][near], p.o_node[sel][:, None], p.now)
+        keep = np.take_along_axis(fits, near, axis=1) & (eta_now <= (p.deadline_s[sel] - p.now)[:, None])
+        for q, row in enumerate(sel.tolist()):
+            out[row] = np.sort(vs[near[q][keep[q]]])
     return out
 
 
