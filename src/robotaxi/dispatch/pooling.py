@@ -571,17 +571,18 @@ class InsertionPolicy:
         )
 
 
-def _call_candidates(p: MatchProblem, k: int) -> list[I32 | None]:
+def _call_candidates(p: MatchProblem, k: int, *, anchor: I32 | None = None, retry: bool = True) -> list[I32 | None]:
     """Per problem row, the vehicles to try: of the k nearest with seats (free-flow time from where their current
     legs started), those that could reach the pickup by its deadline driving straight there at the decision time's
     speeds; among all vehicles for a new row, among those whose plans gained room for one that waited already
-    (None: nothing to try)."""
+    (None: nothing to try). ``anchor``: where each vehicle takes a new pickup from (default: where its current leg
+    started); ``retry=False``: every row is new (batch policies)."""
     n = len(p)
-    new = np.ones(n, dtype=bool) if p.new_rows is None else p.new_rows
+    new = np.ones(n, dtype=bool) if p.new_rows is None or not retry else p.new_rows
     f = p.fleet
     disp = f.dispatchable()
     restrict = None
-    if p.retry_vehicles is not None:
+    if p.retry_vehicles is not None and retry:
         restrict = np.zeros(f.size, dtype=bool)
         restrict[p.retry_vehicles] = True
     out: list[I32 | None] = [None] * n
@@ -589,10 +590,10 @@ def _call_candidates(p: MatchProblem, k: int) -> list[I32 | None]:
     if p.market is not None:  # per-pair rules: one row at a time
         for sel, ok in groups:
             for row in sel.tolist():
-                out[row] = candidates(p, row, k, ok=ok, reach=True)
+                out[row] = candidates(p, row, k, anchor, ok=ok, reach=True)
         return out
     seats = (f.capacity - f.load).astype(np.int64)
-    leg_node, fleet_op = f.leg_node, f.operator
+    leg_node, fleet_op = f.leg_node if anchor is None else anchor, f.operator
     for sel, ok in groups:
         vs = np.flatnonzero(ok).astype(np.int32)
         if sel.size == 0 or vs.size == 0:
@@ -685,52 +686,77 @@ class BatchPooling:
 
 
 def build_trips(p: MatchProblem, k: int) -> list[Insertion]:
-    """Feasible trips: each request into each of its k nearest vehicles, then pairs of requests into one vehicle."""
+    """Feasible trips: each request into each of its k nearest vehicles, then pairs of requests into one vehicle.
+
+    Every (request, vehicle) insertion of the batch is timed in one :func:`grid` pass, then every (single trip,
+    second request of the same vehicle) in another; each candidate plan is then timed exactly.
+    """
     n = len(p)
-    by_vehicle: dict[int, list[tuple[int, int, int, int]]] = {}
-    anchor = anchors(p)
-    for row in range(n):
-        for v in candidates(p, row, k, anchor).tolist():
-            by_vehicle.setdefault(v, []).append((row, 0, 0, 0))
-    bases = _bases(p, np.asarray(sorted(by_vehicle), np.int32))
+    cands = _call_candidates(p, k, anchor=anchors(p), retry=False)
+    union = sorted({v for c in cands if c is not None for v in c.tolist()})
+    if not union:
+        return []
+    pack = Pack(p, union, {})
+    where = {v: i for i, v in enumerate(union)}
+    lens = [0 if c is None else c.size for c in cands]
+    idx = np.asarray([where[v] for c in cands if c is not None for v in c.tolist()], np.int64)
+    rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+    cost, gi, gj, _ap = grid(p, pack, idx, rows)
     trips: list[Insertion] = []
-    for v, cands in by_vehicle.items():
-        base = bases[v]
-        cap = int(p.fleet.capacity[v])
-        singles: list[tuple[int, list[Stop]]] = []
-        for row, *_ in cands:
-            found = best_insertion(p, base, row, cap)
-            if found is None:
-                continue
-            cost, i, j, _a = found
-            r = int(p.request[row])
-            stops = _insert(base.stops, i, j, r, int(p.o_node[row]), int(p.d_node[row]))
-            full = _with_fixed_prefix(p, v, stops, {})
-            exact = verify_plan(p, v, full)
-            if exact is None:
-                continue
-            singles.append((row, stops))
-            trips.append(Insertion(v, (row,), tuple(full), cost, (exact[r],)))
-        if cap < 2:
+    # Per vehicle, its single trips in row order: (row, stops without the fixed prefix put back, cost).
+    singles: dict[int, list[tuple[int, list[Stop], int]]] = {}
+    for q in np.flatnonzero(cost < _INF).tolist():
+        row, b = int(rows[q]), int(idx[q])
+        v = union[b]
+        r = int(p.request[row])
+        stops = _insert(pack.stops[b], int(gi[q]), int(gj[q]), r, int(p.o_node[row]), int(p.d_node[row]))
+        full = _with_fixed_prefix(p, v, stops, {})
+        exact = verify_plan(p, v, full)
+        if exact is None:
             continue
-        for a in range(len(singles)):
-            row_a, stops_a = singles[a]
-            base_a = _Base(p, v, stops_a, base.origin, base.t0, base.fixed)
-            for b in range(a + 1, len(singles)):
-                row_b = singles[b][0]
-                found = best_insertion(p, base_a, row_b, cap)
-                if found is None:
-                    continue
-                cost2, i, j, _a = found
-                rb = int(p.request[row_b])
-                stops = _insert(stops_a, i, j, rb, int(p.o_node[row_b]), int(p.d_node[row_b]))
-                full = _with_fixed_prefix(p, v, stops, {})
-                exact = verify_plan(p, v, full)
-                if exact is None:
-                    continue
-                ra = int(p.request[row_a])
-                cost_a = next(t.cost for t in trips if t.vehicle == v and t.rows == (row_a,))
-                trips.append(Insertion(v, (row_a, row_b), tuple(full), cost_a + cost2, (exact[ra], exact[rb])))
+        singles.setdefault(v, []).append((row, stops, int(cost[q])))
+        trips.append(Insertion(v, (row,), tuple(full), int(cost[q]), (exact[r],)))
+    return trips + _pair_trips(p, pack, where, singles)
+
+
+def _pair_trips(
+    p: MatchProblem, pack: Pack, where: dict[int, int], singles: dict[int, list[tuple[int, list[Stop], int]]]
+) -> list[Insertion]:
+    """Pairs: a second request of the same vehicle inserted into each of its single trips (rows a < b)."""
+    trips: list[Insertion] = []
+    bases: list[tuple[list[Stop], int, int, int]] = []  # one per single trip extended
+    owners: list[int] = []
+    first: list[tuple[int, int]] = []  # (row, cost) of the single trip each base holds
+    base_of: list[int] = []
+    second: list[int] = []
+    for v, sv in singles.items():
+        if int(p.fleet.capacity[v]) < 2 or len(sv) < 2:  # a pair needs two seats and two single trips
+            continue
+        w = where[v]
+        origin, t0, fixed = int(pack.origin[w]), int(pack.t0[w]), int(pack.fixed[w])
+        for a in range(len(sv) - 1):
+            base_of.extend([len(bases)] * (len(sv) - 1 - a))
+            second.extend(x[0] for x in sv[a + 1 :])
+            bases.append((sv[a][1], origin, t0, fixed))
+            owners.append(v)
+            first.append((sv[a][0], sv[a][2]))
+    if not bases:
+        return trips
+    pk2 = Pack(p, owners, {}, bases)
+    b_idx, b_rows = np.asarray(base_of, np.int64), np.asarray(second, np.int64)
+    cost2, i2, j2, _ap2 = grid(p, pk2, b_idx, b_rows)
+    for q in np.flatnonzero(cost2 < _INF).tolist():
+        ba, row_b = int(b_idx[q]), int(b_rows[q])
+        v = owners[ba]
+        row_a, cost_a = first[ba]
+        rb = int(p.request[row_b])
+        stops = _insert(bases[ba][0], int(i2[q]), int(j2[q]), rb, int(p.o_node[row_b]), int(p.d_node[row_b]))
+        full = _with_fixed_prefix(p, v, stops, {})
+        exact = verify_plan(p, v, full)
+        if exact is None:
+            continue
+        ra = int(p.request[row_a])
+        trips.append(Insertion(v, (row_a, row_b), tuple(full), cost_a + int(cost2[q]), (exact[ra], exact[rb])))
     return trips
 
 
