@@ -48,6 +48,16 @@ def test_two_riders_going_the_same_way_share(line10: Router, policy: PolicyName)
     assert kinds == [(0, 1), (0, 2), (1, 2), (1, 1)]  # pick up 1, pick up 2, drop 2, drop 1
 
 
+def test_a_batch_fills_a_vehicle_with_more_than_two_new_riders(line10: Router) -> None:
+    """Four riders along the line in one batch and one car of four seats at node 0: the batch gives all four to it
+    in one trip (trips grow up to the seats; with trips of at most two new riders, two would wait)."""
+    e = pooled(line10, "pool", [0])
+    d = decide(e, "pool", 0, [1, 2, 3, 4], [1, 2, 3, 4], [8, 8, 7, 8])
+    assert sorted(d.assign_request.tolist()) == [1, 2, 3, 4]
+    assert d.assign_vehicle.tolist() == [0, 0, 0, 0]
+    assert [k for k, _, _ in e.plan(0)] == [0, 0, 0, 0, 1, 1, 1, 1]  # four pickups on the way, then the dropoffs
+
+
 @pytest.mark.parametrize("policy", ["insertion", "pool"])
 def test_two_riders_going_opposite_ways_do_not_share(line10: Router, policy: PolicyName) -> None:
     """Both want the only car at once; serving both in one plan would delay one of them past 200 s of delay."""

@@ -6,10 +6,12 @@ Two policies:
   feasible insertion of its pickup and dropoff into the plan of one of the ``k`` vehicles nearest its pickup.
 * :class:`BatchPooling` (``pool``): every batch, a simplified request-trip-vehicle graph after Alonso-Mora et al.,
   "On-demand high-capacity ride-sharing via dynamic trip-vehicle assignment", PNAS 114(3), 2017: for each vehicle,
-  the feasible trips of one or two new requests (inserted into what the vehicle already has), each with its cost;
-  then an exact assignment (each vehicle one trip, each request at most one) with SciPy's HiGHS ``milp`` within a
-  time budget, the greedy assignment as the fallback and as a bound the exact one must not be worse than.
-  Simplification (documented): trips hold at most two *new* requests per batch; a vehicle may already carry others.
+  the feasible trips of new requests up to its seats (inserted into what the vehicle already has), each with its
+  cost, grown size by size from trips whose every sub-trip is feasible; then an exact assignment (each vehicle one
+  trip, each request at most one) with SciPy's HiGHS ``milp`` within a time budget, the greedy assignment as the
+  fallback and as a bound the exact one must not be worse than. Simplifications (documented): trips of three or
+  more grow only from each vehicle's cheapest trips one size smaller (:data:`_EXTEND`), and a new request is
+  inserted into the plan of the trip without it (not every ordering of the trip's stops is searched).
 
 The cost of an insertion is the extra time it adds to the vehicle's plan (how much later the plan ends) plus the new
 rider's wait for pickup, both in seconds. Feasibility: every pickup before its deadline, every dropoff before its
@@ -19,7 +21,9 @@ pickup). Candidate insertions are timed with the speed factor at decision time; 
 exactly (each leg at its own departure) by :func:`~.plans.schedule` and dropped if a window would be missed.
 
 Cost of one insertion: the plan's existing times and slacks are computed once per vehicle (O(L) travel-time look-ups
-for L stops, vectorised), then every (pickup, dropoff) position pair is checked in O(1) each: O(L^2) per vehicle.
+for L stops), then every (pickup, dropoff) position pair is checked in O(1) each: O(L^2) per vehicle. Both are done
+in NumPy for every (request, vehicle) pair of a decision at once (:class:`Pack`, :func:`grid`); the scalar
+:func:`best_insertion` is the reference they are tested against.
 """
 
 from __future__ import annotations
@@ -640,7 +644,7 @@ def verify_plan(p: MatchProblem, v: int, stops: list[Stop]) -> dict[int, int] | 
 
 @dataclass(frozen=True, slots=True)
 class BatchPooling:
-    """Batch pooling: trips of up to two new requests per vehicle, assigned exactly (HiGHS) every batch."""
+    """Batch pooling: trips of new requests up to each vehicle's seats, assigned exactly (HiGHS) every batch."""
 
     params: PolicyParams = field(default_factory=PolicyParams)
 
@@ -686,10 +690,11 @@ class BatchPooling:
 
 
 def build_trips(p: MatchProblem, k: int) -> list[Insertion]:
-    """Feasible trips: each request into each of its k nearest vehicles, then pairs of requests into one vehicle.
+    """Feasible trips: each request into each of its k nearest vehicles, then trips of several requests into one
+    vehicle (:func:`_larger_trips`).
 
-    Every (request, vehicle) insertion of the batch is timed in one :func:`grid` pass, then every (single trip,
-    second request of the same vehicle) in another; each candidate plan is then timed exactly.
+    Every (request, vehicle) insertion of the batch is timed in one :func:`grid` pass, then each size of larger
+    trips in another; each candidate plan is then timed exactly.
     """
     n = len(p)
     cands = _call_candidates(p, k, anchor=anchors(p), retry=False)
@@ -716,47 +721,74 @@ def build_trips(p: MatchProblem, k: int) -> list[Insertion]:
             continue
         singles.setdefault(v, []).append((row, stops, int(cost[q])))
         trips.append(Insertion(v, (row,), tuple(full), int(cost[q]), (exact[r],)))
-    return trips + _pair_trips(p, pack, where, singles)
+    return trips + _larger_trips(p, pack, where, singles)
 
 
-def _pair_trips(
+#: Trips of three or more new requests grow from the cheapest ``_EXTEND`` trips of each vehicle one size smaller.
+_EXTEND = 12
+
+_Level = dict[int, list[tuple[tuple[int, ...], list[Stop], int]]]  # vehicle -> [(rows, stops, cost)]
+
+
+def _larger_trips(
     p: MatchProblem, pack: Pack, where: dict[int, int], singles: dict[int, list[tuple[int, list[Stop], int]]]
 ) -> list[Insertion]:
-    """Pairs: a second request of the same vehicle inserted into each of its single trips (rows a < b)."""
+    """Trips of 2, 3, ... new requests per vehicle, up to its seats, after Alonso-Mora et al. (2017): a trip of m
+    requests is tried only when every trip of m - 1 of them is feasible, by inserting its last request (the
+    highest row) into the plan of the trip without it. Pairs are tried from every single trip; larger trips from
+    the cheapest :data:`_EXTEND` trips of each vehicle one size smaller (a bound on the work at the peaks)."""
     trips: list[Insertion] = []
-    bases: list[tuple[list[Stop], int, int, int]] = []  # one per single trip extended
-    owners: list[int] = []
-    first: list[tuple[int, int]] = []  # (row, cost) of the single trip each base holds
-    base_of: list[int] = []
-    second: list[int] = []
-    for v, sv in singles.items():
-        if int(p.fleet.capacity[v]) < 2 or len(sv) < 2:  # a pair needs two seats and two single trips
-            continue
-        w = where[v]
-        origin, t0, fixed = int(pack.origin[w]), int(pack.t0[w]), int(pack.fixed[w])
-        for a in range(len(sv) - 1):
-            base_of.extend([len(bases)] * (len(sv) - 1 - a))
-            second.extend(x[0] for x in sv[a + 1 :])
-            bases.append((sv[a][1], origin, t0, fixed))
-            owners.append(v)
-            first.append((sv[a][0], sv[a][2]))
-    if not bases:
-        return trips
-    pk2 = Pack(p, owners, {}, bases)
-    b_idx, b_rows = np.asarray(base_of, np.int64), np.asarray(second, np.int64)
-    cost2, i2, j2, _ap2 = grid(p, pk2, b_idx, b_rows)
-    for q in np.flatnonzero(cost2 < _INF).tolist():
-        ba, row_b = int(b_idx[q]), int(b_rows[q])
-        v = owners[ba]
-        row_a, cost_a = first[ba]
-        rb = int(p.request[row_b])
-        stops = _insert(bases[ba][0], int(i2[q]), int(j2[q]), rb, int(p.o_node[row_b]), int(p.d_node[row_b]))
-        full = _with_fixed_prefix(p, v, stops, {})
-        exact = verify_plan(p, v, full)
-        if exact is None:
-            continue
-        ra = int(p.request[row_a])
-        trips.append(Insertion(v, (row_a, row_b), tuple(full), cost_a + int(cost2[q]), (exact[ra], exact[rb])))
+    level: _Level = {v: [((row,), stops, cost) for row, stops, cost in sv] for v, sv in singles.items()}
+    size = int(p.fleet.capacity.max()) if p.fleet.size else 0
+    for m in range(2, size + 1):
+        bases: list[tuple[list[Stop], int, int, int]] = []  # one per trip extended
+        owners: list[int] = []
+        parents: list[tuple[tuple[int, ...], int]] = []  # (rows, cost) of the trip each base holds
+        base_of: list[int] = []
+        added: list[int] = []
+        for v, tv in level.items():
+            sv = singles[v]
+            if int(p.fleet.capacity[v]) < m or len(sv) < m:
+                continue
+            feasible = {t[0] for t in tv}
+            w = where[v]
+            origin, t0, fixed = int(pack.origin[w]), int(pack.t0[w]), int(pack.fixed[w])
+            grow = tv if m == 2 else sorted(tv, key=lambda t: (t[2], t[0]))[:_EXTEND]
+            for rows_t, stops_t, cost_t in grow:
+                adds = [
+                    x[0]
+                    for x in sv
+                    if x[0] > rows_t[-1]
+                    and all(rows_t[:e] + rows_t[e + 1 :] + (x[0],) in feasible for e in range(len(rows_t)))
+                ]
+                if not adds:
+                    continue
+                base_of.extend([len(bases)] * len(adds))
+                added.extend(adds)
+                bases.append((stops_t, origin, t0, fixed))
+                owners.append(v)
+                parents.append((rows_t, cost_t))
+        if not bases:
+            break
+        b_idx, b_rows = np.asarray(base_of, np.int64), np.asarray(added, np.int64)
+        cost2, i2, j2, _ap = grid(p, Pack(p, owners, {}, bases), b_idx, b_rows)
+        nxt: _Level = {}
+        for q in np.flatnonzero(cost2 < _INF).tolist():
+            ba, row_b = int(b_idx[q]), int(b_rows[q])
+            v = owners[ba]
+            rows_t, cost_t = parents[ba]
+            rb = int(p.request[row_b])
+            stops = _insert(bases[ba][0], int(i2[q]), int(j2[q]), rb, int(p.o_node[row_b]), int(p.d_node[row_b]))
+            full = _with_fixed_prefix(p, v, stops, {})
+            exact = verify_plan(p, v, full)
+            if exact is None:
+                continue
+            rows_new = (*rows_t, row_b)
+            cost = cost_t + int(cost2[q])
+            picks = tuple(exact[int(p.request[r])] for r in rows_new)
+            trips.append(Insertion(v, rows_new, tuple(full), cost, picks))
+            nxt.setdefault(v, []).append((rows_new, stops, cost))
+        level = nxt
     return trips
 
 
