@@ -200,7 +200,7 @@ def test_the_vectorised_grid_agrees_with_scalar_insertion(seed: int) -> None:
         reqs,
         policy,
         SimParams(end_s=4000),
-        EngineParams(max_wait_s=300, max_delay_s=400),  # type: ignore[arg-type]
+        EngineParams(max_wait_s=300, max_delay_s=400),
     ).run()
     assert policy.pairs > 30000
     assert policy.feasible > 300
