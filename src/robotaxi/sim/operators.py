@@ -67,6 +67,7 @@ from ..fleet.positions import FleetPositions, read_positions
 from ..market import OperatorTerms, Pricing, operator_terms, parse_commission, parse_costs, parse_fares
 from ..network import DEFAULT_SNAP_LIMIT_M, RoadNetwork
 from ..safety.insim import OperatorSafety, parse_operator_safety
+from ..safety.policy import SafetyPolicy, UnsafeZones, parse_safety_policy
 
 _OPERATOR_KEYS = (
     "name",
@@ -90,6 +91,7 @@ _OPERATOR_KEYS = (
     "response_s",
     "offer_timeout_s",
     "safety",
+    "safety_policy",
 )
 _SHIFT_KEYS = ("hours", "drivers", "home")
 _MARKET_KEYS = ("policy", "autonomous_first_min", "max_share", "share_warmup")
@@ -127,6 +129,7 @@ class OperatorSpec:
     offer_timeout_s: int = 30
     positions: FleetPositions | None = None
     safety: OperatorSafety | None = None
+    safety_policy: SafetyPolicy | None = None
 
     @property
     def human(self) -> bool:
@@ -218,7 +221,7 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
     positions = _positions(t, where, name, placement, base_dir, resolve)
     shifts: tuple[ShiftSpec, ...] = ()
     if human:
-        for key in ("area", "area_zones", "hours", "depot", "safety_driver", "safety"):
+        for key in ("area", "area_zones", "hours", "depot", "safety_driver", "safety", "safety_policy"):
             if key in t:
                 raise ValueError(f"{where(key)}: not for a human-driven pool (drivers go anywhere, in shifts)")
         shifts = _shifts(t.get("shifts"), where)
@@ -264,6 +267,13 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
         if "safety" in t
         else None
     )
+    policy = (
+        parse_safety_policy(
+            t["safety_policy"], where=where("safety_policy"), base_dir=base_dir, zones_file=zones_file, resolve=resolve
+        )
+        if "safety_policy" in t
+        else None
+    )
     return OperatorSpec(
         name=name,
         kind=kind,
@@ -285,6 +295,7 @@ def _operator(  # noqa: C901, PLR0912 - one check per key
         offer_timeout_s=timeout,
         positions=positions,
         safety=safety,
+        safety_policy=policy,
     )
 
 
@@ -443,8 +454,13 @@ def parse_marketplace(t: Mapping[str, Any]) -> MarketParams:
 
 
 # ---------------------------------------------------------------------- at run time
-def build_operators(specs: tuple[OperatorSpec, ...], network: RoadNetwork) -> tuple[Operator, ...]:
+def build_operators(
+    specs: tuple[OperatorSpec, ...], network: RoadNetwork, unsafe: Mapping[str, UnsafeZones] | None = None
+) -> tuple[Operator, ...]:
     """The fleet's operators on ``network``: area masks, depot and homes snapped to nodes.
+
+    ``unsafe`` (``[operators.safety_policy]``, :func:`robotaxi.safety.policy.unsafe_zones`) takes zones out of an
+    operator's area (an operator without an area gets everywhere but them).
 
     Raises
     ------
@@ -457,6 +473,14 @@ def build_operators(specs: tuple[OperatorSpec, ...], network: RoadNetwork) -> tu
         area = None
         if s.area:
             area = ServiceArea.from_geometries(list(s.area), network, what=where("area"), source=s.area_source)
+        if unsafe and s.name in unsafe and unsafe[s.name].flagged:
+            u = unsafe[s.name]
+            mask = (area.mask if area is not None else np.ones(network.n_nodes, dtype=bool)) & ~u.nodes
+            if not mask.any():
+                raise FleetError(f"{where('safety_policy')}: {u.describe()}, which leaves no node in the area")
+            source = f"{area.source if area is not None else 'everywhere'} but {u.describe()}"
+            outline = area.outline.difference(u.removed) if area is not None and area.outline is not None else None
+            area = ServiceArea(mask, source, outline)
         depot = _snap(network, s.depot, where("depot")) if s.depot else -1
         start: tuple[int, ...] = ()
         if s.positions is not None:

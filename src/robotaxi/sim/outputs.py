@@ -42,6 +42,7 @@ OUTPUT_FILES = frozenset(
         "market.json",
         "safety_events.parquet",
         "safety_kpis.json",
+        "safety_policy.json",
         "safety",
     )
 )
@@ -156,8 +157,12 @@ def write_outputs(
     report_html: str | None = None,
     scenario_text: str | None = None,
     market: MarketRun | None = None,
+    safety_policy: dict[str, Any] | None = None,
 ) -> Path:
     """Write all outputs to ``folder`` (replacing a previous run there) and return it.
+
+    With ``safety_policy`` (``[operators.safety_policy]``), also ``safety_policy.json``: per operator, the zones of
+    the previous run, the ones taken out of its area and why.
 
     With ``market`` (a priced run), also ``fares.parquet`` (one row per served request) and ``market.json`` (the
     per-operator accounts).
@@ -192,6 +197,8 @@ def write_outputs(
             (tmp / "safety_kpis.json").write_text(
                 json.dumps(run_safety_kpis(result), indent=2) + "\n", encoding="utf-8"
             )
+        if safety_policy is not None:
+            (tmp / "safety_policy.json").write_text(json.dumps(safety_policy, indent=2) + "\n", encoding="utf-8")
         if market is not None:
             names = tuple(op.name for op in result.fleet.operators)
             pq.write_table(market.fares_table(result, names), tmp / "fares.parquet", compression="zstd")

@@ -18,6 +18,7 @@ from ..errors import DemandError, DispatchError, FleetError, NetworkError, Scena
 from ..fleet import Fleet, Operator, Placement
 from ..network import RoadNetwork, Router, SpeedProfile, load_network
 from ..safety.insim import Disengagements
+from ..safety.policy import UnsafeZones, unsafe_zones
 from ..safety.records import FIRST_REPORTABLE_DATE as DMV_RULES_START
 from .footprint import check_footprint
 from .kpis import Kpis, compute_kpis
@@ -120,11 +121,15 @@ def draw_forecast_sample(scenario: Scenario, network: RoadNetwork) -> Requests |
 
 
 def prepare(
-    scenario: Scenario, stage: StageHook | None = None, inputs: SharedInputs | None = None
+    scenario: Scenario,
+    stage: StageHook | None = None,
+    inputs: SharedInputs | None = None,
+    unsafe: dict[str, UnsafeZones] | None = None,
 ) -> tuple[Router, Requests, Fleet]:
     """Load the network, the demand and lay out the fleet (everything before the simulation).
 
-    ``inputs`` supplies a router or demand built beforehand (the same as would be built here).
+    ``inputs`` supplies a router or demand built beforehand (the same as would be built here). ``unsafe``, when
+    given, receives what each ``[operators.safety_policy]`` found (the zones taken out of the operator's area).
 
     Raises
     ------
@@ -153,8 +158,11 @@ def prepare(
     weights = None
     if fp is None:
         weights = np.bincount(window.o_node, minlength=network.n_nodes).astype(np.float64)
+        found = safety_policies(scenario, router, say)
+        if unsafe is not None:
+            unsafe.update(found)
         try:
-            ops = build_operators(scenario.operators, network)
+            ops = build_operators(scenario.operators, network, found)
         except FleetError as e:
             raise ScenarioError(str(e)) from e
         fleet = Fleet.build(ops, network, np.random.default_rng(fleet_seed), node_weights=weights)
@@ -193,6 +201,17 @@ def marketplace(scenario: Scenario, fleet: Fleet, router: Router) -> Marketplace
         return build_marketplace(fleet.operators, scenario.market, fare=fares)
     except FleetError as e:
         raise ScenarioError(str(e)) from e
+
+
+def safety_policies(scenario: Scenario, router: Router, say: StageHook) -> dict[str, UnsafeZones]:
+    """What each ``[operators.safety_policy]`` takes out of its operator's area (a previous run's flagged zones)."""
+    out: dict[str, UnsafeZones] = {}
+    for o in scenario.operators:
+        if o.safety_policy is not None:
+            say(f"safety policy of {o.name} (zones of {o.safety_policy.previous_run.name})")
+            out[o.name] = unsafe_zones(o.name, o.safety_policy, router)
+            logger.info("safety policy of %s: %s", o.name, out[o.name].describe())
+    return out
 
 
 def disengagements(scenario: Scenario, fleet: Fleet, router: Router, requests: Requests) -> Disengagements | None:
@@ -360,7 +379,8 @@ def run_scenario(
         check_output_folder(output or scenario.output)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    router, requests, fleet = prepare(scenario, say, shared)
+    unsafe: dict[str, UnsafeZones] = {}
+    router, requests, fleet = prepare(scenario, say, shared, unsafe)
     timings["prepare"] = time.perf_counter() - t0
     epoch0 = epoch_of_day_start(requests, scenario.timezone)
     rebalancing = build_rebalancing(scenario, router, requests, epoch0, shared.forecast_sample)
@@ -396,7 +416,8 @@ def run_scenario(
                 result,
                 kpis,
                 title=f"robotaxi simulation: {scenario.name}",
-                inputs=scenario_inputs(scenario, router.network, requests),
+                inputs=scenario_inputs(scenario, router.network, requests)
+                + [(f"Safety policy ({name})", u.describe()) for name, u in unsafe.items()],
                 network=router.network,
                 dev=DevFigures(dict(timings)),
                 market=market,
@@ -415,6 +436,7 @@ def run_scenario(
             report_html=html,
             scenario_text=text,
             market=market,
+            safety_policy={name: u.as_dict() for name, u in unsafe.items()} or None,
         )
         timings["write"] = time.perf_counter() - t1
     logger.info("scenario %s: %s", scenario.name, timings)
