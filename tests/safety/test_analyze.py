@@ -199,3 +199,26 @@ def test_cli(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None
     args = ["safety", "analyze", str(files["d18"]), str(files["m18"]), "--year", "2019", "--strict"]
     assert main(args) == 1
     assert "4 row(s) rejected" in capsys.readouterr().err
+
+
+def test_bad_values_in_the_2015_2017_layouts_are_rejected_by_line(tmp_path: Path) -> None:
+    """The issue's bad input in the older layouts: an unknown initiator or location, negative miles; each row is
+    rejected with its physical line and the reason, the others are read."""
+    d = tmp_path / "2017-disengagements.csv"
+    d.write_text(
+        "Company,Date,Road Type,Initiated By,Cause\n"
+        "Delphi,3/1/2017,Street,Automatic,ok\n"
+        "Delphi,3/2/2017,Street,Autopilot,unknown initiator\n"
+        "Delphi,3/3/2017,Moon,Manual,unknown location\n"
+    )
+    f = read_dmv_file(d)
+    assert f.layout is Layout.DISENGAGEMENTS_2015
+    assert len(f.disengagements) == 1
+    assert [line for line, _ in f.rejected] == [3, 4]
+    assert "initiator: unknown value 'Autopilot'" in f.rejected[0][1]
+    assert "Moon" in f.rejected[1][1]
+    m = tmp_path / "2017-mileage.csv"
+    m.write_text("Company,Month,Miles\nDelphi,Mar-17,100\nDelphi,Apr-17,-3\n")
+    g = read_dmv_file(m)
+    assert [(r.year, r.miles) for r in g.mileage] == [(2017, 100.0)]
+    assert g.rejected == [(3, "miles: negative or infinite miles '-3'")]
