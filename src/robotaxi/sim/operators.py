@@ -496,6 +496,11 @@ def build_operators(
                 )
             start = tuple(int(x) for x in nodes)
         if area is not None and depot >= 0 and not area.mask[depot]:
+            if unsafe and s.name in unsafe and unsafe[s.name].nodes[depot]:
+                raise FleetError(
+                    f"{where('depot')}: the node nearest {s.depot} is in a zone the safety policy takes out of the "
+                    f"area ({unsafe[s.name].describe()}); move the depot"
+                )
             raise FleetError(f"{where('depot')}: the node nearest {s.depot} is outside the operator's area")
         shifts = tuple(
             Shift(sh.hours, sh.drivers, _snap(network, sh.home, where(f"shifts[{j}].home")) if sh.home else -1)
