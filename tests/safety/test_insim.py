@@ -277,3 +277,37 @@ def test_without_settings_a_run_is_unchanged() -> None:
     assert len(safety_of(quiet).events.records) == 0
     assert np.array_equal(plain.outcomes.dropoff_s, quiet.outcomes.dropoff_s)
     assert np.array_equal(plain.legs.end_s, quiet.legs.end_s)
+
+
+@pytest.mark.parametrize("policy", ["batch", "insertion", "pool"])
+@pytest.mark.parametrize("action", ["continue", "stop"])
+def test_vehicles_stay_continuous_under_frequent_events_and_replans(policy: str, action: str) -> None:
+    """Pooling policies change moving vehicles' plans all the time; with events every few blocks, every vehicle's
+    legs still join up (each starts where and after the previous one ended), and every request ends served or
+    unserved, served at most once; without pooling the MDS events stay legal too (a pooled vehicle stops for a
+    pickup while on a trip, which the simple check here does not model)."""
+    reqs = random_requests(NET, 400, 3600, seed=8)
+    fleet = Fleet.build((Operator("av", 10, pooling=True),), NET, np.random.default_rng(0))
+    conf = settings(0.4, "stop" if action == "stop" else "continue", 400 if action == "stop" else 90)
+    hook = Disengagements(ROUTER, fleet.operator, ["av"], {0: conf}, seed=2, scenario="g", day=DAY, timezone="UTC")
+    res = Simulator(ROUTER, fleet, reqs, make_policy(policy), SimParams(end_s=3600, seed=2), safety=hook).run()
+    s = safety_of(res)
+    assert len(s.events.records) > 50
+    legs = res.legs
+    for v in range(len(fleet)):
+        mine = np.flatnonzero(legs.vehicle == v)
+        order = mine[np.lexsort((mine, legs.start_s[mine]))]
+        assert np.all(legs.end_s[order] >= legs.start_s[order])
+        assert np.all(legs.start_s[order][1:] >= legs.end_s[order][:-1])
+        assert np.all(legs.from_node[order][1:] == legs.to_node[order][:-1])
+    assert not np.any(res.outcomes.outcome == Outcome.PENDING)
+    ev = res.events
+    ends = ev.request[ev.event == EventType.TRIP_END]
+    assert np.unique(ends).size == ends.size
+    assert set(np.flatnonzero(res.served).tolist()) <= set(
+        ev.request[np.isin(ev.event, (EventType.TRIP_END, EventType.TRIP_RESUME))].tolist()
+    )
+    if policy == "batch":
+        _mds_legal(res)
+    if action == "stop":
+        assert int(s.redispatched.sum()) > 0

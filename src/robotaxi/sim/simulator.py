@@ -453,9 +453,11 @@ class Simulator:
                     self._add_leg(v, a, node, m.leg_start[v], t)
                 m.leg_from[v] = m.leg_to[v] = node
                 m.leg_start[v] = m.leg_end[v] = t
-                if hold and hold.get(v, t) > t:  # a disengagement on the way: it gets there later
-                    heapq.heappush(heap, (hold[v], self._seq, v, ver, _ARRIVE))
-                    self._seq += 1
+                if hold and hold.get(v, t) > t:  # a disengagement on the way: it waits here, and the engine hears
+                    vs.append(v)  # where it is (the stop is reached when the wait is over, scheduled anew)
+                    evs.append(LOCATED)
+                    nodes.append(node)
+                    reqs.append(-1)
                     continue
                 if stop_kind == REPOSITION:
                     ev, state = LOCATED, -1
@@ -666,7 +668,8 @@ class Simulator:
             version[v] += 1
             leg_s = leg_abs - epoch0
             a, b = m.leg_from[v], m.leg_to[v]
-            if a != b and node not in (a, b) and m.leg_end[v] > m.leg_start[v]:
+            held = bool(self._hold) and self._hold.get(v, t) > t  # waiting at ``a`` (a disengagement)
+            if a != b and node not in (a, b) and m.leg_end[v] > m.leg_start[v] and not held:
                 # A moving vehicle re-routed at ``node``: the part of its old leg up to there was driven.
                 self._add_leg(v, a, node, m.leg_start[v], leg_s)
                 m.leg_from[v] = m.leg_to[v] = node
@@ -684,8 +687,8 @@ class Simulator:
         src = c["leg_node"][mv]
         dst = np.asarray([plans[v][0][2] for v in moving], dtype=np.int32)
         t0 = c["leg_s"][mv]
-        if self._hold:  # vehicles held by a disengagement leave when it is over
-            t0 = self._held(t, moving, t0, src, dst)
+        if self._hold:  # vehicles held by a disengagement leave from where they wait when it is over
+            t0, src = self._held(t, moving, t0, src, dst)
         arrive = (t0 + self.router.times(src, dst, t0).astype(np.int64) - epoch0).tolist()
         m.start_legs(moving, src.tolist(), dst.tolist(), (t0 - epoch0).tolist(), arrive)
         for v, ta in zip(moving, arrive, strict=True):
@@ -712,23 +715,29 @@ class Simulator:
         if safety is not None:
             safety.bind(self._on_board, self.requests.request_id)
 
-    def _held(self, t: int, moving: list[int], t0: NDArray[np.int64], src: I64, dst: I32) -> NDArray[np.int64]:
-        """Leg starts of moving vehicles, later for those a disengagement holds; the engine hears where each held
-        vehicle is when it leaves (a ``LOCATED`` report then), so its clock agrees with the simulator's again."""
+    def _held(
+        self, t: int, moving: list[int], t0: NDArray[np.int64], src: NDArray[np.integer], dst: I32
+    ) -> tuple[NDArray[np.int64], NDArray[np.integer]]:
+        """Leg starts and origins of moving vehicles: a vehicle a disengagement holds leaves from where it waits
+        when the wait is over (the engine, whose clock does not know the wait, may think it further on); the engine
+        hears where it is when it leaves (a ``LOCATED`` report then), so its clock agrees with the simulator's."""
         hold = self._hold
         t0 = t0.copy()
+        src = src.copy()
         for k, v in enumerate(moving):
             h = hold.get(v)
             if h is None:
                 continue
-            if h <= t:
-                del hold[v]
+            if h > t:
+                src[k] = self.motion.leg_from[v]
             if h + self.epoch0 > t0[k]:
                 t0[k] = h + self.epoch0
-                if src[k] != dst[k]:
+                if src[k] != dst[k] and h >= t:  # never schedule into the past
                     heapq.heappush(self._heap, (h, self._seq, v, self._version[v], _LOCATE))
                     self._seq += 1
-        return t0
+            if h <= t:
+                del hold[v]
+        return t0, src
 
     def _on_board(self, v: int) -> tuple[int, int]:
         """Passengers on board vehicle ``v`` and the request row of the rider who boarded last (-1: nobody)."""
