@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -281,7 +282,9 @@ def test_without_settings_a_run_is_unchanged() -> None:
 
 @pytest.mark.parametrize("policy", ["batch", "insertion", "pool"])
 @pytest.mark.parametrize("action", ["continue", "stop"])
-def test_vehicles_stay_continuous_under_frequent_events_and_replans(policy: str, action: str) -> None:
+def test_vehicles_stay_continuous_under_frequent_events_and_replans(
+    policy: Literal["batch", "insertion", "pool"], action: str
+) -> None:
     """Pooling policies change moving vehicles' plans all the time; with events every few blocks, every vehicle's
     legs still join up (each starts where and after the previous one ended), and every request ends served or
     unserved, served at most once; without pooling the MDS events stay legal too (a pooled vehicle stops for a
