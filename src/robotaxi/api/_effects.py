@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ..store import tables
+from . import offers
 
 if TYPE_CHECKING:
     from ..dispatch import Decisions
@@ -51,11 +52,11 @@ def record_decisions(ctx: Ctx, d: Decisions) -> None:
             .where(rr.c.request_id == r)
             .values(status="rejected", reason=Reason(why).label, closed_ms=now_ms, updated_ms=now_ms)
         )
-    for r, at in zip(d.expired_request.tolist(), d.expired_s.tolist(), strict=True):
+    for r, at, why in zip(d.expired_request.tolist(), d.expired_s.tolist(), d.expired_reason.tolist(), strict=True):
         conn.execute(
             rr.update()
             .where(rr.c.request_id == r)
-            .values(status="expired", reason=Reason.MAX_WAIT_EXCEEDED.label, closed_ms=at * 1000, updated_ms=now_ms)
+            .values(status="expired", reason=Reason(why).label, closed_ms=at * 1000, updated_ms=now_ms)
         )
     for r in d.reopened_request.tolist():
         conn.execute(
@@ -63,6 +64,8 @@ def record_decisions(ctx: Ctx, d: Decisions) -> None:
             .where(rr.c.request_id == r)
             .values(status="open", device_id=None, assigned_ms=None, quoted_pickup_ms=None, updated_ms=now_ms)
         )
+    if d.offer_request.size or d.withdrawn_request.size:
+        offers.record(ctx, d)
     retired = set(d.retired.tolist())
     for v in sorted(set(d.replanned.tolist()) | set(assigned) | retired | ctx.touched):
         sync_vehicle(ctx, v, assigned.get(v, []), retired=v in retired)

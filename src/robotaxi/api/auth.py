@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket, WebSocketException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import ServiceError
@@ -193,3 +193,34 @@ def allow(*roles: Role) -> RoleGuard:
 
 #: The guard of the few public routes (token exchange, health).
 PUBLIC = RoleGuard((), public=True)
+
+
+class SocketGuard:
+    """The guard of a WebSocket route: the bearer token comes in the ``Authorization`` header or, for browsers
+    (which cannot set headers on a WebSocket), the ``access_token`` query parameter. A missing, invalid or
+    forbidden token closes the handshake with code 1008 (policy violation) and the reason; the route-table test
+    reads :attr:`roles` like :class:`RoleGuard`'s."""
+
+    def __init__(self, roles: tuple[Role, ...]) -> None:
+        if not roles:
+            raise ValueError("SocketGuard: name at least one role")
+        self.roles = roles
+
+    def __call__(self, websocket: WebSocket) -> Principal:
+        header = websocket.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not (header and scheme.lower() == "bearer"):
+            token = websocket.query_params.get("access_token", "")
+        if not token:
+            raise WebSocketException(status.WS_1008_POLICY_VIOLATION, "a bearer token is required")
+        issuer: TokenIssuer = websocket.app.state.service.tokens
+        try:
+            who = issuer.verify(token)
+        except ServiceError as e:
+            raise WebSocketException(status.WS_1008_POLICY_VIOLATION, str(e)[:120]) from e
+        if who.role not in self.roles:
+            allowed = ", ".join(r.value for r in self.roles)
+            raise WebSocketException(
+                status.WS_1008_POLICY_VIOLATION, f"role {who.role.value} may not use this socket ({allowed} only)"
+            )
+        return who

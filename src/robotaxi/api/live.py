@@ -36,6 +36,8 @@ from ..errors import DispatchError, RobotaxiError, ServiceError, StoreError
 from ..store import Database, tables
 from .auth import Role, TokenIssuer, load_or_create_secret, new_api_key
 from .ledger_sync import LedgerSync
+from .offers import OfferHub
+from .operators import market_rules
 from .settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -62,6 +64,8 @@ class Ctx:
     touched: set[int] = field(default_factory=set)
 
     reported: set[int] = field(default_factory=set)
+    #: Messages for operators (offers made and withdrawn), published once the batch has committed.
+    notices: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def handle(self, event: Event, then: Callable[[Decisions], None] | None = None) -> Decisions:
         """Hand the engine one input, run ``then`` (the command's own writes), record the decisions.
@@ -121,6 +125,7 @@ class LiveService:
         self._stopping = threading.Event()
         self.admin_key: str | None = None
         self.started = False
+        self.offers_hub = OfferHub()
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -170,12 +175,15 @@ class LiveService:
         self._next_event_seq = int(seq or 0) + 1
         if row is None:
             now = int(self.clock())
-            return DispatchEngine(
+            engine = DispatchEngine(
                 self.router,
                 make_policy(self.settings.policy),  # type: ignore[arg-type]
                 EngineParams(max_wait_s=self.settings.max_wait_s),
                 start_s=now,
             )
+            with self.db.connect() as conn:
+                engine.set_market(market_rules(conn))
+            return engine
         if row.network != self.settings.network:
             raise StoreError(
                 f"the database holds an engine on network {row.network!r}, not {self.settings.network!r}",
@@ -315,6 +323,8 @@ class LiveService:
             return
         for cmd, ok, value in results:
             _settle(cmd.future, ok, value)
+        for operator_id, message in ctx.notices:
+            self.offers_hub.publish(operator_id, message)
         if ctx.ledger_pending:
             self.ledger.pending = True
         if tick or self.ledger.pending:

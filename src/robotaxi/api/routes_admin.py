@@ -1,8 +1,7 @@
-"""Admin routes: operators and API credentials."""
+"""Admin routes: operators (and their rules, changed on the engine thread) and API credentials."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -10,9 +9,10 @@ from fastapi import APIRouter, Path, status
 
 from ..errors import ServiceError
 from ..store import tables
+from . import operators
 from .auth import new_api_key
 from .deps import Admin, Conn, Service
-from .schemas import CredentialIn, CredentialOut, OperatorIn, OperatorOut
+from .schemas import CredentialIn, CredentialOut, OperatorIn, OperatorOut, OperatorPatch
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 OP = tables.operators
@@ -23,33 +23,27 @@ CR = tables.credentials
     "/operators",
     response_model=OperatorOut,
     status_code=status.HTTP_201_CREATED,
-    summary="Create an operator (an MDS provider)",
+    summary="Create an operator (an MDS provider); with offers it accepts or declines each trip",
 )
-def create_operator(body: OperatorIn, service: Service, _: Admin) -> OperatorOut:
-    provider = str(body.provider_id or uuid.uuid4())
-    now = int(service.clock() * 1000)
-    with service.db.begin() as conn:
-        if conn.execute(sa.select(OP.c.id).where(OP.c.name == body.name)).first():
-            raise ServiceError(
-                f"name: operator {body.name!r} exists", status=409, field="name", code="already_registered"
-            )
-        if conn.execute(sa.select(OP.c.id).where(OP.c.provider_id == provider)).first():
-            raise ServiceError(
-                f"provider_id: {provider} is another operator's",
-                status=409,
-                field="provider_id",
-                code="already_registered",
-            )
-        # Operator ids are the engine's operator indices: dense from 0, never reused.
-        next_id = conn.execute(sa.select(sa.func.coalesce(sa.func.max(OP.c.id) + 1, 0))).scalar_one()
-        conn.execute(OP.insert().values(id=next_id, name=body.name, provider_id=provider, created_ms=now))
-    return OperatorOut(name=body.name, provider_id=provider, created_ms=now)
+async def create_operator(body: OperatorIn, service: Service, _: Admin) -> OperatorOut:
+    return await service.run(operators.create_operator(body))
 
 
 @router.get("/operators", response_model=list[OperatorOut], summary="List operators")
 def list_operators(conn: Conn, _: Admin) -> list[OperatorOut]:
-    rows = conn.execute(sa.select(OP).order_by(OP.c.id))
-    return [OperatorOut(name=r.name, provider_id=r.provider_id, created_ms=r.created_ms) for r in rows]
+    return [operators.operator_out(r) for r in conn.execute(sa.select(OP).order_by(OP.c.id))]
+
+
+@router.patch(
+    "/operators/{name}", response_model=OperatorOut, summary="Change an operator's rules (offers, offer timeout)"
+)
+async def update_operator(
+    name: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
+    body: OperatorPatch,
+    service: Service,
+    _: Admin,
+) -> OperatorOut:
+    return await service.run(operators.update_operator(name, body))
 
 
 def _credential(r: sa.Row[tuple[object, ...]], operator: str | None, key: str | None = None) -> CredentialOut:

@@ -55,15 +55,27 @@ class TokenResponse(BaseModel):
 
 
 # ---------------------------------------------------------------------- admin
+OfferTimeout = Annotated[int, Field(ge=5, le=600, description="seconds an operator has to answer an offer")]
+
+
 class OperatorIn(Strict):
     name: Name
     provider_id: uuid.UUID | None = Field(None, description="MDS provider UUID; a new one when absent")
+    offers: bool = Field(False, description="offer each trip to the operator, who accepts or declines it")
+    offer_timeout_s: OfferTimeout = 30
+
+
+class OperatorPatch(Strict):
+    offers: bool | None = None
+    offer_timeout_s: OfferTimeout | None = None
 
 
 class OperatorOut(BaseModel):
     name: str
     provider_id: str
     created_ms: int
+    offers: bool
+    offer_timeout_s: int
 
 
 class CredentialIn(Strict):
@@ -239,3 +251,27 @@ class CheckpointOut(BaseModel):
     root: str = Field(description="base64 of the RFC 9162 root hash")
     note: str = Field(description="the C2SP signed note (verify with the verifier key)")
     verifier_key: str
+
+
+# ---------------------------------------------------------------------- offers
+OfferStatus = Literal["pending", "accepted", "declined", "lapsed", "withdrawn"]
+
+
+class OfferOut(BaseModel):
+    """A trip offered to an operator's vehicle: accept or decline it by ``expires_ms``."""
+
+    offer_id: str
+    status: OfferStatus
+    trip_id: str
+    device_id: str
+    origin: Location
+    destination: Location
+    passengers: int
+    offered_ms: int
+    expires_ms: int = Field(description="the last moment to answer (epoch ms); later answers are refused")
+    pickup_eta_ms: int = Field(description="when the vehicle would reach the pickup if it accepted at once")
+    closed_ms: int | None
+
+
+class OfferList(BaseModel):
+    data: list[OfferOut]

@@ -183,6 +183,37 @@ class DispatchEngine:
         self.declined: set[int] = set()  # request row * 2**32 + vehicle: offers declined or lapsed
         self.trips_by_operator = np.zeros(n_ops, dtype=np.int64)  # assignments per operator (share targets)
 
+    def set_market(self, market: Marketplace | None) -> None:
+        """Replace the operators' rules (the live service adds operators and changes their rules while it runs).
+
+        The new rules apply from the next decision on; assignments and offers already made stay as they are.
+
+        Raises
+        ------
+        DispatchError
+            If a docked vehicle's operator has no rules in ``market``, an area is not one flag per node, or an
+            offer is pending for an operator whose rules no longer make offers (nothing is changed then).
+        """
+        f = self.fleet
+        if market is not None:
+            ops = f.cols["operator"][: f.n]
+            if ops.size and int(ops.max()) >= market.n:
+                raise DispatchError(f"set_market: vehicles of operator {int(ops.max())} but rules for {market.n}")
+            if any(o.area is not None and o.area.size != self.travel.n_nodes for o in market.operators):
+                raise DispatchError(f"set_market: areas must have one flag per node ({self.travel.n_nodes})")
+        for v, _until in self.offers.values():
+            j = int(f.cols["operator"][v])
+            if market is None or not market.operators[j].offers:
+                raise DispatchError(f"set_market: operator {j} has offers pending; it must keep making offers")
+        n_ops = market.n if market is not None else 0
+        trips = np.zeros(n_ops, dtype=np.int64)
+        keep = min(n_ops, self.trips_by_operator.size)
+        trips[:keep] = self.trips_by_operator[:keep]
+        self.market = market
+        n_nodes = self.travel.n_nodes
+        self.area_masks = market.masks(n_nodes) if market is not None else np.ones((0, n_nodes), bool)
+        self.trips_by_operator = trips
+
     def count_trips(self, vehicles: NDArray[np.integer[Any]]) -> None:
         """Count new assignments per operator (for the marketplace's share targets)."""
         if self.market is not None and len(vehicles):

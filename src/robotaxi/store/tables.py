@@ -30,8 +30,11 @@ operators = sa.Table(
     sa.Column("name", sa.String(64), nullable=False, unique=True),
     sa.Column("provider_id", _UUID, nullable=False, unique=True),
     sa.Column("created_ms", _MS, nullable=False),
+    sa.Column("offers", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("offer_timeout_s", sa.Integer, nullable=False, server_default=sa.text("30")),
 )
-"""Operators (MDS providers). ``id`` is also the operator index the dispatch engine knows (0, 1, ...)."""
+"""Operators (MDS providers). ``id`` is also the operator index the dispatch engine knows (0, 1, ...). ``offers``:
+the platform offers each trip to the operator, who accepts or declines it within ``offer_timeout_s``."""
 
 credentials = sa.Table(
     "credentials",
@@ -197,6 +200,24 @@ safety_events = sa.Table(
 )
 """Disengagements and collisions reported by operators (California DMV fields, like the ledger's ``SafetyEvent``).
 ``ledger_index`` is set once the record is in the ledger (trips likewise)."""
+
+offers = sa.Table(
+    "offers",
+    metadata,
+    sa.Column("offer_id", _UUID, primary_key=True),
+    sa.Column("request_id", sa.BigInteger, sa.ForeignKey("ride_requests.request_id"), nullable=False, index=True),
+    sa.Column("device_id", _UUID, sa.ForeignKey("vehicles.device_id"), nullable=False),
+    sa.Column("operator_id", sa.Integer, sa.ForeignKey("operators.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("offered_ms", _MS, nullable=False),
+    sa.Column("expires_ms", _MS, nullable=False),
+    sa.Column("pickup_eta_ms", _MS, nullable=False),
+    sa.Column("closed_ms", _MS, nullable=True),
+    sa.Index(None, "operator_id", "status"),
+)
+"""Trip offers to operators that answer them (``operators.offers``): ``pending`` until the operator accepts or
+declines by ``expires_ms``, else ``lapsed``; ``withdrawn`` when the rider cancels first (or the platform could no
+longer keep the pickup time)."""
 
 engine_state = sa.Table(
     "engine_state",

@@ -1,0 +1,132 @@
+"""Operators as the live engine knows them: the ``operators`` table turned into the engine's marketplace rules,
+and the admin commands that change them (run on the engine thread, so the rules and the engine snapshot change in
+one transaction).
+
+An operator with ``offers`` gets each trip as an **offer** it accepts or declines within ``offer_timeout_s``
+(:mod:`.offers`); the engine's own offer mechanism (``Decisions.offer_*``, ``OffersAnswered``; see
+``docs/marketplace.md``) does the rest. Without any such operator the engine runs without a marketplace (every
+vehicle may serve every request), exactly as before.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..errors import DispatchError, ServiceError
+from ..store import tables
+from .schemas import OperatorIn, OperatorOut, OperatorPatch
+
+if TYPE_CHECKING:
+    from ..dispatch import Marketplace
+    from .live import Ctx
+
+OP = tables.operators
+#: Policies that can make offers (the engine's offers are unpooled: see docs/marketplace.md).
+OFFER_POLICIES = ("immediate", "batch")
+
+
+def market_rules(conn: sa.Connection, change: dict[int, dict[str, Any]] | None = None) -> Marketplace | None:
+    """The engine's marketplace for the operators stored, with ``change`` (operator id -> column values) applied
+    on top (None when no operator needs a marketplace)."""
+    from ..dispatch import Marketplace, OperatorRules
+
+    rows = [dict(r._mapping) for r in conn.execute(sa.select(OP).order_by(OP.c.id))]
+    known = {int(r["id"]) for r in rows}
+    for op_id, values in (change or {}).items():
+        if op_id in known:
+            next(r for r in rows if r["id"] == op_id).update(values)
+        else:
+            rows.append({"id": op_id, **values})
+    if not any(r["offers"] for r in rows):
+        return None
+    if [int(r["id"]) for r in rows] != list(range(len(rows))):  # ids are dense by construction (create_operator)
+        raise ServiceError("operator ids are not dense 0..n-1: the operators table was edited by hand", status=500)
+    return Marketplace(
+        tuple(
+            OperatorRules(str(r["name"]), offers=bool(r["offers"]), offer_timeout_s=int(r["offer_timeout_s"]))
+            for r in rows
+        )
+    )
+
+
+def operator_out(r: Any) -> OperatorOut:
+    return OperatorOut(
+        name=r.name,
+        provider_id=r.provider_id,
+        created_ms=r.created_ms,
+        offers=bool(r.offers),
+        offer_timeout_s=int(r.offer_timeout_s),
+    )
+
+
+def _check_policy(ctx: Ctx, offers: bool) -> None:
+    policy = ctx.service.settings.policy
+    if offers and policy not in OFFER_POLICIES:
+        raise ServiceError(
+            f"offers: the platform runs the {policy!r} policy; offers need {' or '.join(OFFER_POLICIES)} "
+            "(offers are unpooled)",
+            status=422,
+            field="offers",
+            code="bad_param",
+        )
+
+
+def _apply_rules(ctx: Ctx, change: dict[int, dict[str, Any]]) -> None:
+    """Hand the engine the rules the table will hold after ``change``; refused (nothing changed) when the engine
+    cannot take them. Called before the command writes: a refusal must leave the table as it was."""
+    try:
+        ctx.engine.set_market(market_rules(ctx.conn, change))
+    except DispatchError as e:
+        raise ServiceError(f"offers: {e}", status=409, field="offers", code="offers_pending") from e
+    ctx.dirty = True
+
+
+def create_operator(body: OperatorIn) -> Callable[[Ctx], OperatorOut]:
+    def run(ctx: Ctx) -> OperatorOut:
+        provider = str(body.provider_id or uuid.uuid4())
+        conn = ctx.conn
+        if conn.execute(sa.select(OP.c.id).where(OP.c.name == body.name)).first():
+            raise ServiceError(
+                f"name: operator {body.name!r} exists", status=409, field="name", code="already_registered"
+            )
+        if conn.execute(sa.select(OP.c.id).where(OP.c.provider_id == provider)).first():
+            raise ServiceError(
+                f"provider_id: {provider} is another operator's",
+                status=409,
+                field="provider_id",
+                code="already_registered",
+            )
+        _check_policy(ctx, body.offers)
+        # Operator ids are the engine's operator indices: dense from 0, never reused.
+        next_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(OP.c.id) + 1, 0))).scalar_one())
+        values = {
+            "name": body.name,
+            "provider_id": provider,
+            "created_ms": ctx.now_ms,
+            "offers": body.offers,
+            "offer_timeout_s": body.offer_timeout_s,
+        }
+        _apply_rules(ctx, {next_id: values})
+        conn.execute(OP.insert().values(id=next_id, **values))
+        return operator_out(conn.execute(sa.select(OP).where(OP.c.id == next_id)).one())
+
+    return run
+
+
+def update_operator(name: str, body: OperatorPatch) -> Callable[[Ctx], OperatorOut]:
+    def run(ctx: Ctx) -> OperatorOut:
+        row = ctx.conn.execute(sa.select(OP).where(OP.c.name == name)).first()
+        if row is None:
+            raise ServiceError(f"name: no operator named {name!r}", status=404, field="name", code="unknown_operator")
+        values = body.model_dump(exclude_none=True)
+        if values:
+            _check_policy(ctx, bool(values.get("offers", row.offers)))
+            _apply_rules(ctx, {int(row.id): values})
+            ctx.conn.execute(OP.update().where(OP.c.id == row.id).values(**values))
+        return operator_out(ctx.conn.execute(sa.select(OP).where(OP.c.id == row.id)).one())
+
+    return run
