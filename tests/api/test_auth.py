@@ -10,32 +10,33 @@ from typing import Any
 import jwt
 import pytest
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.routing import BaseRoute
+from starlette.websockets import WebSocketDisconnect
 
-from robotaxi.api.auth import Role, RoleGuard
+from robotaxi.api.auth import Role, RoleGuard, SocketGuard
 
 from .conftest import Platform
 
 pytestmark = pytest.mark.integration
 
 
-def _guards(dep: Dependant) -> list[RoleGuard]:
-    found = [dep.call] if isinstance(dep.call, RoleGuard) else []
+def _guards(dep: Dependant) -> list[RoleGuard | SocketGuard]:
+    found = [dep.call] if isinstance(dep.call, RoleGuard | SocketGuard) else []
     for sub in dep.dependencies:
         found.extend(_guards(sub))
     return found
 
 
-def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
-    """Every API route, including those of included routers (FastAPI wraps them; a test below checks that this
-    walk finds every path of the OpenAPI document)."""
+def _api_routes(routes: Iterable[BaseRoute], kind: type[Any] = APIRoute) -> Iterator[Any]:
+    """Every API route (or WebSocket route), including those of included routers (FastAPI wraps them; a test
+    below checks that this walk finds every path of the OpenAPI document)."""
     for route in routes:
-        if isinstance(route, APIRoute):
+        if isinstance(route, kind):
             yield route
         sub = getattr(route, "original_router", None)
         if sub is not None:
-            yield from _api_routes(sub.routes)
+            yield from _api_routes(sub.routes, kind)
 
 
 def _routes(platform: Platform) -> list[tuple[APIRoute, str, RoleGuard]]:
@@ -43,6 +44,7 @@ def _routes(platform: Platform) -> list[tuple[APIRoute, str, RoleGuard]]:
     for route in _api_routes(platform.client.app.routes):  # type: ignore[attr-defined]
         guards = _guards(route.dependant)
         assert len(guards) == 1, f"{route.path} declares {len(guards)} role guards (exactly one expected)"
+        assert isinstance(guards[0], RoleGuard), f"{route.path}: an HTTP route needs a RoleGuard"
         for method in route.methods or ():
             out.append((route, method, guards[0]))
     return out
@@ -89,6 +91,35 @@ def test_every_route_declares_its_roles_and_refuses_the_others(platform: Platfor
                 assert r.status_code == 403, (role, method, route.path, r.text)
                 checked += 1
     assert checked > 50
+
+
+def test_every_socket_declares_its_roles_and_refuses_the_others(platform: Platform) -> None:
+    """WebSocket routes: one SocketGuard each; no token, a forged one or a role not admitted closes the handshake
+    with 1008; an admitted role connects."""
+    p = platform
+    p.operator("waymo")
+    tokens = {
+        Role.ADMIN: p.admin,
+        Role.RIDER: p.rider("alice"),
+        Role.OPERATOR: p.operator("zoox"),
+        Role.REGULATOR: p.regulator(),
+    }
+    sockets = list(_api_routes(p.client.app.routes, APIWebSocketRoute))  # type: ignore[attr-defined]
+    assert sockets
+    for route in sockets:
+        guards = _guards(route.dependant)
+        assert len(guards) == 1, f"{route.path} declares {len(guards)} role guards (exactly one expected)"
+        guard = guards[0]
+        assert isinstance(guard, SocketGuard), f"{route.path}: a WebSocket route needs a SocketGuard"
+        for headers in [{}, {"Authorization": "Bearer not-a-token"}, *tokens.values()]:
+            role = next((r for r, h in tokens.items() if h is headers), None)
+            if role is not None and role in guard.roles:
+                with p.client.websocket_connect(route.path, headers=headers):
+                    pass  # admitted
+                continue
+            with pytest.raises(WebSocketDisconnect) as e, p.client.websocket_connect(route.path, headers=headers):
+                pass
+            assert e.value.code == 1008, (role, route.path)
 
 
 def test_public_routes_are_only_token_and_health(platform: Platform) -> None:

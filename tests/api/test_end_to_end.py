@@ -4,6 +4,7 @@ ride booked is driven, picked up and dropped off, and shows in the regulator's M
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -77,6 +78,71 @@ def test_serve_fleet_connect_and_riders(tmp_path: Path) -> None:
             ).json()["events"]
             ends = [e for e in events if e["event_types"] == ["trip_end"]]
             assert len(ends) == 4
+    finally:
+        if fleet is not None and fleet.poll() is None:
+            fleet.terminate()
+            fleet.wait(15)
+        server.stop()
+
+
+def test_fleet_answers_trip_offers(tmp_path: Path) -> None:
+    """The fleet's operator gets every trip as an offer and accepts half of them (evenly: decline, accept, ...):
+    a declined trip is offered to another vehicle, and every ride is still driven and completed."""
+    server = Server(f"sqlite:///{tmp_path / 'offers.db'}", tmp_path / "data")
+    server.start()
+    fleet = None
+    try:
+        admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
+        fleet = subprocess.Popen(
+            [str(Path(sys.executable).parent / "robotaxi"), "fleet", "connect", "--server", server.base,
+             "--operator", "ferry", "--offers", "--accept-rate", "0.5", "--admin-key", admin_key,
+             "--vehicles", "6", "--network", "grid:6x6", "--speedup", "20", "--telemetry", "1",
+             "--duration", "150", "--seed", "5"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        with httpx.Client(base_url=server.base, timeout=30) as c:
+            admin = _token(c, admin_key)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # wait until the fleet has docked and entered service
+                ops = c.get("/v1/admin/operators", headers=admin).json()
+                if ops and ops[0]["offers"]:
+                    key = c.post(
+                        "/v1/admin/credentials",
+                        json={"role": "operator", "subject": "watch", "operator": "ferry"},
+                        headers=admin,
+                    ).json()["api_key"]
+                    cars = c.get("/v1/operator/vehicles", headers=_token(c, key)).json()
+                    if len(cars) == 6 and all(v["state"] == "available" for v in cars):
+                        break
+                if fleet.poll() is not None:
+                    pytest.fail(f"fleet connect exited: {fleet.stderr.read().decode() if fleet.stderr else ''}")
+                time.sleep(0.5)
+            else:
+                pytest.fail("the virtual fleet did not dock within 60 s")
+            made = c.post("/v1/admin/credentials", json={"role": "rider", "subject": "bo"}, headers=admin)
+            bo = _token(c, made.json()["api_key"])
+            rides = []
+            for o, d in ((0, 35), (7, 20), (30, 5), (14, 15)):
+                r = c.post(
+                    "/v1/rides",
+                    json={"origin": node_location(o), "destination": node_location(d)},
+                    headers={**bo, "Idempotency-Key": uuid.uuid4().hex},
+                )
+                assert r.status_code == 201, r.text
+                assert r.json()["status"] == "open", r.json()  # offered: assigned once the operator accepts
+                rides.append(r.json()["ride_id"])
+            deadline = time.monotonic() + 120
+            states: list[str] = []
+            while time.monotonic() < deadline:
+                states = [c.get(f"/v1/rides/{i}", headers=bo).json()["status"] for i in rides]
+                if all(s == "completed" for s in states):
+                    break
+                time.sleep(0.5)
+            assert states == ["completed"] * 4
+        fleet.send_signal(signal.SIGINT)  # ends its run; it prints its counts
+        out, _ = fleet.communicate(timeout=30)
+        text = out.decode()
+        assert "offers accepted 4, declined 4" in text, text
     finally:
         if fleet is not None and fleet.poll() is None:
             fleet.terminate()

@@ -30,6 +30,12 @@ def connect(
     duration: Annotated[float, typer.Option(help="Seconds to run (wall clock).")] = 3600.0,
     telemetry: Annotated[float, typer.Option(help="Seconds between telemetry batches.")] = 5.0,
     seed: Annotated[int, typer.Option(help="Seed of the start positions.")] = 0,
+    offers: Annotated[
+        bool, typer.Option("--offers", help="With --operator: create it as an operator that answers trip offers.")
+    ] = False,
+    accept_rate: Annotated[
+        float, typer.Option(help="Share of trip offers accepted (0..1), spread evenly; the rest are declined.")
+    ] = 1.0,
 ) -> None:
     """Dock VEHICLES simulated robotaxis, drive the plans the platform gives them, report every stop."""
     from ..api.live import load_network
@@ -42,17 +48,21 @@ def connect(
             raise typer.BadParameter("--operator needs --admin-key (to create the operator and its key)")
         with PlatformClient(server, admin_key) as admin:
             try:
-                admin.post("/v1/admin/operators", {"name": operator})
+                admin.post("/v1/admin/operators", {"name": operator, "offers": offers})
             except ServiceError as e:
                 if e.status != 409:
                     raise
+                if offers:  # an existing operator: make it answer offers
+                    admin.request("PATCH", f"/v1/admin/operators/{operator}", json={"offers": True})
             key = admin.post(
                 "/v1/admin/credentials", {"role": "operator", "subject": f"{operator}-fleet", "operator": operator}
             )["api_key"]
     if not key:
         raise typer.BadParameter("give --api-key (or $ROBOTAXI_API_KEY), or --operator with --admin-key")
     try:
-        params = FleetParams(vehicles=vehicles, speedup=speedup, telemetry_s=telemetry, seed=seed)
+        params = FleetParams(
+            vehicles=vehicles, speedup=speedup, telemetry_s=telemetry, seed=seed, accept_rate=accept_rate
+        )
     except ValueError as e:
         raise ServiceError(str(e)) from e
     net = load_network(network)
@@ -63,5 +73,6 @@ def connect(
         with contextlib.suppress(KeyboardInterrupt):
             fleet.run(duration)
         console.print(
-            f"events sent {fleet.events_sent}, telemetry points {fleet.telemetry_sent}, refusals {fleet.errors}"
+            f"events sent {fleet.events_sent}, telemetry points {fleet.telemetry_sent}, refusals {fleet.errors}, "
+            f"offers accepted {fleet.offers_accepted}, declined {fleet.offers_declined}"
         )

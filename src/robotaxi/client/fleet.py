@@ -5,6 +5,10 @@ speed-up factor), send telemetry, and report the MDS events of each stop on the 
 At a pickup a vehicle reports ``reservation_stop`` on arrival and ``trip_start`` after the boarding dwell; at a
 dropoff ``trip_stop`` then ``trip_end`` (or ``trip_resume`` when other riders stay aboard); a repositioning target
 is reported by the telemetry point taken there. The fleet reads its plans with ``GET /v1/operator/vehicles``.
+
+For an operator that answers trip offers, the fleet reads its pending offers (``GET /v1/operator/offers``, the
+long-poll route without waiting) as often as its plans and accepts a share ``accept_rate`` of them, spread evenly
+and reproducibly (the k-th offer is accepted when ``floor((k + 1) * rate) > floor(k * rate)``), declining the rest.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class FleetParams:
         Seats per vehicle.
     seed : int
         Start positions.
+    accept_rate : float
+        Share of trip offers accepted (0..1; only for an operator that gets offers).
     """
 
     vehicles: int
@@ -53,8 +59,11 @@ class FleetParams:
     dwell_s: float = 30.0
     capacity: int = 4
     seed: int = 0
+    accept_rate: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.accept_rate <= 1:
+            raise ValueError(f"accept_rate: must be in [0, 1], got {self.accept_rate}")
         if self.vehicles < 1:
             raise ValueError(f"vehicles: must be >= 1, got {self.vehicles}")
         if self.speedup <= 0 or self.telemetry_s <= 0 or self.poll_s <= 0 or self.dwell_s < 0:
@@ -108,6 +117,9 @@ class VirtualFleet:
         self.events_sent = 0
         self.telemetry_sent = 0
         self.errors = 0
+        self.offers_accepted = 0
+        self.offers_declined = 0
+        self._answered: set[str] = set()
         self._next_telemetry = 0.0
         self._next_poll = 0.0
 
@@ -160,6 +172,7 @@ class VirtualFleet:
         """One pass: read plans when due, move every car, report stops, send telemetry when due."""
         now = self.clock()
         if now >= self._next_poll:
+            self._answer_offers()
             self._read_plans(now)
             self._next_poll = now + self.params.poll_s
         for car in self.cars.values():
@@ -174,6 +187,32 @@ class VirtualFleet:
         while self.clock() < end and not (stop and stop()):
             self.step()
             time.sleep(tick_s)
+
+    def _answer_offers(self) -> None:
+        """Accept or decline the pending offers (a share ``accept_rate`` accepted, spread evenly)."""
+        try:
+            offers = self.client.get("/v1/operator/offers")["data"]
+        except ServiceError as e:
+            self.errors += 1
+            logger.warning("reading offers failed: %s", e)
+            return
+        rate = self.params.accept_rate
+        for offer in offers:
+            oid = offer["offer_id"]
+            if oid in self._answered or offer["device_id"] not in self.cars:
+                continue
+            k = self.offers_accepted + self.offers_declined
+            accept = int((k + 1) * rate) > int(k * rate)
+            self._answered.add(oid)
+            try:
+                self.client.post(f"/v1/operator/offers/{oid}/{'accept' if accept else 'decline'}")
+            except ServiceError as e:  # expired or withdrawn meanwhile: the platform matches the trip again
+                logger.info("offer %s: %s", oid, e)
+                continue
+            if accept:
+                self.offers_accepted += 1
+            else:
+                self.offers_declined += 1
 
     def _read_plans(self, now: float) -> None:
         for v in self.client.get("/v1/operator/vehicles"):
