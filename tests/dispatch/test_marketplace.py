@@ -306,3 +306,31 @@ def test_a_snapshot_leaves_the_fare_quote_out_and_restore_takes_it_back() -> Non
     twin = DispatchEngine.restore(data, ROUTER, fare=quote)
     a, b = e.handle(Tick(30)), twin.handle(Tick(30))
     assert a.assign_vehicle.tolist() == b.assign_vehicle.tolist() == [0]  # the robotaxi quotes 500, drivers 501
+
+
+def test_set_market_replaces_the_rules_only_when_the_engine_can_take_them() -> None:
+    """The live service adds operators and changes their rules while the engine runs (``set_market``)."""
+    e = DispatchEngine(ROUTER, make_policy("immediate"), EngineParams(max_wait_s=300))
+    e.handle(VehiclesDocked(0, ["a0", "h0"], [0, 24], operator=[0, 1]))
+    e.handle(VehiclesUpdated(0, ["a0", "h0"], E.SERVICE_START, [0, 24]))
+    before = e.snapshot()
+    with pytest.raises(DispatchError, match="vehicles of operator 1"):
+        e.set_market(Marketplace((OperatorRules("av", offers=True),)))
+    assert e.snapshot() == before
+    e.set_market(market())
+    e.handle(RequestsArrived(1, [1], [23], [22]))  # east: outside av's area, offered to the driver
+    assert e.request_status(1) == RequestStatus.OFFERED
+    with pytest.raises(DispatchError, match="offers pending"):
+        e.set_market(Marketplace((OperatorRules("av"), OperatorRules("drivers"))))
+    with pytest.raises(DispatchError, match="offers pending"):
+        e.set_market(None)
+    with pytest.raises(DispatchError, match="one flag per node"):
+        e.set_market(Marketplace((OperatorRules("av", area=np.ones(3, bool)), OperatorRules("drivers", offers=True))))
+    d = e.handle(OffersAnswered(2, [1], ["h0"], [True]))
+    assert d.assign_request.tolist() == [1]
+    e.set_market(None)  # nothing pending: every vehicle may serve every request again
+    d = e.handle(RequestsArrived(3, [2], [1], [3]))
+    assert d.assign_request.tolist() == [2]
+    assert e.vehicle_id(int(d.assign_vehicle[0])) == "a0"
+    restored = DispatchEngine.restore(e.snapshot(), ROUTER)
+    assert restored.market is None

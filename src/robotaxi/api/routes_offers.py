@@ -40,7 +40,10 @@ def _pending(service: LiveService, operator_id: int) -> list[OfferOut]:
 async def list_offers(
     service: Service,
     op: Operator,
-    wait_s: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="seconds to wait while none is pending")] = 0,
+    wait_s: Annotated[
+        float,
+        Query(ge=0, le=MAX_WAIT_S, description="seconds to wait while none is pending (the server may cap it)"),
+    ] = 0,
 ) -> OfferList:
     # Subscribe before reading, so an offer made in between still wakes this poll.
     sub = service.offers_hub.subscribe(op.id)
@@ -49,7 +52,7 @@ async def list_offers(
         if found or wait_s == 0:
             return OfferList(data=found)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
+        deadline = loop.time() + min(wait_s, service.settings.long_poll_max_s)
         while not found:
             left = deadline - loop.time()
             if left <= 0:

@@ -47,6 +47,9 @@ class ServiceSettings:
         Name of the ledger and of its signing key (the first line of its checkpoints).
     checkpoint_interval_s : float
         Shortest time between two signed checkpoints (one is signed when the ledger grew).
+    long_poll_max_s : float
+        Longest the server holds a long-poll for offers (``wait_s`` above it waits this long); keep it below the
+        idle timeout of any proxy in front of the service.
     clock : callable
         Epoch seconds now (injected by tests).
     """
@@ -66,6 +69,7 @@ class ServiceSettings:
     currency: str = "USD"
     ledger_origin: str = "robotaxi.local/ledger"
     checkpoint_interval_s: float = 10.0
+    long_poll_max_s: float = 30.0
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
@@ -83,6 +87,8 @@ class ServiceSettings:
             raise ValueError("max_body_bytes must be >= 1024 and max_batch >= 1")
         if self.checkpoint_interval_s < 0:
             raise ValueError(f"checkpoint_interval_s: must be >= 0, got {self.checkpoint_interval_s}")
+        if self.long_poll_max_s < 0:
+            raise ValueError(f"long_poll_max_s: must be >= 0, got {self.long_poll_max_s}")
         if len(self.currency) != 3 or not self.currency.isupper():
             raise ValueError(f"currency: an ISO 4217 code like USD, got {self.currency!r}")
 
