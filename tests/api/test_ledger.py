@@ -3,12 +3,14 @@ checkpoint and inclusion proofs that verify offline with the verifier key alone.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
 import pytest
 import sqlalchemy as sa
 
+from robotaxi.errors import VerificationError
 from robotaxi.ledger import VerifierKey, open_checkpoint, verify_bundle
 from robotaxi.store import tables
 
@@ -91,3 +93,59 @@ def test_bad_safety_events_change_nothing(platform: Platform) -> None:
     assert r.status_code == 404
     with p.service.db.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.safety_events)).scalar_one() == 0
+
+
+def _disengagement(p: Platform, op: dict[str, str], car: str, n: int) -> None:
+    event = {
+        "device_id": car, "event_type": "disengagement", "timestamp": p.now_ms, "location": node_location(0),
+        "initiated_by": "ads", "driver_present": False, "location_type": "street", "description": f"event {n}",
+    }  # fmt: skip
+    r = p.client.post("/v1/operator/safety-events", json={"data": [event]}, headers=op)
+    assert r.status_code == 200, r.text
+
+
+def test_consistency_proofs_between_checkpoints(platform: Platform) -> None:
+    p = platform
+    op = p.operator("waymo")
+    car = p.vehicle(op, node=0)
+    reg = p.regulator()
+    assert p.client.get("/v1/ledger/consistency", params={"old_size": 0}, headers=reg).status_code == 404
+    _disengagement(p, op, car, 1)
+    p.advance(11)
+    _disengagement(p, op, car, 2)
+    _disengagement(p, op, car, 3)
+    p.advance(11)
+    listed = p.client.get("/v1/ledger/checkpoints", headers=reg).json()
+    sizes = [c["size"] for c in listed["data"]]
+    assert sizes == sorted(set(sizes))
+    assert sizes[-1] == 3
+    first = min(s for s in sizes if s > 0)
+    assert first < 3
+    vkey = VerifierKey.parse(listed["verifier_key"])
+    for c in listed["data"]:
+        assert open_checkpoint(c["note"], vkey).size == c["size"]
+    r = p.client.get("/v1/ledger/consistency", params={"old_size": first}, headers=reg)
+    assert r.status_code == 200, r.text
+    bundle = r.json()
+    old, new = verify_bundle(json.dumps(bundle), vkey).verify(vkey)  # type: ignore[misc]
+    assert (old.size, new.size) == (first, 3)
+    # a proof that does not fit the two roots fails offline
+    forged = {**bundle, "proof": [base64.b64encode(bytes(32)).decode(), *bundle["proof"][1:]]}
+    with pytest.raises(VerificationError):
+        verify_bundle(json.dumps(forged), vkey)
+    same = p.client.get("/v1/ledger/consistency", params={"old_size": 3, "new_size": 3}, headers=reg)
+    assert same.status_code == 200
+    assert same.json()["proof"] == []
+    # unknown sizes, the wrong order, bad numbers, roles
+    r = p.client.get("/v1/ledger/consistency", params={"old_size": 7, "new_size": 9}, headers=reg)
+    assert (r.status_code, r.json()["error"], r.json()["error_details"]) == (404, "unknown_checkpoint", ["old_size"])
+    r = p.client.get("/v1/ledger/consistency", params={"old_size": 3, "new_size": 9}, headers=reg)
+    assert (r.status_code, r.json()["error_details"]) == (404, ["new_size"])
+    r = p.client.get("/v1/ledger/consistency", params={"old_size": 3, "new_size": first}, headers=reg)
+    assert (r.status_code, r.json()["error_details"]) == (422, ["new_size"])
+    r = p.client.get("/v1/ledger/consistency", params={"old_size": 4}, headers=reg)
+    assert (r.status_code, r.json()["error_details"]) == (422, ["old_size"])
+    assert p.client.get("/v1/ledger/consistency", params={"old_size": -1}, headers=reg).status_code == 422
+    assert p.client.get("/v1/ledger/consistency", headers=reg).status_code == 422
+    assert p.client.get("/v1/ledger/consistency", params={"old_size": 1}, headers=op).status_code == 403
+    assert p.client.get("/v1/ledger/checkpoints", headers=p.admin).status_code == 200

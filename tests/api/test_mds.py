@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from typing import Any
 
 import pytest
 
-from .conftest import START_S, Platform
+from .conftest import START_S, Platform, node_location
 from .mds_schemas import errors, response_validator, validator
 
 pytestmark = pytest.mark.integration
@@ -159,3 +160,58 @@ def test_mds_errors_and_version_negotiation(platform: Platform) -> None:
     r = p.client.get("/mds/vehicles")
     assert r.status_code == 401
     assert errors(validator("response/error.yaml"), r.json()) == []
+
+
+def _pages(p: Platform, who: dict[str, str], path: str, key: str, **params: Any) -> list[Any]:
+    """Follow the ``links.next`` of a paged MDS endpoint; check first/last/prev on the way."""
+    body = _get(p, who, f"/mds{path}", path, **params)
+    out, seen = [], 0
+    while True:
+        out.extend(body[key])
+        links = body["links"]
+        assert links["first"].endswith("page=0")
+        assert (links["prev"] is None) == (seen == 0)
+        if seen:
+            assert links["prev"].endswith(f"page={seen - 1}")
+        if links["next"] is None:
+            assert links["last"].endswith(f"page={seen}")
+            return out
+        seen += 1
+        assert links["next"].endswith(f"page={seen}")
+        url = links["next"].removeprefix("http://testserver")
+        r = p.client.get(url, headers={**who, **MDS})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert errors(response_validator(path), body) == []
+
+
+def test_mds_paging_links(platform: Platform) -> None:
+    p = platform
+    p.service.settings = dataclasses.replace(p.service.settings, mds_page_size=2)
+    op = p.operator("waymo")
+    cars = [p.vehicle(op, node=n) for n in range(5)]
+    p.client.post(
+        "/v1/operator/telemetry",
+        json={
+            "data": [{"device_id": c, "timestamp": p.now_ms, "location": node_location(n)} for n, c in enumerate(cars)]
+        },
+        headers=op,
+    )
+    reg = p.regulator()
+    # registered in the same millisecond of the test clock: in device_id order
+    assert [v["device_id"] for v in _pages(p, reg, "/vehicles", "vehicles")] == sorted(cars)
+    assert [v["device_id"] for v in _pages(p, reg, "/vehicles/status", "vehicles_status")] == sorted(cars)
+    events = _pages(p, reg, "/events/recent", "events", start_time=START_S * 1000, end_time=p.now_ms + 1)
+    assert [e["device_id"] for e in events] == cars  # service_start of each, in the order recorded
+    assert all(e["event_types"] == ["service_start"] for e in events)
+    body = _get(p, reg, "/mds/vehicles", "/vehicles", page=2)
+    assert len(body["vehicles"]) == 1
+    assert body["links"]["next"] is None
+    bad = _get(p, reg, "/mds/vehicles", "/vehicles", 400, page=3)
+    assert bad["error"] == "bad_param"
+    assert _get(p, reg, "/mds/vehicles", "/vehicles", 400, page=-1)["error"] == "bad_param"
+    # another provider's token pages over its own vehicles only (none): one empty page
+    empty = _get(p, p.operator("zoox"), "/mds/vehicles", "/vehicles")
+    assert empty["vehicles"] == []
+    assert empty["links"]["next"] is None
+    assert empty["links"]["prev"] is None

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ServiceError
-from . import mds, routes_admin, routes_ledger, routes_offers, routes_operator, routes_public, routes_riders
+from . import dmv, mds, routes_admin, routes_ledger, routes_offers, routes_operator, routes_public, routes_riders
 from .live import LiveService
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def create_app(service: LiveService, *, manage: bool = True, dashboard: bool = F
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(SQLAlchemyError, _database_error)
-    routers = (routes_public, routes_admin, routes_riders, routes_operator, routes_offers, mds, routes_ledger)
+    routers = (routes_public, routes_admin, routes_riders, routes_operator, routes_offers, mds, routes_ledger, dmv)
     for r in (m.router for m in routers):
         app.include_router(r)
     if dashboard:

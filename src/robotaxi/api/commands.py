@@ -617,6 +617,14 @@ def safety_events(op: OperatorRef, batch: SafetyBatch) -> Callable[[Ctx], int]:
         _owned(ctx, op, devices, lambda i: f"data[{i}].device_id")
         limit = ctx.now_ms + ctx.service.settings.max_future_ms
         for i, p in enumerate(data):
+            if p.event_type == "disengagement" and p.initiated_by == "none":
+                raise ServiceError(
+                    f"data[{i}].initiated_by: a disengagement is initiated by someone (ads, safety_driver, "
+                    "remote_operator or passenger)",
+                    status=422,
+                    field=f"data[{i}].initiated_by",
+                    code="bad_param",
+                )
             if p.timestamp > limit:
                 raise ServiceError(
                     f"data[{i}].timestamp: {p.timestamp} is in the future",

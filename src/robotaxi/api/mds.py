@@ -236,16 +236,22 @@ def trip_json(r: Any, shared: bool) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- queries
-def _vehicles(conn: sa.Connection, scope: int | None, device: str | None = None) -> list[Any]:
+def _vehicles_query(scope: int | None, device: str | None = None, *, with_status: bool = False) -> sa.Select[Any]:
     q = sa.select(V, OP.c.provider_id).select_from(V.join(OP, V.c.operator_id == OP.c.id))
     if scope is not None:
         q = q.where(V.c.operator_id == scope)
     if device is not None:
         q = q.where(V.c.device_id == device)
-    return list(conn.execute(q.order_by(V.c.registered_ms, V.c.device_id)))
+    if with_status:  # MDS vehicle status needs both a last event and a last telemetry point
+        q = q.where(V.c.last_event_id.is_not(None), V.c.last_telemetry_id.is_not(None))
+    return q.order_by(V.c.registered_ms, V.c.device_id)
 
 
-def _events(conn: sa.Connection, scope: int | None, lo: int, hi: int) -> list[Any]:
+def _vehicles(conn: sa.Connection, scope: int | None, device: str | None = None) -> list[Any]:
+    return list(conn.execute(_vehicles_query(scope, device)))
+
+
+def _events_query(scope: int | None, lo: int, hi: int) -> sa.Select[Any]:
     q = (
         sa.select(VE, OP.c.provider_id)
         .select_from(VE.join(V, VE.c.device_id == V.c.device_id).join(OP, V.c.operator_id == OP.c.id))
@@ -253,7 +259,39 @@ def _events(conn: sa.Connection, scope: int | None, lo: int, hi: int) -> list[An
     )
     if scope is not None:
         q = q.where(V.c.operator_id == scope)
-    return list(conn.execute(q.order_by(VE.c.timestamp_ms, VE.c.seq)))
+    return q.order_by(VE.c.timestamp_ms, VE.c.seq)
+
+
+def _events(conn: sa.Connection, scope: int | None, lo: int, hi: int) -> list[Any]:
+    return list(conn.execute(_events_query(scope, lo, hi)))
+
+
+def _paged(
+    conn: sa.Connection, q: sa.Select[Any], request: Request, page: int, size: int
+) -> tuple[list[Any], dict[str, str | None]]:
+    """One page of an ordered query and its MDS ``links`` (JSON:API pagination: first, last, prev, next; ``next``
+    null on the last page). Pages are numbered from 0 by the ``page`` query parameter."""
+    total = int(conn.execute(sa.select(sa.func.count()).select_from(q.order_by(None).subquery())).scalar_one())
+    pages = max(1, -(-total // size))
+    if page >= pages:
+        raise ServiceError(
+            f"page: {page} is beyond the last page ({pages - 1}; {total} rows, {size} per page)",
+            status=400,
+            field="page",
+            code="bad_param",
+        )
+
+    def link(n: int | None) -> str | None:
+        return None if n is None else str(request.url.include_query_params(page=n))
+
+    rows = list(conn.execute(q.limit(size).offset(page * size)))
+    links = {
+        "first": link(0),
+        "last": link(pages - 1),
+        "prev": link(page - 1 if page > 0 else None),
+        "next": link(page + 1 if page + 1 < pages else None),
+    }
+    return rows, links
 
 
 def _device(device_id: str) -> str:
@@ -293,30 +331,34 @@ _TTL_MS = 1000
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found (or another provider's)"}}
 
 
-@router.get("/vehicles", summary="MDS /vehicles")
-def vehicles(request: Request, conn: Conn, service: Service, who: MdsReader) -> JSONResponse:
+Page = Annotated[int, Query(ge=0, le=10**9, description="page number (0 first); see the response's links")]
+
+
+@router.get("/vehicles", summary="MDS /vehicles (paged)")
+def vehicles(request: Request, conn: Conn, service: Service, who: MdsReader, page: Page = 0) -> JSONResponse:
     negotiate(request)
-    rows = _vehicles(conn, _scope(who))
+    rows, links = _paged(conn, _vehicles_query(_scope(who)), request, page, service.settings.mds_page_size)
     return _ok(
         {
             "vehicles": [vehicle_json(r) for r in rows],
             "last_updated": _now_ms(service),
             "ttl": _TTL_MS,
-            "links": {"next": None},
+            "links": links,
         }
     )
 
 
-@router.get("/vehicles/status", summary="MDS /vehicles/status")
-def vehicles_status(request: Request, conn: Conn, service: Service, who: MdsReader) -> JSONResponse:
+@router.get("/vehicles/status", summary="MDS /vehicles/status (paged)")
+def vehicles_status(request: Request, conn: Conn, service: Service, who: MdsReader, page: Page = 0) -> JSONResponse:
     negotiate(request)
-    rows = _vehicles(conn, _scope(who))
+    q = _vehicles_query(_scope(who), with_status=True)
+    rows, links = _paged(conn, q, request, page, service.settings.mds_page_size)
     return _ok(
         {
             "vehicles_status": _status(conn, rows),
             "last_updated": _now_ms(service),
             "ttl": _TTL_MS,
-            "links": {"next": None},
+            "links": links,
         }
     )
 
@@ -388,6 +430,7 @@ def events_recent(
     who: MdsReader,
     start_time: Annotated[int | None, Query(description="epoch ms, inclusive")] = None,
     end_time: Annotated[int | None, Query(description="epoch ms, exclusive")] = None,
+    page: Page = 0,
 ) -> JSONResponse:
     negotiate(request)
     for name, value in (("start_time", start_time), ("end_time", end_time)):
@@ -404,9 +447,9 @@ def events_recent(
             field="start_time",
             code="bad_param",
         )
-    return _ok(
-        {"events": [event_json(r) for r in _events(conn, _scope(who), start_time, end_time)], "links": {"next": None}}
-    )
+    q = _events_query(_scope(who), start_time, end_time)
+    rows, links = _paged(conn, q, request, page, service.settings.mds_page_size)
+    return _ok({"events": [event_json(r) for r in rows], "links": links})
 
 
 @router.get("/telemetry", summary="MDS /telemetry (telemetry in the hour)")

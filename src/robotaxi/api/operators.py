@@ -60,6 +60,7 @@ def operator_out(r: Any) -> OperatorOut:
         created_ms=r.created_ms,
         offers=bool(r.offers),
         offer_timeout_s=int(r.offer_timeout_s),
+        dmv_permit=r.dmv_permit,
     )
 
 
@@ -109,6 +110,7 @@ def create_operator(body: OperatorIn) -> Callable[[Ctx], OperatorOut]:
             "created_ms": ctx.now_ms,
             "offers": body.offers,
             "offer_timeout_s": body.offer_timeout_s,
+            "dmv_permit": body.dmv_permit,
         }
         _apply_rules(ctx, {next_id: values})
         conn.execute(OP.insert().values(id=next_id, **values))

@@ -1,7 +1,10 @@
-"""Regulator routes of the ledger: the latest signed checkpoint and inclusion proofs for trips and safety events.
+"""Regulator routes of the ledger: signed checkpoints, inclusion proofs for trips and safety events, and
+consistency proofs between two checkpoints.
 
-A proof is an ``robotaxi.ledger/inclusion-v1`` bundle (``docs/ledger.md``) that anyone checks offline with the
-verifier key: ``robotaxi ledger verify bundle.json --key ledger.vkey``.
+A proof is an ``robotaxi.ledger/inclusion-v1`` or ``consistency-v1`` bundle (``docs/ledger.md``) that anyone checks
+offline with the verifier key: ``robotaxi ledger verify bundle.json --key ledger.vkey``. A consistency bundle
+proves (RFC 9162 section 2.1.4) that the log of the newer checkpoint extends the older one: nothing recorded was
+changed or removed between them.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ import base64
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 
 from ..errors import ServiceError
-from ..ledger import InclusionBundle
+from ..ledger import ConsistencyBundle, InclusionBundle
 from .auth import Principal, Role, allow
 from .deps import Service
-from .schemas import CheckpointOut
+from .schemas import CheckpointBrief, CheckpointList, CheckpointOut
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 Auditor = Annotated[Principal, Depends(allow(Role.REGULATOR, Role.ADMIN))]
@@ -66,3 +69,61 @@ def trip_proof(trip_id: Annotated[uuid.UUID, Path()], service: Service, _: Audit
 @router.get("/safety-events/{event_id}/proof", summary="Inclusion proof of a reported safety event")
 def safety_proof(event_id: Annotated[uuid.UUID, Path()], service: Service, _: Auditor) -> dict[str, Any]:
     return _proof(service, "safety_event", str(event_id))
+
+
+@router.get("/checkpoints", response_model=CheckpointList, summary="Every signed checkpoint, oldest first")
+def checkpoints(service: Service, _: Auditor) -> CheckpointList:
+    with service.ledger.reader() as ledger:
+        cps = ledger.checkpoints()
+    return CheckpointList(
+        data=[
+            CheckpointBrief(
+                size=c.size, root=base64.b64encode(c.root).decode("ascii"), note=c.note, signed_ms=c.created_ms
+            )
+            for c in cps
+        ],
+        verifier_key=service.ledger.verifier,
+    )
+
+
+@router.get(
+    "/consistency",
+    summary="Consistency proof between two signed checkpoints (offline-verifiable bundle)",
+    responses={404: {"description": "No signed checkpoint of that size"}},
+)
+def consistency(
+    service: Service,
+    _: Auditor,
+    old_size: Annotated[int, Query(ge=0, le=2**62, description="size of the older signed checkpoint")],
+    new_size: Annotated[
+        int | None, Query(ge=0, le=2**62, description="size of the newer one (default: the latest checkpoint)")
+    ] = None,
+) -> dict[str, Any]:
+    if new_size is not None and new_size < old_size:
+        raise ServiceError(
+            f"new_size: {new_size} is smaller than old_size {old_size}", status=422, field="new_size", code="bad_param"
+        )
+    with service.ledger.reader() as ledger:
+        by_size = {c.size: c for c in ledger.checkpoints()}  # the latest checkpoint of each size
+        if not by_size:
+            raise ServiceError("no checkpoint has been signed yet", status=404, code="not_found")
+        newest = max(by_size)
+        if new_size is None:
+            new_size = newest
+            if new_size < old_size:
+                raise ServiceError(
+                    f"old_size: {old_size} is larger than the latest checkpoint ({newest})",
+                    status=422,
+                    field="old_size",
+                    code="bad_param",
+                )
+        for name, size in (("old_size", old_size), ("new_size", new_size)):
+            if size not in by_size:
+                raise ServiceError(
+                    f"{name}: no signed checkpoint of size {size} (GET /v1/ledger/checkpoints lists them)",
+                    status=404,
+                    field=name,
+                    code="unknown_checkpoint",
+                )
+        out: dict[str, Any] = ConsistencyBundle.build(ledger, by_size[old_size].note, by_size[new_size].note).to_json()
+    return out

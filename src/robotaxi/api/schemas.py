@@ -56,6 +56,11 @@ class TokenResponse(BaseModel):
 
 # ---------------------------------------------------------------------- admin
 OfferTimeout = Annotated[int, Field(ge=5, le=600, description="seconds an operator has to answer an offer")]
+Permit = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$"),
+    Field(description="California DMV permit number (the DMV reports need it)"),
+]
 
 
 class OperatorIn(Strict):
@@ -63,11 +68,13 @@ class OperatorIn(Strict):
     provider_id: uuid.UUID | None = Field(None, description="MDS provider UUID; a new one when absent")
     offers: bool = Field(False, description="offer each trip to the operator, who accepts or declines it")
     offer_timeout_s: OfferTimeout = 30
+    dmv_permit: Permit | None = None
 
 
 class OperatorPatch(Strict):
     offers: bool | None = None
     offer_timeout_s: OfferTimeout | None = None
+    dmv_permit: Permit | None = None
 
 
 class OperatorOut(BaseModel):
@@ -76,6 +83,7 @@ class OperatorOut(BaseModel):
     created_ms: int
     offers: bool
     offer_timeout_s: int
+    dmv_permit: str | None
 
 
 class CredentialIn(Strict):
@@ -243,6 +251,18 @@ class SafetyEventIn(Strict):
 
 class SafetyBatch(Strict):
     data: list[SafetyEventIn] = Field(min_length=1)
+
+
+class CheckpointBrief(BaseModel):
+    size: int
+    root: str = Field(description="base64 of the RFC 9162 root hash")
+    note: str = Field(description="the C2SP signed note")
+    signed_ms: int
+
+
+class CheckpointList(BaseModel):
+    data: list[CheckpointBrief]
+    verifier_key: str
 
 
 class CheckpointOut(BaseModel):

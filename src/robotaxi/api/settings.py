@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,10 @@ class ServiceSettings:
         Name of the ledger and of its signing key (the first line of its checkpoints).
     checkpoint_interval_s : float
         Shortest time between two signed checkpoints (one is signed when the ledger grew).
+    mds_page_size : int
+        Rows per page of the paged MDS endpoints (``/vehicles``, ``/vehicles/status``, ``/events/recent``).
+    timezone : str
+        IANA time zone of the platform's local calendar (the DMV reports' dates and months).
     long_poll_max_s : float
         Longest the server holds a long-poll for offers (``wait_s`` above it waits this long); keep it below the
         idle timeout of any proxy in front of the service.
@@ -70,6 +75,8 @@ class ServiceSettings:
     ledger_origin: str = "robotaxi.local/ledger"
     checkpoint_interval_s: float = 10.0
     long_poll_max_s: float = 30.0
+    timezone: str = "UTC"
+    mds_page_size: int = 1000
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
@@ -87,8 +94,14 @@ class ServiceSettings:
             raise ValueError("max_body_bytes must be >= 1024 and max_batch >= 1")
         if self.checkpoint_interval_s < 0:
             raise ValueError(f"checkpoint_interval_s: must be >= 0, got {self.checkpoint_interval_s}")
+        if self.mds_page_size < 1:
+            raise ValueError(f"mds_page_size: must be >= 1, got {self.mds_page_size}")
         if self.long_poll_max_s < 0:
             raise ValueError(f"long_poll_max_s: must be >= 0, got {self.long_poll_max_s}")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError) as e:
+            raise ValueError(f"timezone: {self.timezone!r} is not an IANA time zone (e.g. America/Los_Angeles)") from e
         if len(self.currency) != 3 or not self.currency.isupper():
             raise ValueError(f"currency: an ISO 4217 code like USD, got {self.currency!r}")
 

@@ -35,6 +35,9 @@ def serve(
     dashboard: Annotated[
         bool, typer.Option("--dashboard", help="Serve the live dashboard at /dashboard (admins and regulators).")
     ] = False,
+    timezone: Annotated[
+        str, typer.Option(help="IANA time zone of the local calendar (DMV report dates), e.g. America/Los_Angeles.")
+    ] = "UTC",
 ) -> None:
     """Run the live platform until interrupted. On first start it prints where the admin API key is."""
     import tomllib
@@ -67,6 +70,7 @@ def serve(
             tick_s=tick,
             max_wait_s=max_wait,
             fares=schedule,
+            timezone=timezone,
         )
     except ValueError as e:
         raise ServiceError(str(e)) from e

@@ -32,9 +32,11 @@ operators = sa.Table(
     sa.Column("created_ms", _MS, nullable=False),
     sa.Column("offers", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("offer_timeout_s", sa.Integer, nullable=False, server_default=sa.text("30")),
+    sa.Column("dmv_permit", sa.String(32), nullable=True),
 )
 """Operators (MDS providers). ``id`` is also the operator index the dispatch engine knows (0, 1, ...). ``offers``:
-the platform offers each trip to the operator, who accepts or declines it within ``offer_timeout_s``."""
+the platform offers each trip to the operator, who accepts or declines it within ``offer_timeout_s``. ``dmv_permit``:
+its California DMV permit number (the DMV reports need it)."""
 
 credentials = sa.Table(
     "credentials",
