@@ -182,7 +182,7 @@ class LiveService:
                 start_s=now,
             )
             with self.db.connect() as conn:
-                engine.set_market(market_rules(conn))
+                engine.set_market(market_rules(conn, self.network))
             return engine
         if row.network != self.settings.network:
             raise StoreError(

@@ -4,8 +4,10 @@ one transaction).
 
 An operator with ``offers`` gets each trip as an **offer** it accepts or declines within ``offer_timeout_s``
 (:mod:`.offers`); the engine's own offer mechanism (``Decisions.offer_*``, ``OffersAnswered``; see
-``docs/marketplace.md``) does the rest. Without any such operator the engine runs without a marketplace (every
-vehicle may serve every request), exactly as before.
+``docs/marketplace.md``) does the rest. An operator with an ``area`` (GeoJSON polygons, checked like the
+marketplace's ``[[operators]] area`` by :class:`~robotaxi.fleet.ServiceArea`) serves only trips whose pickup and
+dropoff both lie in it. Without offers or areas the engine runs without a marketplace (every vehicle may serve
+every request), exactly as before.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from ..errors import DispatchError, ServiceError
@@ -21,7 +24,10 @@ from ..store import tables
 from .schemas import OperatorIn, OperatorOut, OperatorPatch
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from ..dispatch import Marketplace
+    from ..network import RoadNetwork
     from .live import Ctx
 
 OP = tables.operators
@@ -29,7 +35,50 @@ OP = tables.operators
 OFFER_POLICIES = ("immediate", "batch")
 
 
-def market_rules(conn: sa.Connection, change: dict[int, dict[str, Any]] | None = None) -> Marketplace | None:
+def area_mask(geojson: Any, network: RoadNetwork, what: str) -> NDArray[np.bool_]:
+    """The network nodes inside a GeoJSON area (FeatureCollection, Feature, Polygon or MultiPolygon).
+
+    Raises
+    ------
+    ServiceError
+        422 naming the problem: not GeoJSON, not polygons, invalid or self-intersecting polygons, no node inside.
+    """
+    from shapely.errors import GEOSException
+    from shapely.geometry import shape
+
+    from ..errors import FleetError
+    from ..fleet.area import ServiceArea
+
+    def bad(text: str) -> ServiceError:
+        return ServiceError(f"{what}: {text}", status=422, field="area", code="bad_param")
+
+    if not isinstance(geojson, dict):
+        raise bad("expected a GeoJSON object")
+    kind = geojson.get("type")
+    if kind == "FeatureCollection":
+        features = geojson.get("features")
+        if not isinstance(features, list):
+            raise bad("a FeatureCollection needs a list of features")
+        raw = [f.get("geometry") if isinstance(f, dict) else None for f in features]
+    elif kind == "Feature":
+        raw = [geojson.get("geometry")]
+    else:
+        raw = [geojson]
+    geoms = []
+    for i, g in enumerate(raw):
+        try:
+            geoms.append(shape(g))
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, GEOSException) as e:
+            raise bad(f"feature {i} is not a geometry ({e})") from e
+    try:
+        return ServiceArea.from_geometries(geoms, network, what=what).mask
+    except (FleetError, GEOSException, ValueError) as e:
+        raise bad(str(e).removeprefix(f"{what}: ")) from e
+
+
+def market_rules(
+    conn: sa.Connection, network: RoadNetwork, change: dict[int, dict[str, Any]] | None = None
+) -> Marketplace | None:
     """The engine's marketplace for the operators stored, with ``change`` (operator id -> column values) applied
     on top (None when no operator needs a marketplace)."""
     from ..dispatch import Marketplace, OperatorRules
@@ -41,13 +90,18 @@ def market_rules(conn: sa.Connection, change: dict[int, dict[str, Any]] | None =
             next(r for r in rows if r["id"] == op_id).update(values)
         else:
             rows.append({"id": op_id, **values})
-    if not any(r["offers"] for r in rows):
+    if not any(r["offers"] or r.get("area") is not None for r in rows):
         return None
     if [int(r["id"]) for r in rows] != list(range(len(rows))):  # ids are dense by construction (create_operator)
         raise ServiceError("operator ids are not dense 0..n-1: the operators table was edited by hand", status=500)
     return Marketplace(
         tuple(
-            OperatorRules(str(r["name"]), offers=bool(r["offers"]), offer_timeout_s=int(r["offer_timeout_s"]))
+            OperatorRules(
+                str(r["name"]),
+                area=None if r.get("area") is None else area_mask(r["area"], network, f"operator {r['name']!r}: area"),
+                offers=bool(r["offers"]),
+                offer_timeout_s=int(r["offer_timeout_s"]),
+            )
             for r in rows
         )
     )
@@ -61,6 +115,7 @@ def operator_out(r: Any) -> OperatorOut:
         offers=bool(r.offers),
         offer_timeout_s=int(r.offer_timeout_s),
         dmv_permit=r.dmv_permit,
+        area=r.area,
     )
 
 
@@ -80,7 +135,7 @@ def _apply_rules(ctx: Ctx, change: dict[int, dict[str, Any]]) -> None:
     """Hand the engine the rules the table will hold after ``change``; refused (nothing changed) when the engine
     cannot take them. Called before the command writes: a refusal must leave the table as it was."""
     try:
-        ctx.engine.set_market(market_rules(ctx.conn, change))
+        ctx.engine.set_market(market_rules(ctx.conn, ctx.service.network, change))
     except DispatchError as e:
         raise ServiceError(f"offers: {e}", status=409, field="offers", code="offers_pending") from e
     ctx.dirty = True
@@ -111,6 +166,7 @@ def create_operator(body: OperatorIn) -> Callable[[Ctx], OperatorOut]:
             "offers": body.offers,
             "offer_timeout_s": body.offer_timeout_s,
             "dmv_permit": body.dmv_permit,
+            "area": body.area,
         }
         _apply_rules(ctx, {next_id: values})
         conn.execute(OP.insert().values(id=next_id, **values))
@@ -129,6 +185,20 @@ def update_operator(name: str, body: OperatorPatch) -> Callable[[Ctx], OperatorO
             _check_policy(ctx, bool(values.get("offers", row.offers)))
             _apply_rules(ctx, {int(row.id): values})
             ctx.conn.execute(OP.update().where(OP.c.id == row.id).values(**values))
+        return operator_out(ctx.conn.execute(sa.select(OP).where(OP.c.id == row.id)).one())
+
+    return run
+
+
+def set_area(name: str, area: dict[str, Any] | None) -> Callable[[Ctx], OperatorOut]:
+    """Give an operator a service area (GeoJSON), or none (``None``: everywhere)."""
+
+    def run(ctx: Ctx) -> OperatorOut:
+        row = ctx.conn.execute(sa.select(OP).where(OP.c.name == name)).first()
+        if row is None:
+            raise ServiceError(f"name: no operator named {name!r}", status=404, field="name", code="unknown_operator")
+        _apply_rules(ctx, {int(row.id): {"area": area}})
+        ctx.conn.execute(OP.update().where(OP.c.id == row.id).values(area=area))
         return operator_out(ctx.conn.execute(sa.select(OP).where(OP.c.id == row.id)).one())
 
     return run

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Body, Path, status
 
 from ..errors import ServiceError
 from ..store import tables
@@ -44,6 +44,25 @@ async def update_operator(
     _: Admin,
 ) -> OperatorOut:
     return await service.run(operators.update_operator(name, body))
+
+
+OperatorName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+@router.put(
+    "/operators/{name}/area",
+    response_model=OperatorOut,
+    summary="Set an operator's service area (GeoJSON polygons): it serves only trips inside it",
+)
+async def set_area(
+    name: OperatorName, body: Annotated[dict[str, Any], Body()], service: Service, _: Admin
+) -> OperatorOut:
+    return await service.run(operators.set_area(name, body))
+
+
+@router.delete("/operators/{name}/area", response_model=OperatorOut, summary="Remove an operator's service area")
+async def remove_area(name: OperatorName, service: Service, _: Admin) -> OperatorOut:
+    return await service.run(operators.set_area(name, None))
 
 
 def _credential(r: sa.Row[tuple[object, ...]], operator: str | None, key: str | None = None) -> CredentialOut:

@@ -4,7 +4,7 @@ one: ``device_id``, ``provider_id``, ``trip_id``, ``location`` as ``{lat, lng}``
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -69,6 +69,9 @@ class OperatorIn(Strict):
     offers: bool = Field(False, description="offer each trip to the operator, who accepts or declines it")
     offer_timeout_s: OfferTimeout = 30
     dmv_permit: Permit | None = None
+    area: dict[str, Any] | None = Field(
+        None, description="service area: GeoJSON FeatureCollection, Feature, Polygon or MultiPolygon (WGS84)"
+    )
 
 
 class OperatorPatch(Strict):
@@ -84,6 +87,7 @@ class OperatorOut(BaseModel):
     offers: bool
     offer_timeout_s: int
     dmv_permit: str | None
+    area: dict[str, Any] | None = Field(description="the service area (GeoJSON); null: everywhere")
 
 
 class CredentialIn(Strict):

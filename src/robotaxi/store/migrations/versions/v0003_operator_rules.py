@@ -1,4 +1,4 @@
-"""The operators' DMV permit numbers (for the DMV-format safety reports).
+"""Operators' DMV permit numbers (for the DMV-format safety reports) and service areas (GeoJSON).
 
 Revision ID: 0003
 Revises: 0002
@@ -19,8 +19,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("operators") as batch:
         batch.add_column(sa.Column("dmv_permit", sa.String(32), nullable=True))
+        batch.add_column(sa.Column("area", sa.JSON, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("operators") as batch:
+        batch.drop_column("area")
         batch.drop_column("dmv_permit")
