@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+
+from robotaxi.market.config import parse_fares
+from robotaxi.store import tables
 
 from .conftest import Platform, node_location
 
@@ -78,3 +82,47 @@ def test_bad_areas_are_refused_and_change_nothing(platform: Platform) -> None:
     assert [o["name"] for o in p.client.get("/v1/admin/operators", headers=p.admin).json()] == ["westco"]
     assert p.client.put("/v1/admin/operators/nobody/area", json=_west(), headers=p.admin).status_code == 404
     assert p.client.put("/v1/admin/operators/westco/area", json=_west(), headers=p.rider("x")).status_code == 403
+
+
+FARES = {"base_cents": 250, "per_km_cents": 120, "per_minute_cents": 30, "minimum_cents": 500}
+
+
+def test_operator_fares_price_its_quotes_and_trips(platform: Platform) -> None:
+    p = platform
+    assert p.service.settings.fares is None  # the platform itself sets no fares
+    r = p.client.post("/v1/admin/operators", json={"name": "pricey", "fares": FARES}, headers=p.admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["fares"] == FARES
+    op = p.auth(p.token_for(p.key("operator", "pricey-ops", operator="pricey")))
+    car = p.vehicle(op, 0)
+    rider = p.rider("ana")
+    schedule = parse_fares(FARES)
+    ride = p.ride(rider, 2, 14, operator="pricey").json()
+    q = ride["quote"]
+    assert q["fare_cents"] == int(schedule.fare_cents([q["direct_distance_m"]], [q["direct_duration_s"]])[0])
+    assert q["fare_cents"] > 0
+    assert q["currency"] == "USD"
+    # a ride for any operator is quoted with the platform's fares (none here)
+    assert p.ride(rider, 3, 15).json()["quote"]["fare_cents"] is None
+    trip = ride["trip_id"]
+    p.advance(40)
+    assert p.event(op, car, "reservation_stop", 2, trip).status_code == 200
+    assert p.event(op, car, "trip_start", 2, trip).status_code == 200
+    p.advance(50)
+    assert p.event(op, car, "trip_stop", 14, trip).status_code == 200
+    assert p.event(op, car, "trip_end", 14, trip).status_code == 200
+    with p.service.db.connect() as conn:
+        row = conn.execute(sa.select(tables.trips).where(tables.trips.c.trip_id == trip)).one()
+    assert row.fare_cents == int(schedule.fare_cents([row.distance_m], [row.duration_s])[0])
+    assert row.duration_s == 50
+    # bad tables are refused, naming the field; a null clears the operator's fares
+    for bad in ({**FARES, "base_cents": -1}, {**FARES, "tip_cents": 5}, {**FARES, "per_km_cents": 1.5}):
+        r = p.client.patch("/v1/admin/operators/pricey", json={"fares": bad}, headers=p.admin)
+        assert (r.status_code, r.json()["error_details"]) == (422, ["fares"]), r.text
+    assert p.client.get("/v1/admin/operators", headers=p.admin).json()[0]["fares"] == FARES
+    r = p.client.patch("/v1/admin/operators/pricey", json={"offers": None}, headers=p.admin)
+    assert (r.status_code, r.json()["error_details"]) == (422, ["offers"])
+    r = p.client.patch("/v1/admin/operators/pricey", json={"fares": None}, headers=p.admin)
+    assert r.status_code == 200
+    assert r.json()["fares"] is None
+    assert p.ride(rider, 4, 16, operator="pricey").json()["quote"]["fare_cents"] is None

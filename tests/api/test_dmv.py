@@ -63,6 +63,7 @@ def test_dmv_reports_of_the_platforms_records(platform: Platform) -> None:
     _telemetry(p, op, moving, [0, 1, 2, 8])  # three blocks of 200 m
     _telemetry(p, op, parked, [35])
     assert _disengage(p, op, moving, "safety_driver", "construction zone").status_code == 200
+    p.advance(1)  # the report lists events in time order
     assert _disengage(p, op, moving, "ads", "sensor fault, stopped").status_code == 200
     reg = p.regulator()
     rows = _csv(p, "/v1/safety/dmv/2027/disengagements.csv", reg)

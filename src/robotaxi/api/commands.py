@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from ..errors import OffNetworkError, ServiceError
 from ..store import tables
 from . import views
+from .operators import fare_schedule
 from .schemas import (
     EventBatch,
     Location,
@@ -440,8 +441,8 @@ def _complete_trip(ctx: Ctx, ride: Any, end_ms: int, where: Location, op: Operat
     duration_s = max(0, round((end_ms - start_ms) / 1000))
     # Vehicles drive the router's routes (their plans come from it), so the ride's distance is the route's.
     distance_m = int(ctx.service.router.distance1(int(ride.o_node), int(ride.d_node)))
-    fares = ctx.service.settings.fares
-    fare = int(fares.fare_cents(distance_m, duration_s)[0]) if fares is not None else None
+    fares = fare_schedule(ctx.conn, op.id, ctx.service.settings.fares)
+    fare = int(fares.fare_cents([distance_m], [duration_s])[0]) if fares is not None else None
     ctx.conn.execute(
         tables.trips.insert().values(
             trip_id=ride.trip_id,
@@ -512,8 +513,9 @@ def request_ride(rider: str, key: str, body: RideRequestIn) -> Callable[[Ctx], t
         router = ctx.service.router
         direct_s = int(router.time1(o, d, ctx.now_s))
         direct_m = int(router.distance1(o, d))
-        fares = ctx.service.settings.fares
-        fare = int(fares.fare_cents(direct_m, direct_s)[0]) if fares is not None else None
+        # A ride for one operator is quoted with its fares; any other with the platform's.
+        fares = fare_schedule(ctx.conn, None if operator < 0 else operator, ctx.service.settings.fares)
+        fare = int(fares.fare_cents([direct_m], [direct_s])[0]) if fares is not None else None
         rid = ctx.service.next_request_id()
 
         def write(_: Decisions) -> None:

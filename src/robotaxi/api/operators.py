@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from ..dispatch import Marketplace
+    from ..market.fares import FareSchedule
     from ..network import RoadNetwork
     from .live import Ctx
 
@@ -107,6 +108,29 @@ def market_rules(
     )
 
 
+def parse_fare_table(table: dict[str, Any] | None, name: str) -> FareSchedule | None:
+    """An operator's fare schedule from its stored table (checked like the scenario's ``[fares]``)."""
+    from ..errors import MarketConfigError
+    from ..market.config import parse_fares
+
+    if table is None:
+        return None
+    try:
+        return parse_fares(table, operator=name, where="fares")
+    except MarketConfigError as e:
+        raise ServiceError(str(e), status=422, field="fares", code="bad_param") from e
+
+
+def fare_schedule(conn: sa.Connection, operator_id: int | None, default: FareSchedule | None) -> FareSchedule | None:
+    """The fares of a trip served (or requested) by ``operator_id``: its own schedule, else the platform's."""
+    if operator_id is None:
+        return default
+    row = conn.execute(sa.select(OP.c.name, OP.c.fares).where(OP.c.id == operator_id)).first()
+    if row is None or row.fares is None:
+        return default
+    return parse_fare_table(row.fares, str(row.name))
+
+
 def operator_out(r: Any) -> OperatorOut:
     return OperatorOut(
         name=r.name,
@@ -116,6 +140,7 @@ def operator_out(r: Any) -> OperatorOut:
         offer_timeout_s=int(r.offer_timeout_s),
         dmv_permit=r.dmv_permit,
         area=r.area,
+        fares=r.fares,
     )
 
 
@@ -157,6 +182,7 @@ def create_operator(body: OperatorIn) -> Callable[[Ctx], OperatorOut]:
                 code="already_registered",
             )
         _check_policy(ctx, body.offers)
+        parse_fare_table(body.fares, body.name)
         # Operator ids are the engine's operator indices: dense from 0, never reused.
         next_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(OP.c.id) + 1, 0))).scalar_one())
         values = {
@@ -167,6 +193,7 @@ def create_operator(body: OperatorIn) -> Callable[[Ctx], OperatorOut]:
             "offer_timeout_s": body.offer_timeout_s,
             "dmv_permit": body.dmv_permit,
             "area": body.area,
+            "fares": body.fares,
         }
         _apply_rules(ctx, {next_id: values})
         conn.execute(OP.insert().values(id=next_id, **values))
@@ -180,9 +207,13 @@ def update_operator(name: str, body: OperatorPatch) -> Callable[[Ctx], OperatorO
         row = ctx.conn.execute(sa.select(OP).where(OP.c.name == name)).first()
         if row is None:
             raise ServiceError(f"name: no operator named {name!r}", status=404, field="name", code="unknown_operator")
-        values = body.model_dump(exclude_none=True)
+        values = body.model_dump(exclude_unset=True)  # an explicit null clears dmv_permit or fares
+        for key in ("offers", "offer_timeout_s"):
+            if key in values and values[key] is None:
+                raise ServiceError(f"{key}: cannot be null", status=422, field=key, code="bad_param")
         if values:
             _check_policy(ctx, bool(values.get("offers", row.offers)))
+            parse_fare_table(values.get("fares"), name)
             _apply_rules(ctx, {int(row.id): values})
             ctx.conn.execute(OP.update().where(OP.c.id == row.id).values(**values))
         return operator_out(ctx.conn.execute(sa.select(OP).where(OP.c.id == row.id)).one())

@@ -35,7 +35,9 @@ def list_operators(conn: Conn, _: Admin) -> list[OperatorOut]:
 
 
 @router.patch(
-    "/operators/{name}", response_model=OperatorOut, summary="Change an operator's rules (offers, offer timeout)"
+    "/operators/{name}",
+    response_model=OperatorOut,
+    summary="Change an operator's rules (offers, offer timeout, DMV permit, fares)",
 )
 async def update_operator(
     name: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],

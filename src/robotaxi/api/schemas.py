@@ -63,6 +63,12 @@ Permit = Annotated[
 ]
 
 
+FARES_DOC = (
+    "the operator's fare schedule, integer cents: base_cents, per_km_cents, per_minute_cents, minimum_cents "
+    "(and pooled_discount); its quotes and trips use it instead of the platform's"
+)
+
+
 class OperatorIn(Strict):
     name: Name
     provider_id: uuid.UUID | None = Field(None, description="MDS provider UUID; a new one when absent")
@@ -72,12 +78,14 @@ class OperatorIn(Strict):
     area: dict[str, Any] | None = Field(
         None, description="service area: GeoJSON FeatureCollection, Feature, Polygon or MultiPolygon (WGS84)"
     )
+    fares: dict[str, Any] | None = Field(None, description=FARES_DOC)
 
 
 class OperatorPatch(Strict):
     offers: bool | None = None
     offer_timeout_s: OfferTimeout | None = None
     dmv_permit: Permit | None = None
+    fares: dict[str, Any] | None = Field(None, description=FARES_DOC)
 
 
 class OperatorOut(BaseModel):
@@ -88,6 +96,7 @@ class OperatorOut(BaseModel):
     offer_timeout_s: int
     dmv_permit: str | None
     area: dict[str, Any] | None = Field(description="the service area (GeoJSON); null: everywhere")
+    fares: dict[str, Any] | None = Field(description="the operator's fare schedule; null: the platform's")
 
 
 class CredentialIn(Strict):
