@@ -301,7 +301,9 @@ def telemetry(op: OperatorRef, batch: TelemetryBatch) -> Callable[[Ctx], int]:
                 ],
             )  # fmt: skip
 
-        ctx.handle(VehiclesUpdated(ctx.now_s, tuple(devices), LOCATED, nodes), write)
+        # The engine needs each vehicle's latest position only: one row per vehicle (its last point in the batch).
+        final = {d: i for i, d in enumerate(devices)}
+        ctx.handle(VehiclesUpdated(ctx.now_s, tuple(final), LOCATED, [nodes[i] for i in final.values()]), write)
         return len(data)
 
     return run

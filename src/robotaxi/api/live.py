@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import queue
 import threading
 import time
@@ -64,6 +65,7 @@ class Ctx:
     touched: set[int] = field(default_factory=set)
 
     reported: set[int] = field(default_factory=set)
+    snapshot_saved: bool = False
     #: Messages for operators (offers made and withdrawn), published once the batch has committed.
     notices: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
@@ -78,6 +80,7 @@ class Ctx:
         decisions = self.engine.handle(event)  # raises DispatchError and changes nothing on bad input
         self.dirty = True
         try:
+            self.service.log_input(self.conn, "event", event)
             if then is not None:
                 then(decisions)
             record_decisions(self, decisions)
@@ -171,8 +174,15 @@ class LiveService:
             row = conn.execute(sa.select(tables.engine_state).where(tables.engine_state.c.id == 1)).first()
             last = conn.execute(sa.select(sa.func.max(tables.ride_requests.c.request_id))).scalar_one()
             seq = conn.execute(sa.select(sa.func.max(tables.vehicle_events.c.seq))).scalar_one()
+            log = tables.engine_log
+            since = int(row.log_seq) if row is not None else 0
+            entries = conn.execute(sa.select(log).where(log.c.seq > since).order_by(log.c.seq)).all()
         self._next_request_id = int(last or 0) + 1
         self._next_event_seq = int(seq or 0) + 1
+        self._snapshot_at = float("-inf") if row is None else self.clock()
+        self._log_seq = int(entries[-1].seq) if entries else since
+        if row is None and entries:
+            raise StoreError("the engine log holds inputs but there is no engine snapshot to replay them on")
         if row is None:
             now = int(self.clock())
             engine = DispatchEngine(
@@ -190,9 +200,17 @@ class LiveService:
                 hint="start with the same --network, or use another --database",
             )
         try:
-            return DispatchEngine.restore(row.snapshot, self.router)
+            engine = DispatchEngine.restore(row.snapshot, self.router)
         except DispatchError as e:
             raise StoreError(f"the stored engine snapshot cannot be restored: {e}") from e
+        try:
+            for entry in entries:  # the inputs accepted since the snapshot, in order: the engine is deterministic
+                replay(engine, entry.kind, entry.payload)
+        except DispatchError as e:
+            raise StoreError(f"engine log entry {entry.seq} cannot be replayed: {e}") from e
+        if entries:
+            logger.info("engine restored: snapshot plus %d logged inputs replayed", len(entries))
+        return engine
 
     def _bootstrap_admin(self) -> None:
         """On first start (no admin credential), create one and write it to ``<data_dir>/admin.key`` (0600)."""
@@ -226,6 +244,12 @@ class LiveService:
         rid = self._next_request_id
         self._next_request_id += 1
         return rid
+
+    def log_input(self, conn: sa.Connection, kind: str, value: Any) -> None:
+        """Append an input the engine accepted to the engine log (only the engine thread calls this)."""
+        self._log_seq += 1
+        payload = pickle.dumps(value, protocol=5)
+        conn.execute(tables.engine_log.insert().values(seq=self._log_seq, kind=kind, payload=payload))
 
     def next_event_seq(self) -> int:
         """The recording order of a new vehicle event (only the engine thread calls this)."""
@@ -310,7 +334,7 @@ class LiveService:
                         results.append((cmd, False, _as_service_error(e)))
                 if tick:
                     ctx.handle(Tick(now_s))
-                if ctx.dirty:
+                if ctx.dirty and now - self._snapshot_at >= self.settings.snapshot_interval_s:
                     self._save_snapshot(ctx)
         except Exception as e:
             logger.exception("engine batch failed; restoring the engine from the last committed snapshot")
@@ -321,6 +345,8 @@ class LiveService:
                 _settle(cmd.future, False, err)
             self._restore_engine()
             return
+        if ctx.snapshot_saved:
+            self._snapshot_at = now
         for cmd, ok, value in results:
             _settle(cmd.future, ok, value)
         for operator_id, message in ctx.notices:
@@ -345,16 +371,31 @@ class LiveService:
                 delay = min(delay * 2, 5.0)
 
     def _save_snapshot(self, ctx: Ctx) -> None:
+        """Store the engine's snapshot as of the last logged input, and drop the log entries it covers."""
         t = tables.engine_state
         values = {
             "saved_ms": ctx.now_ms,
             "engine_now_s": self.engine.now,
             "network": self.settings.network,
             "snapshot": self.engine.snapshot(),
+            "log_seq": self._log_seq,
         }
         done = ctx.conn.execute(t.update().where(t.c.id == 1).values(**values)).rowcount
         if not done:
             ctx.conn.execute(t.insert().values(id=1, **values))
+        ctx.conn.execute(tables.engine_log.delete().where(tables.engine_log.c.seq <= self._log_seq))
+        ctx.snapshot_saved = True
+
+
+def replay(engine: DispatchEngine, kind: str, payload: bytes) -> None:
+    """Apply one logged input again (the bytes are the platform's own log, never a client's)."""
+    value = pickle.loads(payload)
+    if kind == "event":
+        engine.handle(value)
+    elif kind == "market":
+        engine.set_market(value)
+    else:
+        raise DispatchError(f"unknown engine log entry kind {kind!r}")
 
 
 def _settle(fut: Future[Any], ok: bool, value: Any) -> None:

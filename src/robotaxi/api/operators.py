@@ -159,11 +159,13 @@ def _check_policy(ctx: Ctx, offers: bool) -> None:
 def _apply_rules(ctx: Ctx, change: dict[int, dict[str, Any]]) -> None:
     """Hand the engine the rules the table will hold after ``change``; refused (nothing changed) when the engine
     cannot take them. Called before the command writes: a refusal must leave the table as it was."""
+    market = market_rules(ctx.conn, ctx.service.network, change)
     try:
-        ctx.engine.set_market(market_rules(ctx.conn, ctx.service.network, change))
+        ctx.engine.set_market(market)
     except DispatchError as e:
         raise ServiceError(f"offers: {e}", status=409, field="offers", code="offers_pending") from e
     ctx.dirty = True
+    ctx.service.log_input(ctx.conn, "market", market)
 
 
 def create_operator(body: OperatorIn) -> Callable[[Ctx], OperatorOut]:

@@ -52,6 +52,9 @@ class ServiceSettings:
         Rows per page of the paged MDS endpoints (``/vehicles``, ``/vehicles/status``, ``/events/recent``).
     timezone : str
         IANA time zone of the platform's local calendar (the DMV reports' dates and months).
+    snapshot_interval_s : float
+        Shortest time between two stored engine snapshots; in between, every batch stores only the engine inputs
+        it accepted (``engine_log``), replayed on restore (0: a snapshot with every batch).
     long_poll_max_s : float
         Longest the server holds a long-poll for offers (``wait_s`` above it waits this long); keep it below the
         idle timeout of any proxy in front of the service.
@@ -75,6 +78,7 @@ class ServiceSettings:
     ledger_origin: str = "robotaxi.local/ledger"
     checkpoint_interval_s: float = 10.0
     long_poll_max_s: float = 30.0
+    snapshot_interval_s: float = 5.0
     timezone: str = "UTC"
     mds_page_size: int = 1000
     clock: Callable[[], float] = field(default=time.time)
@@ -94,6 +98,8 @@ class ServiceSettings:
             raise ValueError("max_body_bytes must be >= 1024 and max_batch >= 1")
         if self.checkpoint_interval_s < 0:
             raise ValueError(f"checkpoint_interval_s: must be >= 0, got {self.checkpoint_interval_s}")
+        if self.snapshot_interval_s < 0:
+            raise ValueError(f"snapshot_interval_s: must be >= 0, got {self.snapshot_interval_s}")
         if self.mds_page_size < 1:
             raise ValueError(f"mds_page_size: must be >= 1, got {self.mds_page_size}")
         if self.long_poll_max_s < 0:

@@ -232,6 +232,18 @@ engine_state = sa.Table(
     sa.Column("engine_now_s", _MS, nullable=False),
     sa.Column("network", sa.String(255), nullable=False),
     sa.Column("snapshot", sa.LargeBinary, nullable=False),
+    sa.Column("log_seq", sa.BigInteger, nullable=False, server_default=sa.text("0")),
 )
-"""One row (``id = 1``): the dispatch engine's snapshot, written in the same transaction as the rows its decisions
-changed, so the engine restored from it agrees with every other table."""
+"""One row (``id = 1``): the dispatch engine's snapshot, as of the ``engine_log`` entry ``log_seq``. The engine
+restored from it, with the log entries after ``log_seq`` replayed, agrees with every other table."""
+
+engine_log = sa.Table(
+    "engine_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+)
+"""Every input the engine accepted (``kind`` ``event``: a pickled engine event; ``market``: its operators' rules),
+written in the transaction of the rows its decisions changed; entries up to the snapshot's ``log_seq`` are
+deleted when a snapshot is stored. The engine is deterministic given its inputs, so replaying them rebuilds it."""
