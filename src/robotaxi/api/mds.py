@@ -428,8 +428,8 @@ def events_recent(
     conn: Conn,
     service: Service,
     who: MdsReader,
-    start_time: Annotated[int | None, Query(description="epoch ms, inclusive")] = None,
-    end_time: Annotated[int | None, Query(description="epoch ms, exclusive")] = None,
+    start_time: Annotated[int | None, Query(ge=0, le=10**14, description="epoch ms, inclusive")] = None,
+    end_time: Annotated[int | None, Query(ge=0, le=10**14, description="epoch ms, exclusive")] = None,
     page: Page = 0,
 ) -> JSONResponse:
     negotiate(request)
