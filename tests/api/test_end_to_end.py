@@ -20,18 +20,52 @@ from .test_restart import Server, _token
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def virtual_fleet(server: Server, args: list[str], stdout: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    """``robotaxi fleet connect`` against ``server`` on a 6x6 grid with telemetry every second, plus ``args``."""
+    admin_key = (server.data / "admin.key").read_text().strip()
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "robotaxi"), "fleet", "connect", "--server", server.base,
+         "--admin-key", admin_key, "--network", "grid:6x6", "--telemetry", "1", *args],
+        stdout=stdout, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def book_four_rides(c: httpx.Client, rider: dict[str, str], status: str) -> list[int]:
+    """Four rides across the grid, each answered 201 with ``status``; their ids."""
+    rides = []
+    for o, d in ((0, 35), (7, 20), (30, 5), (14, 15)):
+        r = c.post(
+            "/v1/rides",
+            json={"origin": node_location(o), "destination": node_location(d)},
+            headers={**rider, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == status, r.json()
+        rides.append(r.json()["ride_id"])
+    return rides
+
+
+def wait_until_completed(c: httpx.Client, rider: dict[str, str], rides: list[int], within_s: float) -> None:
+    """Poll the rides until every one is completed (fails after ``within_s`` with their states)."""
+    deadline = time.monotonic() + within_s
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        states = [c.get(f"/v1/rides/{i}", headers=rider).json()["status"] for i in rides]
+        if all(x == "completed" for x in states):
+            return
+        time.sleep(0.5)
+    assert states == ["completed"] * len(rides)
+
+
 def test_serve_fleet_connect_and_riders(tmp_path: Path) -> None:
     server = Server(f"sqlite:///{tmp_path / 'e2e.db'}", tmp_path / "data")
     server.start()
     fleet = None
     try:
         admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
-        fleet = subprocess.Popen(
-            [str(Path(sys.executable).parent / "robotaxi"), "fleet", "connect", "--server", server.base,
-             "--operator", "virtual", "--admin-key", admin_key, "--vehicles", "4", "--network", "grid:6x6",
-             "--speedup", "20", "--telemetry", "1", "--duration", "120", "--seed", "3"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        fleet = virtual_fleet(
+            server, ["--operator", "virtual", "--vehicles", "4", "--speedup", "20", "--duration", "120", "--seed", "3"]
+        )
         with httpx.Client(base_url=server.base, timeout=30) as c:
             admin = _token(c, admin_key)
             regulator = c.post(
@@ -52,24 +86,8 @@ def test_serve_fleet_connect_and_riders(tmp_path: Path) -> None:
                 "/v1/admin/credentials", json={"role": "rider", "subject": "alice"}, headers=admin
             ).json()["api_key"]
             alice = _token(c, rider_key)
-            rides = []
-            for o, d in ((0, 35), (7, 20), (30, 5), (14, 15)):
-                r = c.post(
-                    "/v1/rides",
-                    json={"origin": node_location(o), "destination": node_location(d)},
-                    headers={**alice, "Idempotency-Key": uuid.uuid4().hex},
-                )
-                assert r.status_code == 201, r.text
-                assert r.json()["status"] == "assigned", r.json()
-                rides.append(r.json()["ride_id"])
-            deadline = time.monotonic() + 90
-            states: list[str] = []
-            while time.monotonic() < deadline:
-                states = [c.get(f"/v1/rides/{i}", headers=alice).json()["status"] for i in rides]
-                if all(s == "completed" for s in states):
-                    break
-                time.sleep(0.5)
-            assert states == ["completed"] * 4
+            rides = book_four_rides(c, alice, "assigned")
+            wait_until_completed(c, alice, rides, 90)
             start = int(time.time() * 1000) - 600_000
             events = c.get(
                 "/mds/events/recent",
@@ -93,12 +111,10 @@ def test_fleet_answers_trip_offers(tmp_path: Path) -> None:
     fleet = None
     try:
         admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
-        fleet = subprocess.Popen(
-            [str(Path(sys.executable).parent / "robotaxi"), "fleet", "connect", "--server", server.base,
-             "--operator", "ferry", "--offers", "--accept-rate", "0.5", "--admin-key", admin_key,
-             "--vehicles", "6", "--network", "grid:6x6", "--speedup", "20", "--telemetry", "1",
+        fleet = virtual_fleet(
+            server,
+            ["--operator", "ferry", "--offers", "--accept-rate", "0.5", "--vehicles", "6", "--speedup", "20",
              "--duration", "150", "--seed", "5"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         with httpx.Client(base_url=server.base, timeout=30) as c:
             admin = _token(c, admin_key)
@@ -121,24 +137,8 @@ def test_fleet_answers_trip_offers(tmp_path: Path) -> None:
                 pytest.fail("the virtual fleet did not dock within 60 s")
             made = c.post("/v1/admin/credentials", json={"role": "rider", "subject": "bo"}, headers=admin)
             bo = _token(c, made.json()["api_key"])
-            rides = []
-            for o, d in ((0, 35), (7, 20), (30, 5), (14, 15)):
-                r = c.post(
-                    "/v1/rides",
-                    json={"origin": node_location(o), "destination": node_location(d)},
-                    headers={**bo, "Idempotency-Key": uuid.uuid4().hex},
-                )
-                assert r.status_code == 201, r.text
-                assert r.json()["status"] == "open", r.json()  # offered: assigned once the operator accepts
-                rides.append(r.json()["ride_id"])
-            deadline = time.monotonic() + 120
-            states: list[str] = []
-            while time.monotonic() < deadline:
-                states = [c.get(f"/v1/rides/{i}", headers=bo).json()["status"] for i in rides]
-                if all(s == "completed" for s in states):
-                    break
-                time.sleep(0.5)
-            assert states == ["completed"] * 4
+            rides = book_four_rides(c, bo, "open")  # offered: assigned once the operator accepts
+            wait_until_completed(c, bo, rides, 120)
         fleet.send_signal(signal.SIGINT)  # ends its run; it prints its counts
         out, _ = fleet.communicate(timeout=30)
         text = out.decode()

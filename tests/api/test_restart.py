@@ -44,6 +44,7 @@ class Server:
             "--network", "grid:6x6", "--port", str(_free_port()), "--log-level", "warning",
         ]  # fmt: skip
         self.base = f"http://127.0.0.1:{self.args[self.args.index('--port') + 1]}"
+        self.data = data_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -6,12 +6,16 @@ maximum wait, so the run has served, rejected and cancelled requests, idle and b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from robotaxi.dashboard import ReplayData, load_replay
 from robotaxi.sim import Scenario, run_scenario
+
+from .browser import CHROMIUM
 
 MORNING = """
 name = "helsinki-morning"
@@ -101,3 +105,14 @@ def market_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (base / "s.toml").write_text(MARKET, encoding="utf-8")
     run_scenario(Scenario.from_file(base / "s.toml"), output=base / "run")
     return base / "run"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """The system's headless Chromium (one per test module), driven by Playwright; missing is a failure."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` (see .ci/run)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM))
+        yield b
+        b.close()

@@ -8,27 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from robotaxi.dashboard import ReplayData, export_replay
 
-from .browser import CHROMIUM, WAIT_MS, Session, open_page
+from .browser import WAIT_MS, Session, open_page
 from .reference import Fleet, Requests
 
 pytestmark = pytest.mark.integration
 
 #: Three moments of the Helsinki morning: early, the peak, and after the demand window (trips still ending).
 TIMES = (7 * 3600 + 40 * 60, 8 * 3600 + 20 * 60, 9 * 3600 + 4 * 60)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` (see .ci/run)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

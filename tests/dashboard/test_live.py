@@ -10,33 +10,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.api.conftest import node_location
+from tests.api.test_end_to_end import virtual_fleet
 from tests.api.test_restart import Server, _token
 
-from .browser import CHROMIUM
+from .browser import WAIT_MS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-#: Bound of every wait on the page (a loaded machine is slow; a passing run takes a few seconds per step).
-WAIT_MS = 90_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` (see .ci/run)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield b
-        b.close()
 
 
 def _sign_in(page: Page, base: str, key: str) -> None:
@@ -59,12 +46,11 @@ def test_live_view_follows_the_platform(browser: Browser, tmp_path: Path) -> Non
     errors: list[str] = []
     try:
         admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
-        fleet = subprocess.Popen(
-            [str(Path(sys.executable).parent / "robotaxi"), "fleet", "connect", "--server", server.base,
-             "--operator", "virtual", "--admin-key", admin_key, "--vehicles", "4", "--network", "grid:6x6",
-             "--speedup", "10", "--telemetry", "1", "--duration", "600", "--seed", "3"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        fleet = virtual_fleet(
+            server,
+            ["--operator", "virtual", "--vehicles", "4", "--speedup", "10", "--duration", "600", "--seed", "3"],
+            stdout=subprocess.DEVNULL,
+        )
         with httpx.Client(base_url=server.base, timeout=30) as c:
             admin = _token(c, admin_key)
 

@@ -3,32 +3,21 @@ fares that follow the clock, all checked against the run's outputs (``vehicle_ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from robotaxi.dashboard import ReplayData, export_replay, load_replay
 
-from .browser import CHROMIUM, Session, open_page
+from .browser import Session, open_page
 from .conftest import CENTRE
 
 pytestmark = pytest.mark.integration
 #: Operator colours of the page (main.js OPERATOR_COLORS), in the run's operator order.
 COLORS = [[255, 167, 38], [66, 165, 245]]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install the Debian package `chromium` (see .ci/run)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield b
-        b.close()
 
 
 def test_the_adapter_reads_operators_fares_and_areas(market_run: Path) -> None:
