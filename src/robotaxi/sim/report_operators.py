@@ -137,7 +137,8 @@ def _areas_map(result: SimResult, network: RoadNetwork) -> str:
         ax.set_aspect(1 / np.cos(np.radians(lat0)))
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.legend(loc="upper left", fontsize=7, markerscale=4)
+        if ax.get_legend_handles_labels()[0]:  # no operator with an area: nothing to name on the left
+            ax.legend(loc="upper left", fontsize=7, markerscale=4)
         _scale_bar(ax, lat0)
     return _png(fig)
 
