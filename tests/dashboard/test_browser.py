@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Browser
 
-from robotaxi.dashboard import ReplayData, export_replay
+from robotaxi.dashboard import ReplayData, export_replay, load_replay
+from robotaxi.sim import Scenario, run_scenario
 
 from .browser import WAIT_MS, Session, open_page
+from .conftest import MORNING
 from .reference import Fleet, Requests
 
 pytestmark = pytest.mark.integration
@@ -244,3 +247,33 @@ def test_tiles_from_a_named_server_are_drawn_behind_the_streets(
     pixel = Image.open(io.BytesIO(shot)).convert("RGB").getpixel((0, 0))
     assert isinstance(pixel, tuple)
     assert pixel[0] > 80 > pixel[1], pixel  # the red tile, at 60 % over the dark background
+
+
+@pytest.mark.slow
+def test_colour_by_riders_on_board_counts_the_riders_of_a_pooled_run(browser: Browser, tmp_path: Path) -> None:
+    """Insertion pooling on the Helsinki morning: coloured by riders on board, the key's counts at three times are
+    the vehicles holding 0, 1, 2, ... boarded and not yet dropped-off requests (from requests.parquet)."""
+    scenario = MORNING.replace('policy = "batch"', 'policy = "insertion"').replace("vehicles = 25", "vehicles = 12")
+    (tmp_path / "s.toml").write_text(scenario, encoding="utf-8")
+    run_scenario(Scenario.from_file(tmp_path / "s.toml"), output=tmp_path / "run")
+    page = export_replay(load_replay(tmp_path / "run"), tmp_path / "pooled.html")
+    req = pq.read_table(tmp_path / "run" / "requests.parquet").to_pydict()
+    rides = [
+        (int(v), int(b), int(d))
+        for v, b, d in zip(req["vehicle"], req["board_s"], req["dropoff_s"], strict=True)
+        if v is not None and b is not None and d is not None
+    ]
+    with open_page(browser, page.as_uri()) as s:
+        s.page.select_option("#color-by", "occupancy")
+        assert s.page.is_visible("#occupancy-key")
+        most = 0
+        for t in TIMES:
+            _seek_with_slider(s, t)
+            riders = np.bincount([v for v, b, d in rides if b <= t < d], minlength=12)
+            want = np.bincount(np.minimum(riders, 4), minlength=5)
+            want[0] = int(s.api("api => api.layerLength('vehicles')")) - int(want[1:].sum())  # drawn, empty
+            got = [int(s.text(f"#onboard-{k}").replace(",", "")) for k in range(5)]
+            assert got == want.tolist(), t
+            most = max(most, int(riders.max()))
+        assert most >= 2  # the check saw shared rides
+        assert s.errors == []

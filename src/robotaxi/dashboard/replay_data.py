@@ -349,6 +349,7 @@ def _vehicle_arrays(
     )
     cat = state_cat[state]
     cat[moving & (cat == cat_code["idle"])] = cat_code["repositioning"]
+    onboard = riders_on_board(event, event_labels, veh_index)
     # Events name requests by id; the page wants the request's row (requests are in time order).
     pos = _index_of(req_ids[id_order], trip)
     req = np.where(pos >= 0, id_order[np.maximum(pos, 0)], -1).astype(np.int32)
@@ -361,11 +362,33 @@ def _vehicle_arrays(
         "ev_event": event.astype(np.uint8),
         "ev_node": node.astype(np.int32),
         "ev_req": req,
+        "ev_onboard": onboard,
         "ev_path_len": lengths,
         "path_slots": slots,
     }
     meta: dict[str, Any] = {"state_labels": state_labels, "event_labels": event_labels, "legs": int(moving.sum())}
     return arrays, meta
+
+
+def riders_on_board(event: NDArray[np.int64], labels: list[str], veh_index: NDArray[np.int64]) -> NDArray[np.uint8]:
+    """Riders on board of each vehicle after each of its events (events in vehicle, then time, order).
+
+    MDS counts a trip per rider: ``trip_start`` is a rider boarding, ``trip_stop`` the vehicle stopping at a rider's
+    drop-off (the rider's ``dropoff_s`` in ``requests.parquet``), followed by ``trip_resume`` when others stay on
+    board or ``trip_end`` when the last one has left; pickups along the way are ``reservation_stop``. So a boarding
+    adds one and a drop-off stop takes one away; the running sum restarts at each vehicle (a log starts with an
+    empty vehicle). Clipped to 0..255 for the page's bytes.
+    """
+    delta = np.zeros(len(labels) + 1, dtype=np.int64)  # index -1: a null event changes nothing
+    for i, lab in enumerate(labels):
+        delta[i] = 1 if lab == "trip_start" else -1 if lab == "trip_stop" else 0
+    step = delta[event]
+    total = np.cumsum(step)
+    if total.size:
+        first = np.flatnonzero(np.r_[True, veh_index[1:] != veh_index[:-1]])
+        before = total[first] - step[first]  # the running sum before each vehicle's first event
+        total -= np.repeat(before, np.diff(np.r_[first, total.size]))
+    return np.clip(total, 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------------------- requests

@@ -37,6 +37,15 @@ const OPERATOR_COLORS = [
   [255, 238, 88],
   [141, 110, 99],
 ];
+// Riders on board (pooling): none, 1, 2, 3, 4 or more; grey to deep red.
+const OCCUPANCY_COLORS = [
+  [120, 144, 156],
+  [102, 187, 106],
+  [255, 238, 88],
+  [255, 152, 0],
+  [229, 57, 53],
+];
+const OCCUPANCY_NAMES = ['no rider', '1 rider', '2 riders', '3 riders', '4 or more'];
 const EVENT_TEXT = {
   requested: 'requested',
   assigned: 'assigned',
@@ -255,6 +264,15 @@ class App {
     });
     const ops = this.#operatorNames();
     $('color-by-operator').disabled = ops.length === 0;
+    $('color-by-occupancy').disabled = !this.r.onboardOf;
+    const key = $('occupancy-key');
+    OCCUPANCY_NAMES.forEach((name, i) => {
+      const row = el('div', {class: 'state-row'});
+      const sw = el('span', {class: 'swatch'});
+      sw.style.background = `rgb(${OCCUPANCY_COLORS[i].join(',')})`;
+      row.append(sw, el('span', {class: 'state-name'}, name), el('span', {class: 'num', id: `onboard-${i}`}, '0'));
+      key.append(row);
+    });
     if (this.live) {
       $('row-served').hidden = true;
       $('row-trips').hidden = false;
@@ -339,7 +357,8 @@ class App {
 
   /** The colour key beside the map: states, or operators. */
   #legend() {
-    $('states').classList.toggle('dim', this.colorBy === 'operator');
+    $('states').classList.toggle('dim', this.colorBy !== 'state');
+    $('occupancy-key').hidden = this.colorBy !== 'occupancy';
     $('operators').classList.toggle('keyed', this.colorBy === 'operator');
   }
 
@@ -396,13 +415,21 @@ class App {
     if (this.vehColors.length < 4 * n) this.vehColors = new Uint8Array(8 * n);
     const col = this.vehColors;
     const byOperator = this.colorBy === 'operator' && r.operatorOf;
+    const onboard = this.colorBy === 'occupancy' ? r.onboardOf : null;
+    const counts = [0, 0, 0, 0, 0];
     for (let j = 0; j < n; j++) {
-      const c = byOperator ? this.#operatorColor(r.operatorOf[j]) : this.catColors[r.categoryOf[j]];
+      let c;
+      if (onboard) {
+        const k = Math.min(onboard[j], 4);
+        counts[k]++;
+        c = OCCUPANCY_COLORS[k];
+      } else c = byOperator ? this.#operatorColor(r.operatorOf[j]) : this.catColors[r.categoryOf[j]];
       col[4 * j] = c[0];
       col[4 * j + 1] = c[1];
       col[4 * j + 2] = c[2];
       col[4 * j + 3] = 235;
     }
+    if (onboard) counts.forEach((x, k) => ($(`onboard-${k}`).textContent = x.toLocaleString('en')));
     const m = r.nOpen;
     if (this.reqColors.length < 4 * m) this.reqColors = new Uint8Array(8 * m);
     const maxWait = this.meta.max_wait_s || 600;

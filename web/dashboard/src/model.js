@@ -49,6 +49,7 @@ export class Replay {
     this.drawnVehicle = new Int32Array(this.nVehicles);
     this.positions = new Float32Array(2 * this.nVehicles);
     this.categoryOf = new Uint8Array(this.nVehicles);
+    this.onboardOf = a.ev_onboard ? new Uint8Array(this.nVehicles) : null; // riders on board (pooling)
     this.byCategory = new Int32Array(this.nCategories);
     // Operators (a marketplace run): each vehicle's operator, and each operator's completed trips and fares in
     // drop-off order, so the panel at time t is a binary search per operator.
@@ -172,6 +173,8 @@ export class Replay {
     const out = this.positions;
     const byCategory = this.byCategory.fill(0);
     const vehOp = a.veh_operator;
+    const evOnboard = a.ev_onboard;
+    const onboard = this.onboardOf;
     const byOperator = this.byOperator.fill(0);
     const nOps = this.nOperators;
     let j = 0;
@@ -217,6 +220,7 @@ export class Replay {
       }
       this.drawnVehicle[j] = v;
       this.categoryOf[j] = cat;
+      if (onboard) onboard[j] = evOnboard[c];
       byCategory[cat]++;
       if (vehOp) {
         const k = vehOp[v];
