@@ -18,6 +18,7 @@ from robotaxi.api import dashboard_feed as feed_module
 from robotaxi.dashboard import _payload
 
 from .conftest import COLS, ROWS, FakeClock, Platform, make_settings, node_location
+from .test_admin import _box, _west
 
 FEED = "/v1/dashboard/feed"
 
@@ -159,3 +160,32 @@ def _until_type(ws: WebSocketTestSession, kind: str, limit: int = 400) -> dict[s
         if message["type"] == kind:
             return message
     pytest.fail(f"no {kind} message in {limit}")
+
+
+def test_service_areas_reach_the_feed_when_set_and_when_removed(live: Platform) -> None:
+    p = live
+    p.operator("westco")
+    p.operator("eastco")
+    west = _west()
+    ring = west["features"][0]["geometry"]["coordinates"][0]
+    assert p.client.put("/v1/admin/operators/westco/area", json=west, headers=p.admin).status_code == 200
+    with p.client.websocket_connect(FEED) as ws:
+        ws.send_text(json.dumps({"token": _token(p.admin)}))
+        ws.receive_bytes()
+        first = ws.receive_json()
+        assert first["snapshot"] is True
+        (area,) = first["areas"]
+        assert (area["operator"], area["index"]) == ("westco", first["operators"][0]["id"])
+        (path,) = area["paths"]  # one ring, closed, on the box's corners
+        assert path[0] == path[-1]
+        assert sorted(map(tuple, path[:-1])) == sorted((round(x, 6), round(y, 6)) for x, y in ring[:-1])
+        quiet = ws.receive_json()
+        assert "areas" not in quiet  # unchanged areas are not sent again
+        # An admin gives eastco an area and takes westco's away: the next update carries the new set.
+        east = _box(node_location(3)["lng"], node_location(0)["lat"], node_location(5)["lng"], node_location(35)["lat"])
+        assert p.client.put("/v1/admin/operators/eastco/area", json=east, headers=p.admin).status_code == 200
+        m = _until(ws, lambda m: "areas" in m)
+        assert [a["operator"] for a in m["areas"]] == ["westco", "eastco"]
+        assert p.client.delete("/v1/admin/operators/westco/area", headers=p.admin).status_code == 200
+        m = _until(ws, lambda m: "areas" in m)
+        assert [a["operator"] for a in m["areas"]] == ["eastco"]

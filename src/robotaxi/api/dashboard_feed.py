@@ -135,10 +135,13 @@ class Reading:
     kpis: dict[str, Any]
     operators: list[dict[str, Any]]
     ledger: dict[str, Any] | None
+    areas: list[dict[str, Any]] = field(default_factory=list)
+    areas_changed: bool = False
 
     def update(self) -> dict[str, Any]:
-        """The message for a client that has the previous reading."""
+        """The message for a client that has the previous reading (``areas`` only when they changed)."""
         return {
+            **({"areas": self.areas} if self.areas_changed else {}),
             "type": "update",
             "snapshot": False,
             "now_ms": self.now_ms,
@@ -158,6 +161,7 @@ class Reading:
         return {
             **self.update(),
             "snapshot": True,
+            "areas": self.areas,
             "new_vehicles": [registry[d] for d in self.vehicles],
             "vehicles": [[v.index, v.lon, v.lat, v.cat, v.operator] for v in self.vehicles.values()],
             "gone": [],
@@ -181,6 +185,8 @@ class FeedReader:
     last_ms: int | None = None
     ledger: dict[str, Any] | None = None
     ledger_read_at: float = float("-inf")
+    areas_key: str | None = None
+    areas: list[dict[str, Any]] = field(default_factory=list)
 
     def read(self) -> Reading:
         svc = self.service
@@ -216,16 +222,35 @@ class FeedReader:
             for op, name in sorted(rows["names"])
         ]
         kpis.update(vehicles=len(current), by_category=by_cat, trips_hour=sum(n for n, _ in per_op.values()))
+        areas_changed = self._areas(rows["areas"])
         self.vehicles, self.open, self.last_ms = current, now_open, now_ms
         return Reading(
             now_ms, current, now_open, changed, gone, new_vehicles, req_changed, req_closed, events[-MAX_EVENTS:],
-            kpis, operators, ledger,
+            kpis, operators, ledger, self.areas, areas_changed,
         )  # fmt: skip
+
+    def _areas(self, rows: list[tuple[int, str, Any]]) -> bool:
+        """Outlines of the operators' service areas (set by admins while the platform runs); True if they changed."""
+        from ..dashboard.replay_data import outline_paths
+        from .operators import area_geometries
+
+        key = json.dumps([[i, a] for i, _, a in rows], sort_keys=True)
+        if key == self.areas_key:
+            return False
+        self.areas_key = key
+        # Colours follow the vehicles': the page indexes operators by their id.
+        self.areas = [
+            {"operator": name, "index": i, "paths": outline_paths(area_geometries(area, f"operator {name!r}: area"))}
+            for i, name, area in rows
+        ]
+        return True
 
     def _query(self, conn: sa.Connection, now_ms: int, since: int) -> dict[str, list[Any]]:
         V, RR, TR, OP = tables.vehicles, tables.ride_requests, tables.trips, tables.operators
         out: dict[str, list[Any]] = {}
-        out["names"] = [(int(i), str(n)) for i, n in conn.execute(sa.select(OP.c.id, OP.c.name))]
+        ops = list(conn.execute(sa.select(OP.c.id, OP.c.name, OP.c.area).order_by(OP.c.id)))
+        out["names"] = [(int(r.id), str(r.name)) for r in ops]
+        out["areas"] = [(int(r.id), str(r.name), r.area) for r in ops if r.area is not None]
         out["vehicles"] = list(
             conn.execute(
                 sa.select(

@@ -36,30 +36,24 @@ OP = tables.operators
 OFFER_POLICIES = ("immediate", "batch")
 
 
-def area_mask(geojson: Any, network: RoadNetwork, what: str) -> NDArray[np.bool_]:
-    """The network nodes inside a GeoJSON area (FeatureCollection, Feature, Polygon or MultiPolygon).
+def area_geometries(geojson: Any, what: str) -> list[Any]:
+    """The shapely geometries of a GeoJSON area (FeatureCollection, Feature, Polygon or MultiPolygon).
 
     Raises
     ------
     ServiceError
-        422 naming the problem: not GeoJSON, not polygons, invalid or self-intersecting polygons, no node inside.
+        422 naming the problem: not GeoJSON, or a feature that is no geometry.
     """
     from shapely.errors import GEOSException
     from shapely.geometry import shape
 
-    from ..errors import FleetError
-    from ..fleet.area import ServiceArea
-
-    def bad(text: str) -> ServiceError:
-        return ServiceError(f"{what}: {text}", status=422, field="area", code="bad_param")
-
     if not isinstance(geojson, dict):
-        raise bad("expected a GeoJSON object")
+        raise _bad_area(what, "expected a GeoJSON object")
     kind = geojson.get("type")
     if kind == "FeatureCollection":
         features = geojson.get("features")
         if not isinstance(features, list):
-            raise bad("a FeatureCollection needs a list of features")
+            raise _bad_area(what, "a FeatureCollection needs a list of features")
         raw = [f.get("geometry") if isinstance(f, dict) else None for f in features]
     elif kind == "Feature":
         raw = [geojson.get("geometry")]
@@ -70,11 +64,32 @@ def area_mask(geojson: Any, network: RoadNetwork, what: str) -> NDArray[np.bool_
         try:
             geoms.append(shape(g))
         except (AttributeError, TypeError, ValueError, KeyError, IndexError, GEOSException) as e:
-            raise bad(f"feature {i} is not a geometry ({e})") from e
+            raise _bad_area(what, f"feature {i} is not a geometry ({e})") from e
+    return geoms
+
+
+def _bad_area(what: str, text: str) -> ServiceError:
+    return ServiceError(f"{what}: {text}", status=422, field="area", code="bad_param")
+
+
+def area_mask(geojson: Any, network: RoadNetwork, what: str) -> NDArray[np.bool_]:
+    """The network nodes inside a GeoJSON area (see :func:`area_geometries`).
+
+    Raises
+    ------
+    ServiceError
+        422 naming the problem: not GeoJSON, not polygons, invalid or self-intersecting polygons, no node inside.
+    """
+    from shapely.errors import GEOSException
+
+    from ..errors import FleetError
+    from ..fleet.area import ServiceArea
+
+    geoms = area_geometries(geojson, what)
     try:
         return ServiceArea.from_geometries(geoms, network, what=what).mask
     except (FleetError, GEOSException, ValueError) as e:
-        raise bad(str(e).removeprefix(f"{what}: ")) from e
+        raise _bad_area(what, str(e).removeprefix(f"{what}: ")) from e
 
 
 def market_rules(

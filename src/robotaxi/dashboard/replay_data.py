@@ -503,9 +503,6 @@ def _service_areas(run: Path, names: list[str]) -> tuple[list[dict[str, Any]], s
     run used, looked up against the run folder and its parents as the simulator looks them up): per operator with
     an area, its boundary rings as lon/lat paths. A problem is returned as a note, not raised: the replay is still
     worth seeing without the outlines."""
-    from shapely import simplify, union_all
-    from shapely.geometry import LineString, MultiLineString
-
     from ..sim import Scenario
 
     path = run / "scenario.toml"
@@ -520,12 +517,22 @@ def _service_areas(run: Path, names: list[str]) -> tuple[list[dict[str, Any]], s
     for spec in sc.operators:
         if not spec.area or spec.name not in names:
             continue
-        # About 1 m at these latitudes: outlines of zone unions lose nothing visible and most of their vertices.
-        boundary = simplify(union_all(list(spec.area)).boundary, 1e-5)
-        lines = boundary.geoms if isinstance(boundary, MultiLineString) else [boundary]
-        paths = [[[round(x, 6), round(y, 6)] for x, y in line.coords] for line in lines if isinstance(line, LineString)]
-        out.append({"operator": spec.name, "index": names.index(spec.name), "paths": paths})
+        out.append({"operator": spec.name, "index": names.index(spec.name), "paths": outline_paths(list(spec.area))})
     return out, None
+
+
+def outline_paths(geometries: list[Any]) -> list[list[list[float]]]:
+    """The border of the union of ``geometries`` (polygons) as lon/lat paths for the page's path layer.
+
+    Simplified to about 1 m at these latitudes: outlines of zone unions lose nothing visible and most of their
+    vertices. Used by the replay (the run's areas) and the live feed (the platform's areas).
+    """
+    from shapely import simplify, union_all
+    from shapely.geometry import LineString, MultiLineString
+
+    boundary = simplify(union_all(geometries).boundary, 1e-5)
+    lines = boundary.geoms if isinstance(boundary, MultiLineString) else [boundary]
+    return [[[round(x, 6), round(y, 6)] for x, y in line.coords] for line in lines if isinstance(line, LineString)]
 
 
 # ---------------------------------------------------------------------------------------------------------- whole run

@@ -561,6 +561,12 @@ class App {
   }
 
   /** A message of the feed that is not an update (the answer to a vehicle click, an error). */
+  /** Live: the platform's service areas (sent with the first snapshot and whenever an admin changes one). */
+  setAreas(areas) {
+    this.meta.areas = areas;
+    this.mapDeck.setProps({layers: [...this.#tiles(), this.roads, ...this.#areas()]});
+  }
+
   onFeedMessage(m) {
     if (m.type === 'vehicle' && this.selection && this.selection.kind === 'vehicle') {
       const entry = this.r.registry[this.selection.index];
@@ -801,6 +807,7 @@ function startLive() {
     },
     onUpdate: (m) => {
       model.apply(m);
+      if (m.areas) app.setAreas(m.areas);
       document.body.dataset.updates = String(model.updates);
     },
     onMessage: (m) => app && app.onFeedMessage(m),
