@@ -229,28 +229,37 @@ class FeedReader:
             kpis, operators, ledger, self.areas, areas_changed,
         )  # fmt: skip
 
-    def _areas(self, rows: list[tuple[int, str, Any]]) -> bool:
-        """Outlines of the operators' service areas (set by admins while the platform runs); True if they changed."""
+    def _areas(self, rows: list[tuple[int, str, str]]) -> bool:
+        """Outlines of the operators' service areas (set by admins while the platform runs); True if they changed.
+
+        ``rows`` hold each area's stored JSON text: an unchanged platform costs one string comparison per read.
+        """
         from ..dashboard.replay_data import outline_paths
         from .operators import area_geometries
 
-        key = json.dumps([[i, a] for i, _, a in rows], sort_keys=True)
+        key = repr(rows)
         if key == self.areas_key:
             return False
         self.areas_key = key
         # Colours follow the vehicles': the page indexes operators by their id.
         self.areas = [
-            {"operator": name, "index": i, "paths": outline_paths(area_geometries(area, f"operator {name!r}: area"))}
-            for i, name, area in rows
+            {
+                "operator": name,
+                "index": i,
+                "paths": outline_paths(area_geometries(json.loads(text), f"operator {name!r}: area")),
+            }
+            for i, name, text in rows
         ]
         return True
 
     def _query(self, conn: sa.Connection, now_ms: int, since: int) -> dict[str, list[Any]]:
         V, RR, TR, OP = tables.vehicles, tables.ride_requests, tables.trips, tables.operators
         out: dict[str, list[Any]] = {}
-        ops = list(conn.execute(sa.select(OP.c.id, OP.c.name, OP.c.area).order_by(OP.c.id)))
+        # Areas as text: compared each read, parsed only when one changed (they can be large zone unions).
+        area_text = sa.cast(OP.c.area, sa.Text).label("area")
+        ops = list(conn.execute(sa.select(OP.c.id, OP.c.name, area_text).order_by(OP.c.id)))
         out["names"] = [(int(r.id), str(r.name)) for r in ops]
-        out["areas"] = [(int(r.id), str(r.name), r.area) for r in ops if r.area is not None]
+        out["areas"] = [(int(r.id), str(r.name), r.area) for r in ops if r.area is not None and r.area != "null"]
         out["vehicles"] = list(
             conn.execute(
                 sa.select(
