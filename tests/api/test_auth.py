@@ -63,15 +63,20 @@ def _call(platform: Platform, route: APIRoute, method: str, headers: dict[str, s
     return platform.client.request(method, path, **kwargs)
 
 
-def test_every_route_declares_its_roles_and_refuses_the_others(platform: Platform) -> None:
-    p = platform
+def _one_token_per_role(p: Platform) -> dict[Role, dict[str, str]]:
+    """The headers of a token of each role; the operator token is zoox's, with operator waymo created first."""
     p.operator("waymo")
-    tokens = {
+    return {
         Role.ADMIN: p.admin,
         Role.RIDER: p.rider("alice"),
         Role.OPERATOR: p.operator("zoox"),
         Role.REGULATOR: p.regulator(),
     }
+
+
+def test_every_route_declares_its_roles_and_refuses_the_others(platform: Platform) -> None:
+    p = platform
+    tokens = _one_token_per_role(p)
     routes = _routes(p)
     assert len(routes) >= 25
     checked = 0
@@ -97,13 +102,7 @@ def test_every_socket_declares_its_roles_and_refuses_the_others(platform: Platfo
     """WebSocket routes: one SocketGuard each; no token, a forged one or a role not admitted closes the handshake
     with 1008; an admitted role connects."""
     p = platform
-    p.operator("waymo")
-    tokens = {
-        Role.ADMIN: p.admin,
-        Role.RIDER: p.rider("alice"),
-        Role.OPERATOR: p.operator("zoox"),
-        Role.REGULATOR: p.regulator(),
-    }
+    tokens = _one_token_per_role(p)
     sockets = list(_api_routes(p.client.app.routes, APIWebSocketRoute))  # type: ignore[attr-defined]
     assert sockets
     for route in sockets:
