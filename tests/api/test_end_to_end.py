@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,6 +30,28 @@ def virtual_fleet(server: Server, args: list[str], stdout: int = subprocess.PIPE
          "--admin-key", admin_key, "--network", "grid:6x6", "--telemetry", "1", *args],
         stdout=stdout, stderr=subprocess.PIPE,
     )  # fmt: skip
+
+
+@contextmanager
+def live_platform(
+    tmp_path: Path, fleet_args: list[str], *, dashboard: bool = False, stdout: int = subprocess.PIPE
+) -> Iterator[tuple[Server, subprocess.Popen[bytes], str]]:
+    """``robotaxi serve`` on a SQLite file and a virtual fleet docked to it: (server, fleet, admin key); both are
+    stopped on the way out."""
+    server = Server(f"sqlite:///{tmp_path / 'live.db'}", tmp_path / "data")
+    if dashboard:
+        server.args.append("--dashboard")
+    server.start()
+    fleet = None
+    try:
+        admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
+        fleet = virtual_fleet(server, fleet_args, stdout)
+        yield server, fleet, admin_key
+    finally:
+        if fleet is not None and fleet.poll() is None:
+            fleet.terminate()
+            fleet.wait(15)
+        server.stop()
 
 
 def book_four_rides(c: httpx.Client, rider: dict[str, str], status: str) -> list[int]:
@@ -58,64 +82,48 @@ def wait_until_completed(c: httpx.Client, rider: dict[str, str], rides: list[int
 
 
 def test_serve_fleet_connect_and_riders(tmp_path: Path) -> None:
-    server = Server(f"sqlite:///{tmp_path / 'e2e.db'}", tmp_path / "data")
-    server.start()
-    fleet = None
-    try:
-        admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
-        fleet = virtual_fleet(
-            server, ["--operator", "virtual", "--vehicles", "4", "--speedup", "20", "--duration", "120", "--seed", "3"]
-        )
-        with httpx.Client(base_url=server.base, timeout=30) as c:
-            admin = _token(c, admin_key)
-            regulator = c.post(
-                "/v1/admin/credentials", json={"role": "regulator", "subject": "city"}, headers=admin
-            ).json()["api_key"]
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:  # wait until the fleet has docked and entered service
-                reg = _token(c, regulator)
-                status = c.get("/mds/vehicles/status", headers=reg)
-                if status.status_code == 200 and len(status.json()["vehicles_status"]) == 4:
-                    break
-                if fleet.poll() is not None:
-                    pytest.fail(f"fleet connect exited: {fleet.stderr.read().decode() if fleet.stderr else ''}")
-                time.sleep(0.5)
-            else:
-                pytest.fail("the virtual fleet did not dock within 60 s")
-            rider_key = c.post(
-                "/v1/admin/credentials", json={"role": "rider", "subject": "alice"}, headers=admin
-            ).json()["api_key"]
-            alice = _token(c, rider_key)
-            rides = book_four_rides(c, alice, "assigned")
-            wait_until_completed(c, alice, rides, 90)
-            start = int(time.time() * 1000) - 600_000
-            events = c.get(
-                "/mds/events/recent",
-                params={"start_time": start, "end_time": start + 1_200_000},
-                headers=_token(c, regulator),
-            ).json()["events"]
-            ends = [e for e in events if e["event_types"] == ["trip_end"]]
-            assert len(ends) == 4
-    finally:
-        if fleet is not None and fleet.poll() is None:
-            fleet.terminate()
-            fleet.wait(15)
-        server.stop()
+    args = ["--operator", "virtual", "--vehicles", "4", "--speedup", "20", "--duration", "120", "--seed", "3"]
+    with (
+        live_platform(tmp_path, args) as (server, fleet, admin_key),
+        httpx.Client(base_url=server.base, timeout=30) as c,
+    ):
+        admin = _token(c, admin_key)
+        regulator = c.post(
+            "/v1/admin/credentials", json={"role": "regulator", "subject": "city"}, headers=admin
+        ).json()["api_key"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the fleet has docked and entered service
+            reg = _token(c, regulator)
+            status = c.get("/mds/vehicles/status", headers=reg)
+            if status.status_code == 200 and len(status.json()["vehicles_status"]) == 4:
+                break
+            if fleet.poll() is not None:
+                pytest.fail(f"fleet connect exited: {fleet.stderr.read().decode() if fleet.stderr else ''}")
+            time.sleep(0.5)
+        else:
+            pytest.fail("the virtual fleet did not dock within 60 s")
+        rider_key = c.post("/v1/admin/credentials", json={"role": "rider", "subject": "alice"}, headers=admin).json()[
+            "api_key"
+        ]
+        alice = _token(c, rider_key)
+        rides = book_four_rides(c, alice, "assigned")
+        wait_until_completed(c, alice, rides, 90)
+        start = int(time.time() * 1000) - 600_000
+        events = c.get(
+            "/mds/events/recent",
+            params={"start_time": start, "end_time": start + 1_200_000},
+            headers=_token(c, regulator),
+        ).json()["events"]
+        ends = [e for e in events if e["event_types"] == ["trip_end"]]
+        assert len(ends) == 4
 
 
 def test_fleet_answers_trip_offers(tmp_path: Path) -> None:
     """The fleet's operator gets every trip as an offer and accepts half of them (evenly: decline, accept, ...):
     a declined trip is offered to another vehicle, and every ride is still driven and completed."""
-    server = Server(f"sqlite:///{tmp_path / 'offers.db'}", tmp_path / "data")
-    server.start()
-    fleet = None
-    try:
-        admin_key = (tmp_path / "data" / "admin.key").read_text().strip()
-        fleet = virtual_fleet(
-            server,
-            ["--operator", "ferry", "--offers", "--accept-rate", "0.5", "--vehicles", "6", "--speedup", "20",
-             "--duration", "150", "--seed", "5"],
-        )  # fmt: skip
+    args = ["--operator", "ferry", "--offers", "--accept-rate", "0.5", "--vehicles", "6", "--speedup", "20",
+            "--duration", "150", "--seed", "5"]  # fmt: skip
+    with live_platform(tmp_path, args) as (server, fleet, admin_key):
         with httpx.Client(base_url=server.base, timeout=30) as c:
             admin = _token(c, admin_key)
             deadline = time.monotonic() + 60
@@ -143,8 +151,3 @@ def test_fleet_answers_trip_offers(tmp_path: Path) -> None:
         out, _ = fleet.communicate(timeout=30)
         text = out.decode()
         assert "offers accepted 4, declined 4" in text, text
-    finally:
-        if fleet is not None and fleet.poll() is None:
-            fleet.terminate()
-            fleet.wait(15)
-        server.stop()
