@@ -34,6 +34,7 @@ from robotaxi.dispatch import (
     RequestsArrived,
     RequestsCancelled,
     RequestStatus,
+    RidersDisembarked,
     Tick,
     VehiclesDocked,
     VehiclesOffDuty,
@@ -179,6 +180,58 @@ class EngineMachine(RuleBasedStateMachine):
         ev = {"driver": E.DRIVER_CANCELLATION, "provider": E.PROVIDER_CANCELLATION}.get(who, E.PASSENGER_CANCELLATION)
         self.send(VehiclesUpdated(self.now, [self.e.fleet.ids[v]], ev, [int(self.e.fleet.cols["leg_node"][v])], [ext]))
 
+    @rule(
+        data=st.data(),
+        dt=st.integers(0, 30),
+        stop=st.booleans(),
+        how=st.sampled_from(["here", "here", "here", "elsewhere"]),
+    )
+    def riders_get_out(self, data: st.DataObject, dt: int, stop: bool, how: str) -> None:
+        """Riders on board leave a vehicle where it is (it stopped service: first sent off duty, or not), and ride on
+        as new requests; at a node where the vehicle is not, or at a rider's own drop-off, it is refused."""
+        f, req = self.e.fleet, self.e.requests
+        aboard = [r for r in range(req.n) if req.cols["status"][r] == RequestStatus.ON_BOARD]
+        if not aboard:  # board someone first (riders on board are rare otherwise)
+            ready = [v for v in range(f.n) if f.plans[v] and f.plans[v][0][0] == PICKUP and not f.cols["retired"][v]]
+            if not ready:  # and ask for a ride first if nobody is on the way to a pickup
+                o = data.draw(st.integers(0, 8))
+                self.send(RequestsArrived(self.now, [self.next_request], [o], [(o + data.draw(st.integers(1, 8))) % 9]))
+                self.next_request += 1
+                self.send(Tick(self.now))
+                ready = [v for v in range(f.n) if f.plans[v] and f.plans[v][0][0] == PICKUP]
+                ready = [v for v in ready if not f.cols["retired"][v]]
+            if not ready:
+                return
+            v = data.draw(st.sampled_from(ready))
+            while f.plans[v][0][0] == PICKUP and not f.cols["at_stop"][v]:
+                self._step(v)
+            self._step(v)
+            aboard = [r for r in range(req.n) if req.cols["status"][r] == RequestStatus.ON_BOARD]
+        r = data.draw(st.sampled_from(aboard))
+        v = int(req.cols["vehicle"][r])
+        riders = [x for x in aboard if int(req.cols["vehicle"][x]) == v]
+        out = data.draw(st.lists(st.sampled_from(riders), min_size=1, max_size=len(riders), unique=True))
+        self.now += dt
+        vid = f.ids[v]
+        if not f.cols["at_stop"][v]:
+            self.send(VehiclesUpdated(self.now, [vid], LOCATED, [data.draw(st.integers(0, 8))]))
+        node = int(f.cols["leg_node"][v])
+        ext = [int(req.cols["ext"][x]) for x in out]
+        if how == "elsewhere":
+            self.refused(RidersDisembarked(self.now, vid, ext, (node + 1) % 9))
+            return
+        if stop and not f.cols["off_duty"][v] and not f.cols["draining"][v]:
+            self.send(VehiclesOffDuty(self.now, [vid]))
+        event = RidersDisembarked(self.now, vid, ext, node)
+        if any(int(req.cols["d"][x]) == node for x in out):
+            self.refused(event)
+            return
+        d = self.send(event)
+        assert d.redispatched_request.tolist() == ext
+        for old, new in zip(ext, d.redispatched_as.tolist(), strict=True):
+            assert self.e.request_status(old) == RequestStatus.REDISPATCHED
+            assert self.e.origin_of(new) == old
+
     @rule(nodes=st.lists(st.integers(0, 8), min_size=1, max_size=2))
     def dock(self, nodes: list[int]) -> None:
         self._dock(nodes, 4)
@@ -258,6 +311,12 @@ class EngineMachine(RuleBasedStateMachine):
             else:
                 assert r not in seen
             assert (status == RequestStatus.OPEN) == (r in set(req.open.tolist()))
+        # A ride that left a stopped vehicle goes on as exactly one new request: never lost, never twice.
+        origin = req.cols["origin"][: req.n]
+        continued = origin[origin >= 0].tolist()
+        assert len(continued) == len(set(continued))
+        redispatched = req.cols["ext"][: req.n][req.cols["status"][: req.n] == RequestStatus.REDISPATCHED]
+        assert sorted(continued) == sorted(redispatched.tolist())
 
 
 TestEngineMachine = pytest.mark.slow(EngineMachine.TestCase)

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pytest
 
-from robotaxi.dispatch import MarketParams, make_policy
+from robotaxi.dispatch import MarketParams, Reason, make_policy
 from robotaxi.fleet import TRANSITION_TABLE, EventType, Fleet, Operator
 from robotaxi.network import RoadNetwork, Router, grid_city
 from robotaxi.safety import DisengagementRates, LocationType, SafetyProfile, miles_per_disengagement
@@ -225,19 +225,80 @@ def test_a_handed_back_rider_nobody_else_can_serve_is_recorded_unserved_with_its
     assert why.split(": ")[1]
 
 
-def test_riders_on_board_of_a_stopped_vehicle_wait_for_its_recovery() -> None:
+def test_a_rider_on_board_of_a_stopped_vehicle_gets_out_and_another_vehicle_takes_them_on() -> None:
+    """The robotaxi at node 0 takes a rider from 0 to 7 (seven blocks east) and stops on the first block (events are
+    certain within a block): the rider gets out at node 1, where it stopped, and the other operator's vehicle (at
+    node 8, one block south of 0) picks them up there and drives them to 7. The ride is served once, its wait is
+    the first pickup's, and it rode the whole way (1 + 6 blocks)."""
     reqs = requests_on(NET, [0], [0], [7])
-    ops = (Operator("av", 1, start_nodes=(0,), pooling=False),)
+    ops = (
+        Operator("av", 1, start_nodes=(0,), pooling=False),
+        Operator("other", 1, start_nodes=(8,), pooling=False),
+    )
     plain = simulate(ops, reqs, None, end_s=600)
-    res = simulate(ops, reqs, {0: settings(0.01, "stop", 900)}, end_s=600)
+    res = simulate(ops, reqs, {0: settings(0.01, "stop", 1800)}, end_s=600)
     s = safety_of(res)
-    drop = int(res.outcomes.dropoff_s[0])
-    before = int((s.events.time_s <= drop).sum())
-    assert before >= 1
+    o = res.outcomes
+    assert s.action[0] == "stop"
     assert s.riders[0] == 1
-    assert res.outcomes.outcome[0] == Outcome.SERVED
-    assert drop - int(plain.outcomes.dropoff_s[0]) == 900 * before
-    assert int(s.redispatched.sum()) == 0
+    assert int(s.got_out[0]) == 1
+    assert int(s.redispatched[0]) == 0
+    assert s.out_requests.tolist() == [0]
+    assert o.outcome.tolist() == [Outcome.SERVED]  # one request, served once
+    assert int(o.vehicle[0]) == 0  # the trip is the first vehicle's (it picked the rider up)
+    assert int(o.board_s[0]) == int(plain.outcomes.board_s[0])
+    assert int(o.ride_m[0]) == 7 * 200 == int(o.direct_m[0])
+    # The vehicle stopped at node 1 (its leg ends there, early), the rider got out there and waited for the other
+    # vehicle: two blocks away and 30 s of boarding, after the simulator heard of the stop (when the leg would have
+    # ended, 6 blocks later: it draws events over legs driven), and a batch tick. The wait counts from the stop.
+    first = np.flatnonzero(res.legs.vehicle == 0)
+    assert int(res.legs.to_node[first[-1]]) == 1
+    out_s, again = int(s.out_s[0]), int(s.out_board_s[0])
+    assert out_s == int(res.legs.end_s[first[-1]]) == int(o.board_s[0]) + 20
+    assert 6 * 20 + 40 + 30 <= again - out_s <= 6 * 20 + 40 + 30 + 30
+    assert int(o.dropoff_s[0]) > int(plain.outcomes.dropoff_s[0])
+    ev = res.events
+    assert ev.request[(ev.vehicle == 1) & (ev.event == EventType.TRIP_END)].tolist() == [0]
+    # The stopped vehicle's MDS history: trip_stop and trip_end where it stopped, then out of service.
+    mine = [EventType(x).mds for x in ev.event[ev.vehicle == 0].tolist()]
+    assert mine[:8] == [
+        "service_start",
+        "reservation_start",
+        "reservation_stop",
+        "trip_start",
+        "trip_stop",
+        "trip_end",
+        "service_end",  # out of service until recovered, 1800 s later
+        "service_start",
+    ]
+    assert int(ev.node[ev.vehicle == 0][5]) == 1
+    _mds_legal(res)
+    from robotaxi.safety.insim import run_safety_kpis
+
+    k = run_safety_kpis(res)["av"]
+    assert k["riders_got_out"] == 1
+    assert k["got_out_served"] == 1
+    assert k["got_out_lost"] == 0
+    assert k["got_out_wait_max_s"] == again - out_s
+    assert k["rider_delay_minutes"] == pytest.approx((again - out_s) / 60, abs=0.05)
+    assert k["riders_redispatched"] == 0
+
+
+def test_a_rider_out_of_a_stopped_vehicle_nobody_picks_up_is_lost_with_its_reason() -> None:
+    """The only vehicle stops with its rider: the new request from where it stopped expires unserved."""
+    reqs = requests_on(NET, [0], [0], [7], max_wait_s=300)
+    ops = (Operator("av", 1, start_nodes=(0,), pooling=False),)
+    res = simulate(ops, reqs, {0: settings(0.01, "stop", 1800)}, end_s=600)
+    s = safety_of(res)
+    assert int(s.got_out[0]) == 1
+    assert int(s.out_board_s[0]) == -1
+    assert res.outcomes.outcome.tolist() == [Outcome.CANCELLED]
+    assert int(res.outcomes.reason[0]) == Reason.MAX_WAIT_EXCEEDED
+    from robotaxi.safety.insim import run_safety_kpis
+
+    k = run_safety_kpis(res)["av"]
+    assert k["got_out_lost"] == 1
+    assert k["got_out_unserved_by_reason"] == {"cancelled: max_wait_exceeded": 1}
     _mds_legal(res)
 
 
@@ -305,8 +366,11 @@ def test_vehicles_stay_continuous_under_frequent_events_and_replans(
         assert np.all(legs.from_node[order][1:] == legs.to_node[order][:-1])
     assert not np.any(res.outcomes.outcome == Outcome.PENDING)
     ev = res.events
-    ends = ev.request[ev.event == EventType.TRIP_END]
-    assert np.unique(ends).size == ends.size
+    # A ride ends once (trip_end), plus once for each stopped vehicle its rider got out of (riding on as a new
+    # request, which names the same ride in the events).
+    n = len(reqs)
+    ends = np.bincount(ev.request[ev.event == EventType.TRIP_END], minlength=n)
+    assert np.all(ends <= 1 + np.bincount(s.out_requests, minlength=n))
     assert set(np.flatnonzero(res.served).tolist()) <= set(
         ev.request[np.isin(ev.event, (EventType.TRIP_END, EventType.TRIP_RESUME))].tolist()
     )
@@ -314,3 +378,4 @@ def test_vehicles_stay_continuous_under_frequent_events_and_replans(
         _mds_legal(res)
     if action == "stop":
         assert int(s.redispatched.sum()) > 0
+        assert int(s.got_out.sum()) > 0

@@ -153,6 +153,7 @@ def test_a_marketplace_with_safety_writes_its_events_and_the_same_seed_repeats_t
     assert set(kpis) == {"av", "sd"}
     assert kpis["av"]["disengagements"] + kpis["sd"]["disengagements"] == len(rows)
     assert kpis["av"]["riders_redispatched"] == sum(r["riders_redispatched"] for r in rows)
+    assert kpis["av"]["riders_got_out"] == sum(r["riders_got_out"] for r in rows)
     # The offline report reads the run as it reads offline events: DMV files, the VINs of every vehicle.
     events = read_events(a.folder)
     assert events is not None
@@ -169,6 +170,7 @@ def test_a_marketplace_with_safety_writes_its_events_and_the_same_seed_repeats_t
     page = (a.folder / "report.html").read_text(encoding="utf-8")
     section = page[page.index("<h2>Safety: disengagements</h2>") :]
     assert "Miles per disengagement (95 % interval)" in section
-    assert "Rider delay on board (rider-minutes)" in section
-    assert "stop (stops until recovered, pickups re-dispatched)" in section
+    assert "Rider delay (rider-minutes: on board, or waiting after getting out)" in section
+    assert "stop (stops until recovered, riders re-dispatched)" in section
+    assert "Riders on board who got out and rode on (re-dispatched)" in section
     assert '<img alt="map of disengagements" src="data:image/png;base64,' in section

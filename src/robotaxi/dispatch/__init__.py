@@ -10,12 +10,14 @@ from .events import Event as Event
 from .events import OffersAnswered as OffersAnswered
 from .events import RequestsArrived as RequestsArrived
 from .events import RequestsCancelled as RequestsCancelled
+from .events import RidersDisembarked as RidersDisembarked
 from .events import Tick as Tick
 from .events import VehiclesDocked as VehiclesDocked
 from .events import VehiclesOffDuty as VehiclesOffDuty
 from .events import VehiclesOnDuty as VehiclesOnDuty
 from .events import VehiclesRetired as VehiclesRetired
 from .events import VehiclesUpdated as VehiclesUpdated
+from .events import continuation_id as continuation_id
 from .operators import FareQuote as FareQuote
 from .operators import MarketParams as MarketParams
 from .operators import Marketplace as Marketplace

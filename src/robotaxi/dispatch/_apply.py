@@ -70,6 +70,7 @@ class Out:
     offers: list[tuple[int, int, int, int]] = field(default_factory=list)  # (request, vehicle, pickup, expires)
     withdrawn: list[int] = field(default_factory=list)
     off: list[int] = field(default_factory=list)
+    redispatched: list[tuple[int, int]] = field(default_factory=list)  # (old request, new request), external ids
     freed: bool = False
 
     def expired(self, ext: I64, at: I64, reason: NDArray[np.int8]) -> None:
@@ -92,9 +93,11 @@ class Out:
             or self.offers
             or self.withdrawn
             or self.off
+            or self.redispatched
         ):
             return Decisions(time_s=self.now)
         offers = np.asarray(self.offers, dtype=np.int64).reshape(-1, 4)
+        redispatched = np.asarray(self.redispatched, dtype=np.int64).reshape(-1, 2)
 
         def cat(parts: list[Any], dtype: Any) -> NDArray[Any]:
             return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
@@ -120,6 +123,8 @@ class Out:
             offer_expires_s=offers[:, 3].copy(),
             withdrawn_request=np.asarray(self.withdrawn, np.int64),
             off_duty=np.asarray(self.off, np.int32),
+            redispatched_request=redispatched[:, 0].copy(),
+            redispatched_as=redispatched[:, 1].copy(),
         )
 
 
@@ -150,43 +155,66 @@ def check_requests(engine: DispatchEngine, ev: RequestsArrived) -> None:
 
 
 def add_requests(engine: DispatchEngine, ev: RequestsArrived, out: Out) -> None:
-    n = len(ev)
-    if n == 0:
+    if len(ev) == 0:
         return
     p = engine.params
-    t = np.full(n, ev.time_s, np.int64)
     wait = np.where(ev.max_wait_s < 0, p.max_wait_s, ev.max_wait_s).astype(np.int64)
-    direct = engine.travel.times(ev.o_node, ev.d_node, t).astype(np.int64)
+    append_requests(
+        engine, ev.time_s, ev.request_id, ev.o_node, ev.d_node, ev.passengers, wait, ev.shareable, ev.operator, out
+    )
+    rb = engine.rebalancing
+    if rb is not None:
+        t = np.full(len(ev), ev.time_s, np.int64)
+        rb.forecast.observe(rb.zoning.zone_of_node[ev.o_node].astype(np.int32), t)
+
+
+def append_requests(
+    engine: DispatchEngine,
+    time_s: int,
+    ext: I64,
+    o: NDArray[np.int32],
+    d: NDArray[np.int32],
+    pax: NDArray[np.int16],
+    wait: I64,
+    shareable: NDArray[np.bool_],
+    operator: NDArray[np.int16],
+    out: Out,
+    origin: I64 | None = None,
+) -> None:
+    """Open checked requests at ``time_s`` (``wait``: their maximum wait in seconds); a party larger than every
+    vehicle is rejected at once (``over_capacity``)."""
+    n = int(ext.size)
+    p = engine.params
+    t = np.full(n, time_s, np.int64)
+    direct = engine.travel.times(o, d, t).astype(np.int64)
     f = engine.fleet
     live = ~f.cols["retired"][: f.n]
     max_cap = int(f.cols["capacity"][: f.n][live].max()) if live.any() else 0
-    too_big = ev.passengers > max_cap if max_cap else np.zeros(n, bool)
+    too_big = pax > max_cap if max_cap else np.zeros(n, bool)
     rows = engine.requests.append(
         {
-            "ext": ev.request_id,
+            "ext": ext,
             "time": t,
-            "o": ev.o_node,
-            "d": ev.d_node,
-            "pax": ev.passengers,
+            "o": o,
+            "d": d,
+            "pax": pax,
             "deadline": t + wait,
             "latest_dropoff": t + direct + (p.max_delay_s if p.max_delay_s > 0 else wait + p.pickup_dwell_s),
-            "shareable": ev.shareable,
-            "operator": ev.operator,
+            "shareable": shareable,
+            "operator": operator,
             "status": np.full(n, int(Status.OPEN), np.int8),
             "vehicle": np.full(n, -1, np.int32),
             "decided": np.zeros(n, bool),
             "declines": np.zeros(n, np.int16),
+            "origin": np.full(n, -1, np.int64) if origin is None else origin,
         }
     )
     req = engine.requests
     if too_big.any():
         req.cols["status"][rows[too_big]] = Status.REJECTED
         req.cols["decided"][rows[too_big]] = True
-        out.reject(ev.request_id[too_big], np.full(int(too_big.sum()), Reason.OVER_CAPACITY, np.int8))
+        out.reject(ext[too_big], np.full(int(too_big.sum()), Reason.OVER_CAPACITY, np.int8))
     req.open = np.concatenate((req.open, rows[~too_big]))
-    rb = engine.rebalancing
-    if rb is not None:
-        rb.forecast.observe(rb.zoning.zone_of_node[ev.o_node].astype(np.int32), t)
 
 
 def check_cancellations(engine: DispatchEngine, ev: RequestsCancelled, expire: I64) -> I64:

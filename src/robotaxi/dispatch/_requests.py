@@ -23,6 +23,7 @@ class RequestStatus(IntEnum):
     REJECTED = 4
     CANCELLED = 5
     OFFERED = 6  # offered to a human driver, waiting for the answer
+    REDISPATCHED = 7  # the rider left a stopped vehicle on the way; the ride goes on as a new request
 
     @property
     def label(self) -> str:
@@ -46,7 +47,10 @@ COLUMNS: dict[str, Any] = {
     "vehicle": np.int32,
     "decided": np.bool_,
     "declines": np.int16,  # offers declined or lapsed
+    "origin": np.int64,  # the request (external id) whose ride this one continues (RidersDisembarked), else -1
 }
+#: Columns a snapshot may lack (taken before they existed), with the value they had then.
+_DEFAULTS: dict[str, int] = {"origin": -1}
 
 
 class RequestTable:
@@ -108,7 +112,7 @@ class RequestTable:
         size = max(1024, t.n)
         for name, dtype in COLUMNS.items():
             a = np.empty(size, dtype=dtype)
-            a[: t.n] = state["cols"][name]
+            a[: t.n] = state["cols"][name] if name in state["cols"] else _DEFAULTS[name]
             t.cols[name] = a
         t.index = {int(x): i for i, x in enumerate(t.cols["ext"][: t.n].tolist())}
         t.open = np.asarray(state["open"], dtype=np.int64).copy()

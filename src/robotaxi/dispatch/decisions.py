@@ -75,6 +75,11 @@ class Decisions:
     off_duty : array
         Vehicles sent off duty (:class:`~.events.VehiclesOffDuty`) whose plan is now empty (riders dropped off, the
         return to their depot done): the caller ends their service (``service_end``).
+    redispatched_request, redispatched_as : arrays of equal length
+        Riders who left a stopped vehicle on the way (:class:`~.events.RidersDisembarked`): request
+        ``redispatched_request[i]`` ended (reason ``vehicle_stopped``) and the ride goes on as the new request
+        ``redispatched_as[i]`` from where the rider got out (decided like any other: it may be assigned in the same
+        decisions, rejected, or expire later).
     """
 
     time_s: int = 0
@@ -97,6 +102,8 @@ class Decisions:
     offer_expires_s: I64 = field(default_factory=_e64)
     withdrawn_request: I64 = field(default_factory=_e64)
     off_duty: I32 = field(default_factory=_e32)
+    redispatched_request: I64 = field(default_factory=_e64)
+    redispatched_as: I64 = field(default_factory=_e64)
 
     def __post_init__(self) -> None:
         if not (self.assign_request.size == self.assign_vehicle.size == self.assign_pickup_s.size):
@@ -109,6 +116,8 @@ class Decisions:
             self.offer_request.size == self.offer_vehicle.size == self.offer_pickup_s.size == self.offer_expires_s.size
         ):
             raise ValueError("Decisions: the offer_* arrays must have equal length")
+        if self.redispatched_request.size != self.redispatched_as.size:
+            raise ValueError("Decisions: redispatched_request and redispatched_as must have equal length")
         if self.reposition_vehicle.size != self.reposition_node.size:
             raise ValueError("Decisions: reposition_vehicle and reposition_node must have equal length")
 
@@ -128,6 +137,7 @@ class Decisions:
             + self.offer_request.size
             + self.withdrawn_request.size
             + self.off_duty.size
+            + self.redispatched_request.size
         )
 
     def reasons(self) -> list[Reason]:

@@ -18,7 +18,9 @@ Guarantees, for every input:
 
 Request lifecycle: *open* -> *assigned* (in a vehicle's plan) -> *on board* -> *done*; or *rejected* at its first
 decision when no vehicle can reach it in time; or *cancelled* (expired, or by the rider). A reservation withdrawn by
-the vehicle (provider or driver cancellation) re-opens the request with its deadline: it is never lost.
+the vehicle (provider or driver cancellation) re-opens the request with its deadline: it is never lost. A rider on
+board a vehicle that stops service gets out (:class:`~.events.RidersDisembarked`): the request ends *redispatched*
+and the ride goes on as a new open request from there (``origin`` links it to the old one).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from numpy.typing import NDArray
 from ..errors import DispatchError, IllegalTransitionError
 from ..fleet.states import TRANSITION_TABLE, EventType, VehicleState
 from ..network.travel import TravelTimes
-from . import _apply, _fastpath, _offers
+from . import _apply, _disembark, _fastpath, _offers
 from ._fleet import FleetState
 from ._requests import RequestTable, Status
 from .decisions import Decisions
@@ -43,6 +45,7 @@ from .events import (
     OffersAnswered,
     RequestsArrived,
     RequestsCancelled,
+    RidersDisembarked,
     Tick,
     VehiclesDocked,
     VehiclesOffDuty,
@@ -286,6 +289,16 @@ class DispatchEngine:
         """
         return Status(int(self.requests.cols["status"][self.requests.row(int(request_id))]))
 
+    def origin_of(self, request_id: int) -> int:
+        """The request whose ride ``request_id`` continues (:class:`~.events.RidersDisembarked`), or -1.
+
+        Raises
+        ------
+        DispatchError
+            If the id is unknown.
+        """
+        return int(self.requests.cols["origin"][self.requests.row(int(request_id))])
+
     def vehicle_of(self, request_id: int) -> int:
         """Vehicle serving an assigned or on-board request, or -1."""
         r = self.requests.index.get(int(request_id))
@@ -330,8 +343,8 @@ class DispatchEngine:
             vs = _apply.check_retiring(self, event)
             self._commit_expiry(expire, lapse, out)
             _apply.retire(self, vs, out)
-        elif isinstance(event, OffersAnswered | VehiclesOffDuty | VehiclesOnDuty):
-            self._apply_market(event, expire, lapse, out)
+        elif isinstance(event, OffersAnswered | VehiclesOffDuty | VehiclesOnDuty | RidersDisembarked):
+            self._apply_more(event, expire, lapse, out)
         elif isinstance(event, Tick):
             self._commit_expiry(expire, lapse, out)
         else:  # pragma: no cover - the type checker sees every kind above
@@ -356,10 +369,18 @@ class DispatchEngine:
             expire = np.union1d(expire, np.asarray(gone, np.int64)) if gone else expire
         return expire, lapse
 
-    def _apply_market(
-        self, event: OffersAnswered | VehiclesOffDuty | VehiclesOnDuty, expire: I64, lapse: list[int], out: _apply.Out
+    def _apply_more(
+        self,
+        event: OffersAnswered | VehiclesOffDuty | VehiclesOnDuty | RidersDisembarked,
+        expire: I64,
+        lapse: list[int],
+        out: _apply.Out,
     ) -> None:
-        if isinstance(event, OffersAnswered):
+        if isinstance(event, RidersDisembarked):
+            ok = _disembark.check(self, event)
+            self._commit_expiry(expire, lapse, out)
+            _disembark.commit(self, event, ok, out)
+        elif isinstance(event, OffersAnswered):
             answers = _offers.check_answers(self, event, lapse)
             self._commit_expiry(expire, lapse, out)
             _offers.commit_answers(self, answers, out)
@@ -402,7 +423,7 @@ class DispatchEngine:
             self._retry_rows.clear()
             return
         if self.policy.on_arrival:
-            if not (isinstance(event, RequestsArrived) or self._wake or out.freed):
+            if not (isinstance(event, RequestsArrived | RidersDisembarked) or self._wake or out.freed):
                 return
         elif not isinstance(event, Tick):
             return

@@ -285,6 +285,81 @@ class VehiclesOnDuty:
         return len(self.vehicle_id)
 
 
+#: What :func:`continuation_id` adds to a request id: the new request of a rider re-dispatched from on board.
+CONTINUATION_ID_STEP = 1 << 40
+
+
+def continuation_id(request_id: int) -> int:
+    """The default id of the request that continues ``request_id`` after its rider left a stopped vehicle
+    (:class:`RidersDisembarked` without ``new_request_id``): ``request_id + 2**40``.
+
+    Raises
+    ------
+    DispatchError
+        If the result does not fit a signed 64-bit id.
+    """
+    new = int(request_id) + CONTINUATION_ID_STEP
+    if new > np.iinfo(np.int64).max:
+        raise DispatchError(f"request {int(request_id)}: no room for a continuation id above it; give new_request_id")
+    return new
+
+
+@dataclass(frozen=True, slots=True, eq=False, init=False)
+class RidersDisembarked:
+    """Riders on board get out away from their drop-off, and ride on with another vehicle.
+
+    For when a vehicle stops service with riders on board (a driverless vehicle's disengagement that stops it, a
+    breakdown): each row says the rider of ``request_id`` left ``vehicle_id`` at ``node``, which must be where the
+    engine last heard the vehicle is (report its position with :data:`LOCATED` first) and not the rider's drop-off
+    (there the rider simply alights: ``trip_end``). The engine then
+
+    * ends the request (status ``redispatched``; its outcome reason is
+      :attr:`~.reasons.Reason.VEHICLE_STOPPED`), takes its drop-off out of the vehicle's plan and its passengers
+      off the vehicle's load;
+    * opens a new request ``new_request_id`` (default :func:`continuation_id` of the old one) from ``node`` to the
+      original drop-off, at ``time_s``: same party size and sharing, the original's maximum wait counted from now,
+      and any operator may serve it. It is never turned down at its first decision: like a re-opened request it
+      waits for a vehicle until its deadline (and may expire then).
+
+    :attr:`~.decisions.Decisions.redispatched_request` and ``redispatched_as`` list the pairs. The engine does not
+    take the vehicle out of service: send it off duty (:class:`VehiclesOffDuty`) first if it is to take no new work.
+    """
+
+    time_s: int
+    vehicle_id: tuple[str, ...]
+    request_id: I64
+    node: I32
+    new_request_id: I64
+
+    def __init__(
+        self,
+        time_s: int,
+        vehicle_id: ArrayLike,
+        request_id: ArrayLike,
+        node: ArrayLike,
+        new_request_id: ArrayLike | None = None,
+    ) -> None:
+        ids = np.atleast_1d(np.asarray(request_id))
+        n = ids.size
+        vids = _ids(vehicle_id, "vehicle_id")
+        if len(vids) == 1 and n > 1:
+            vids = vids * n
+        if len(vids) != n:
+            raise DispatchError(f"vehicle_id: expected {n} values, got {len(vids)}")
+        s = object.__setattr__
+        s(self, "time_s", int(time_s))
+        s(self, "vehicle_id", vids)
+        rid = _col(ids, n, np.int64, "request_id")
+        s(self, "request_id", rid)
+        s(self, "node", _col(node, n, np.int32, "node"))
+        if new_request_id is None:
+            new_request_id = [continuation_id(x) for x in rid.tolist()]
+        s(self, "new_request_id", _col(np.atleast_1d(np.asarray(new_request_id)), n, np.int64, "new_request_id"))
+
+    def __len__(self) -> int:
+        return int(self.request_id.size)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Tick:
     """Time has passed (batch policies decide here; expiry and rebalancing run on every input)."""
@@ -305,5 +380,6 @@ Event = (
     | OffersAnswered
     | VehiclesOffDuty
     | VehiclesOnDuty
+    | RidersDisembarked
     | Tick
 )

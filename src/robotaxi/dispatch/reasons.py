@@ -34,6 +34,9 @@ class Reason(IntEnum):
     OFFER_DECLINED = 8
     #: The rider refused the fare and pickup time quoted when a vehicle was found (rider choice: lost demand).
     QUOTE_DECLINED = 9
+    #: The rider was on board when the vehicle stopped service (a disengagement, a breakdown) and got out; the ride
+    #: goes on as a new request from there (:class:`~.events.RidersDisembarked`): this request ends, not the ride.
+    VEHICLE_STOPPED = 10
 
     @property
     def label(self) -> str:

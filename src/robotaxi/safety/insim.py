@@ -10,8 +10,9 @@ what a disengagement does:
   remote-assistance time (and cost, ``remote_operator_per_hour_cents``);
 * ``stop`` (driverless): the vehicle stops service until it is recovered (``recovery_s``). The riders it was on its
   way to pick up are handed back to the dispatch engine at once (a ``provider_cancellation``) and re-dispatched to
-  other vehicles of any operator; riders on board wait with the vehicle and are driven on once it is recovered (the
-  engine has no event for a rider leaving a vehicle between stops, see ``docs/safety.md``).
+  other vehicles of any operator; riders on board get out where it stopped
+  (:class:`~robotaxi.dispatch.RidersDisembarked`) and ride on with another vehicle of any operator, as a new request
+  from there to their destination (see ``docs/safety.md`` for how the KPIs count them).
 
 :class:`Disengagements` is the simulator's hook. Each vehicle carries a Poisson process along its odometer at its
 operator's highest rate: the distance to the next *candidate* is exponential, so a leg costs one subtraction and
@@ -189,6 +190,24 @@ def locate(
     return int(edges[k]), float(frac), t0 + int(share * (t1 - t0))
 
 
+def stop_point(
+    router: Router, a: int, b: int, t0: int, t1: int, length_m: float, offset_m: float
+) -> tuple[int, int, int]:
+    """Where a vehicle that stops at ``offset_m`` into a leg ``a -> b`` (driven from ``t0`` to ``t1``, as
+    :func:`locate` places it) comes to a halt: the end node of that edge, when it gets there, and the metres driven
+    to there (rounded up, at most ``length_m``)."""
+    edges = router.path_edges(router.path(a, b))
+    net = router.network
+    length = net.length_m[edges].astype(np.float64)
+    cum = np.cumsum(length) * (length_m / length.sum())
+    k = min(int(np.searchsorted(cum, offset_m, side="right")), edges.size - 1)
+    if offset_m > 0 and k and cum[k - 1] == offset_m:
+        k -= 1  # exactly at a node: it stops there
+    tt = net.travel_time_s[edges].astype(np.float64)
+    share = tt[: k + 1].sum() / tt.sum()
+    return int(net.head[edges[k]]), t0 + int(share * (t1 - t0)), min(int(length_m), math.ceil(cum[k]))
+
+
 #: What the simulator tells the hook about a vehicle when an event is kept: passengers on board and the request row
 #: of the rider who boarded last (-1 when empty).
 OnBoard = Callable[[int], tuple[int, int]]
@@ -198,9 +217,11 @@ OnBoard = Callable[[int], tuple[int, int]]
 class SimSafety:
     """The events of a run and what they did.
 
-    ``action``, ``delay_s`` (the wait or recovery), ``riders`` (passengers on board) and ``redispatched`` (riders
-    handed back to the engine) have one value per event; ``redispatched_requests`` are the request rows handed
-    back (each at most once per event, in event order).
+    ``action``, ``delay_s`` (the wait or recovery), ``riders`` (passengers on board), ``redispatched`` (riders
+    handed back to the engine before boarding) and ``got_out`` (riders on board who got out and rode on with another
+    vehicle) have one value per event; ``redispatched_requests`` are the request rows handed back (each at most once
+    per event, in event order). For the riders who got out: ``out_requests`` (their demand rows), ``out_s`` (when),
+    ``out_board_s`` (when they boarded the next vehicle, -1 never) and ``out_by`` (operator of the stopped vehicle).
     """
 
     events: SafetyEvents
@@ -211,6 +232,15 @@ class SimSafety:
     redispatched_requests: NDArray[np.int64]
     redispatched_by: tuple[str, ...]
     settings: Mapping[str, OperatorSafety]
+    got_out: NDArray[np.int64]
+    out_requests: NDArray[np.int64]
+    out_s: NDArray[np.int64]
+    out_board_s: NDArray[np.int64]
+    out_by: tuple[str, ...]
+
+    def action_array(self) -> NDArray[np.str_]:
+        """:attr:`action` as an array (for masks)."""
+        return np.asarray(self.action, dtype=str)
 
     def effects(self) -> dict[str, Any]:
         """The extra columns of ``safety_events.parquet`` for events drawn inside the simulator."""
@@ -219,6 +249,7 @@ class SimSafety:
             "delay_s": self.delay_s.tolist(),
             "riders_on_board": self.riders.tolist(),
             "riders_redispatched": self.redispatched.tolist(),
+            "riders_got_out": self.got_out.tolist(),
         }
 
 
@@ -276,8 +307,12 @@ class Disengagements:
         self.redispatched: list[int] = []
         self.redispatched_requests: list[int] = []
         self.redispatched_by: list[str] = []
+        self.got_out_count: list[int] = []
+        self.out: list[tuple[int, int, int, str]] = []  # (demand row, new request id, time, operator)
         #: (vehicle, event index) of vehicles that stopped and whose pending pickups the simulator hands back.
         self.stranded: list[tuple[int, int]] = []
+        #: Vehicles stopped part of the way along the leg just drawn: vehicle -> (node, time, metres driven to it).
+        self.cut: dict[int, tuple[int, int, int]] = {}
 
     def bind(self, on_board: OnBoard, request_ids: NDArray[np.int64]) -> None:
         """The simulator's view of who is on board a vehicle, and the external id of every simulated request row
@@ -301,6 +336,9 @@ class Disengagements:
         x = gap
         while x <= length_m:
             lost += self._candidate(v, a, b, t0, t1, length_m, leg, x)
+            if v in self.cut:  # it stopped there: the rest of the leg was not driven (the next gap is drawn afresh)
+                self._next[v] = -1.0
+                return lost
             x += float(self.rng.exponential(1.0 / rate))
         self._next[v] = x - length_m
         return lost
@@ -365,8 +403,10 @@ class Disengagements:
         )
         self.rows.append((v, time_s, leg, x, s.action, s.wait_s, riders))
         self.redispatched.append(0)
+        self.got_out_count.append(0)
         if s.action == "stop":
             self.stranded.append((v, k))
+            self.cut[v] = stop_point(self.router, a, b, t0, t1, float(length_m), x)
         return s.wait_s
 
     def handed_back(self, event: int, requests: Sequence[int]) -> None:
@@ -375,8 +415,17 @@ class Disengagements:
         self.redispatched_requests.extend(int(r) for r in requests)
         self.redispatched_by.extend([self.records[event].operator] * len(requests))
 
-    def result(self) -> SimSafety:
-        """The events in time order (ties: vehicle, then leg) with their effects."""
+    def got_out(self, event: int, rows: Sequence[int], new_ids: Sequence[int], time_s: int) -> None:
+        """Riders on board the vehicle stopped by ``event`` got out at ``time_s``: demand rows ``rows``, riding on
+        as the simulator's requests ``new_ids``."""
+        self.got_out_count[event] += len(rows)
+        who = self.records[event].operator
+        self.out.extend((int(r), int(x), int(time_s), who) for r, x in zip(rows, new_ids, strict=True))
+
+    def result(self, board_again: Mapping[int, int] | None = None) -> SimSafety:
+        """The events in time order (ties: vehicle, then leg) with their effects; ``board_again`` maps the
+        requests of riders who got out (:meth:`got_out`) to when they boarded the next vehicle (-1: never)."""
+        again = board_again or {}
         order = sorted(range(len(self.rows)), key=lambda i: (self.rows[i][1], self.rows[i][0], self.rows[i][2], i))
         rows = [self.rows[i] for i in order]
         meta = {
@@ -401,6 +450,11 @@ class Disengagements:
             redispatched_requests=np.asarray(self.redispatched_requests, dtype=np.int64),
             redispatched_by=tuple(self.redispatched_by),
             settings={self.names[i]: s for i, s in sorted(self.settings.items())},
+            got_out=np.asarray([self.got_out_count[i] for i in order], dtype=np.int64),
+            out_requests=np.asarray([o[0] for o in self.out], dtype=np.int64),
+            out_s=np.asarray([o[2] for o in self.out], dtype=np.int64),
+            out_board_s=np.asarray([again.get(o[1], -1) for o in self.out], dtype=np.int64),
+            out_by=tuple(o[3] for o in self.out),
         )
 
 
@@ -433,17 +487,18 @@ def safety_kpis(
         delay = safety.delay_s[mine]
         riders = safety.riders[mine]
         wait_h = round(float(delay.sum()) / 3600, 3)
-        served = 0
-        unserved: dict[str, int] = {}
         rows = [
             r for r, by in zip(safety.redispatched_requests.tolist(), safety.redispatched_by, strict=True) if by == name
         ]
-        for r in rows:
-            if outcome_labels[r] == "served":
-                served += 1
-            else:
-                why = f"{outcome_labels[r]}: {reason_labels[r]}"
-                unserved[why] = unserved.get(why, 0) + 1
+        served, unserved = _outcomes(rows, outcome_labels, reason_labels)
+        got_out = [i for i, by in enumerate(safety.out_by) if by == name]
+        out_rows = safety.out_requests[got_out].tolist()
+        out_served, out_unserved = _outcomes(out_rows, outcome_labels, reason_labels)
+        street = safety.out_board_s[got_out] - safety.out_s[got_out]
+        street = street[safety.out_board_s[got_out] >= 0]
+        # Riders on board wait with a vehicle that goes on (continue, remote); out of a stopped one they wait on the
+        # street for the next vehicle (those never picked up again are counted as lost, not as delay).
+        on_board_delay = float((delay * riders)[safety.action_array()[mine] != "stop"].sum()) if k else 0.0
         out[name] = {
             "on_disengagement": s.action,
             "autonomous_miles": round(miles, 1),
@@ -453,7 +508,7 @@ def safety_kpis(
             "configured_miles_per_disengagement": s.profile.rates.miles_per_disengagement,
             "with_riders_on_board": int((riders > 0).sum()),
             "vehicle_hours_lost": wait_h,
-            "rider_delay_minutes": round(float((delay * riders).sum()) / 60, 1),
+            "rider_delay_minutes": round((on_board_delay + float(street.sum())) / 60, 1),
             "remote_assistance_hours": wait_h if s.action == "remote" else 0.0,
             "remote_assistance_cents": (
                 round(float(delay.sum()) / 3600 * s.remote_operator_per_hour_cents) if s.action == "remote" else 0
@@ -463,8 +518,29 @@ def safety_kpis(
             "redispatched_served": served,
             "redispatched_lost": len(rows) - served,
             "redispatched_unserved_by_reason": dict(sorted(unserved.items())),
+            "riders_got_out": len(out_rows),
+            "got_out_served": out_served,
+            "got_out_lost": len(out_rows) - out_served,
+            "got_out_unserved_by_reason": dict(sorted(out_unserved.items())),
+            "got_out_wait_mean_s": round(float(street.mean()), 1) if street.size else None,
+            "got_out_wait_max_s": int(street.max()) if street.size else None,
         }
     return out
+
+
+def _outcomes(
+    rows: list[int], outcome_labels: Sequence[str], reason_labels: Sequence[str]
+) -> tuple[int, dict[str, int]]:
+    """How many of ``rows`` were served, and the others counted by ``"outcome: reason"``."""
+    served = 0
+    unserved: dict[str, int] = {}
+    for r in rows:
+        if outcome_labels[r] == "served":
+            served += 1
+        else:
+            why = f"{outcome_labels[r]}: {reason_labels[r]}"
+            unserved[why] = unserved.get(why, 0) + 1
+    return served, unserved
 
 
 def run_safety_kpis(result: Any) -> dict[str, Any]:

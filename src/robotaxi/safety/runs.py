@@ -96,6 +96,7 @@ EFFECT_SCHEMA = pa.schema(
         ("delay_s", pa.int64()),  # seconds the vehicle waited (delay, or recovery for stop)
         ("riders_on_board", pa.int32()),  # passengers on board
         ("riders_redispatched", pa.int32()),  # assigned riders handed back to the engine (stop)
+        ("riders_got_out", pa.int32()),  # riders on board who got out and rode on with another vehicle (stop)
     ]
 )
 

@@ -88,6 +88,16 @@ class QuoteChoice:
         self.refused = np.zeros(n, dtype=bool)
         self.quote_cents = np.full(n, -1, dtype=np.int64)
 
+    def add_rows(self, o_node: list[int], d_node: list[int]) -> None:
+        """Requests that continue rides already quoted (riders out of a stopped vehicle, from ``o_node``): they
+        count as open demand where they wait, and are never quoted again."""
+        k = len(o_node)
+        self.o_node = np.concatenate((self.o_node, np.asarray(o_node, np.int64)))
+        self.d_node = np.concatenate((self.d_node, np.asarray(d_node, np.int64)))
+        self.quoted = np.concatenate((self.quoted, np.ones(k, bool)))
+        self.refused = np.concatenate((self.refused, np.zeros(k, bool)))
+        self.quote_cents = np.concatenate((self.quote_cents, np.full(k, -1, np.int64)))
+
     def on_tick(self, t: int, epoch0: int, engine: DispatchEngine) -> None:
         """Publish the surge of every interval that started at or before ``t`` (local seconds) from the engine."""
         if self.pricer is None or self.zone_of_node is None or t < self._next_s:

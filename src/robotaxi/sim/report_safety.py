@@ -16,7 +16,7 @@ _MARKERS = {"continue": "o", "remote": "s", "stop": "X"}
 _ACTION_LABELS = {
     "continue": "safety driver takes over, trip goes on",
     "remote": "waits for a remote operator",
-    "stop": "stops until recovered, pickups re-dispatched",
+    "stop": "stops until recovered, riders re-dispatched",
 }
 
 #: (label, key, how to show it) of each row of the table, one column per operator.
@@ -28,13 +28,18 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("Configured miles per disengagement", "configured_miles_per_disengagement", "miles"),
     ("Disengagements with riders on board", "with_riders_on_board", "count"),
     ("Vehicle-hours lost (waits and recoveries)", "vehicle_hours_lost", "hours"),
-    ("Rider delay on board (rider-minutes)", "rider_delay_minutes", "minutes"),
+    ("Rider delay (rider-minutes: on board, or waiting after getting out)", "rider_delay_minutes", "minutes"),
     ("Remote assistance (hours)", "remote_assistance_hours", "hours"),
     ("Remote assistance cost", "remote_assistance_cents", "money"),
     ("Recovery of stopped vehicles (hours)", "recovery_hours", "hours"),
     ("Riders re-dispatched (pickups handed back)", "riders_redispatched", "count"),
     ("… served by another vehicle", "redispatched_served", "count"),
     ("… lost (not served)", "redispatched_lost", "count"),
+    ("Riders on board who got out and rode on (re-dispatched)", "riders_got_out", "count"),
+    ("… reached their destination", "got_out_served", "count"),
+    ("… lost (not served)", "got_out_lost", "count"),
+    ("… mean wait for the next vehicle (s)", "got_out_wait_mean_s", "seconds"),
+    ("… longest wait for the next vehicle (s)", "got_out_wait_max_s", "seconds"),
 )
 
 
@@ -51,6 +56,8 @@ def _cell(row: dict[str, Any], key: str, how: str) -> str:
         return f"{int(v or 0) / 100:,.2f}"
     if how in ("miles", "minutes"):
         return f"{float(v or 0):,.1f}"
+    if how == "seconds":
+        return "-" if v is None else f"{float(v):,.0f}"
     if how == "hours":
         return f"{float(v or 0):,.2f}"
     return f"{int(v or 0):,}"

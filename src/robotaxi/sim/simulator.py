@@ -46,6 +46,7 @@ from ..dispatch import (
     Rebalancing,
     RequestsArrived,
     RequestsCancelled,
+    RidersDisembarked,
     Tick,
     VehiclesDocked,
     VehiclesOffDuty,
@@ -102,6 +103,8 @@ EXECUTED = frozenset(
         "offer_expires_s",
         "withdrawn_request",
         "off_duty",
+        "redispatched_request",  # riders out of a stopped vehicle: the simulator chose the new ids itself
+        "redispatched_as",
     }
 )
 
@@ -143,10 +146,16 @@ class _Log:
     def add(self, t: int, v: int, event: int, state: int, node: int, request: int) -> None:
         self.rows.extend((t, v, event, state, node, request))
 
-    def build(self) -> VehicleEvents:
+    def build(self, origin: dict[int, int] | None = None) -> VehicleEvents:
+        """The rows in time order; ``origin`` names requests that continue a ride by the demand row they continue."""
         a = np.frombuffer(self.rows, dtype=np.int64).reshape(-1, 6)
         order = np.argsort(a[:, 0], kind="stable")
         a = a[order]
+        if origin:
+            new = np.fromiter(origin, np.int64, len(origin))
+            root = np.fromiter(origin.values(), np.int64, len(origin))
+            hit = np.isin(a[:, 5], new)
+            a[hit, 5] = root[np.searchsorted(new, a[hit, 5])]  # new ids increase in the order they were made
         return VehicleEvents(
             vehicle=a[:, 1].astype(np.int32),
             time_s=a[:, 0],
@@ -178,8 +187,10 @@ class Simulator:
         Riders see a quote when first matched and may refuse it (:mod:`robotaxi.sim.choice`).
     safety : Disengagements, optional
         Disengagements drawn over every leg as it is driven (:mod:`robotaxi.safety.insim`): the vehicle is held for
-        the delay at the end of the stretch; a stopped one hands its pending pickups back to the engine
-        (``provider_cancellation``), goes off duty and comes back when recovered.
+        the delay at the end of the stretch; a stopped one stands where it stopped (its leg cut there), hands its
+        pending pickups back to the engine (``provider_cancellation``), lets its riders on board out to ride on as
+        new requests (:class:`~robotaxi.dispatch.RidersDisembarked`, ids from ``len(requests)`` on, folded back into
+        their original rows at the end), goes off duty and comes back when recovered.
 
     Operating hours and driver shifts come from ``fleet.operators``: the simulator plays the vehicles, so it puts
     them in and out of service at those (local) times. A vehicle on duty at the window start starts service then;
@@ -294,6 +305,8 @@ class Simulator:
             self._start_service(t0, np.flatnonzero(on))
         self._loop(progress)
         self._outcome[np.asarray(self._tm["alight"]) >= 0] = Outcome.SERVED
+        self._board_again: dict[int, int] = {x: self._tm["board"][x] for x in self._origin}  # before _fold drops them
+        self._fold(len(self.requests))
         if np.any(self._outcome == Outcome.PENDING):
             raise SimulationError(f"{int((self._outcome == Outcome.PENDING).sum())} requests left unresolved")
         end = max(self._now, p.end_s)
@@ -327,7 +340,7 @@ class Simulator:
         return SimResult(
             requests=self.requests,
             outcomes=o,
-            events=self._log.build(),
+            events=self._log.build(self._origin),
             legs=VehicleLegs(
                 vehicle=legs[:, 0].astype(np.int32),
                 from_node=legs[:, 1].astype(np.int32),
@@ -348,7 +361,7 @@ class Simulator:
             last_event_s=int(self._now),
             wall_s=wall,
             policy=self.policy.name,
-            safety=self.safety.result() if self.safety is not None else None,
+            safety=self.safety.result(self._board_again) if self.safety is not None else None,
         )
 
     # ------------------------------------------------------------------ the event loop
@@ -433,6 +446,8 @@ class Simulator:
         reqs: list[int] = []
         hold = self._hold
         recovered: list[int] = []
+        remap = self._remap  # request rows are ids until a rider first rides on as a new request
+        ext = self.engine.requests.cols["ext"]
         while heap and heap[0][0] == t:
             _t, _seq, v, ver, kind = heapq.heappop(heap)
             if kind == _RECOVER:
@@ -447,6 +462,8 @@ class Simulator:
                 reqs.append(-1)
                 continue
             stop_kind, req, node = plans[v][0]
+            if remap and req >= 0:
+                req = int(ext[req])
             if kind == _ARRIVE:
                 a = m.leg_from[v]
                 if a != node:
@@ -454,9 +471,11 @@ class Simulator:
                 m.leg_from[v] = m.leg_to[v] = node
                 m.leg_start[v] = m.leg_end[v] = t
                 if hold and hold.get(v, t) > t:  # a disengagement on the way: it waits here, and the engine hears
-                    vs.append(v)  # where it is (the stop is reached when the wait is over, scheduled anew)
+                    if self._stopped_at:  # where it is (the stop is reached when the wait is over, scheduled anew)
+                        self._park_stopped(v, node)
+                    vs.append(v)
                     evs.append(LOCATED)
-                    nodes.append(node)
+                    nodes.append(m.leg_from[v])
                     reqs.append(-1)
                     continue
                 if stop_kind == REPOSITION:
@@ -664,7 +683,7 @@ class Simulator:
             if s == _RESERVED and logged[v] == _AVAILABLE:
                 plan = plans[v]
                 r = plan[0][1] if plan[0][0] != REPOSITION else plan[1][1]
-                self._log_row(t, v, E.RESERVATION_START, S.RESERVED, m.leg_to[v], r)
+                self._log_row(t, v, E.RESERVATION_START, S.RESERVED, m.leg_to[v], self._req_id(r))
             version[v] += 1
             leg_s = leg_abs - epoch0
             a, b = m.leg_from[v], m.leg_to[v]
@@ -674,13 +693,14 @@ class Simulator:
                 self._add_leg(v, a, node, m.leg_start[v], leg_s)
                 m.leg_from[v] = m.leg_to[v] = node
                 m.leg_start[v] = m.leg_end[v] = leg_s
+            here = self._park_stopped(v, node) if self._stopped_at else node  # it may have stopped before ``node``
             if at_stop:
                 heapq.heappush(heap, (leg_s, self._seq, v, version[v], _DEPART))
                 self._seq += 1
             elif plans[v]:
                 moving.append(v)
             else:
-                m.park(v, node, leg_s)
+                m.park(v, here, leg_s)
         if not moving:
             return
         mv = np.asarray(moving, dtype=np.int64)
@@ -704,7 +724,16 @@ class Simulator:
         self._legs.extend((v, a, b, t0, t1, load, kind, length))
         if self.safety is not None:
             lost = self.safety.on_leg(v, a, b, t0, t1, length, len(self._legs) // 8 - 1)
-            if lost:
+            cut = self.safety.cut.pop(v, None)
+            if cut is not None and cut[0] != b:  # it stopped part of the way: the leg ends there
+                node, tc, metres = cut
+                legs = self._legs
+                legs[-6], legs[-4], legs[-1] = node, tc, metres
+                self._odo[v] += metres - length
+                self._stopped_at[v] = (node, tc)
+                self._stop_s[v] = tc
+                self._hold[v] = max(self._hold.get(v, t1), t1, tc + lost)
+            elif lost:
                 self._hold[v] = max(self._hold.get(v, t1), t1) + lost
 
     # ------------------------------------------------------------------ disengagements (robotaxi.safety.insim)
@@ -712,6 +741,16 @@ class Simulator:
         self.safety = safety
         self._hold: dict[int, int] = {}  # vehicle -> time before which it cannot move on (a disengagement)
         self._stranded: dict[int, int] = {}  # vehicle -> when a stopped vehicle is recovered
+        # Riders who got out of a stopped vehicle ride on as new requests, ids from len(requests) on (the engine's
+        # rows are then no longer the ids: _remap). New id -> the demand row whose ride it continues; metres each
+        # demand row's rider rode before getting out.
+        self._remap = False
+        self._next_id = len(self.requests)
+        self._origin: dict[int, int] = {}
+        self._ridden_before: dict[int, int] = {}
+        self._board_again = {}
+        self._stopped_at: dict[int, tuple[int, int]] = {}  # vehicle -> (node, time): stopped before its leg's end
+        self._stop_s: dict[int, int] = {}  # vehicle -> when it stopped (heard of at the end of its leg, or later)
         if safety is not None:
             safety.bind(self._on_board, self.requests.request_id)
 
@@ -739,16 +778,29 @@ class Simulator:
                 del hold[v]
         return t0, src
 
+    def _park_stopped(self, v: int, node: int) -> int:
+        """Where vehicle ``v`` is: where a disengagement stopped it before ``node``, the end of the leg just drawn
+        (it is parked there), else ``node``."""
+        where = self._stopped_at.pop(v, None)
+        if where is None:
+            return node
+        self.motion.park(v, where[0], where[1])
+        return where[0]
+
+    def _req_id(self, row: int) -> int:
+        """The request id of an engine request row (the same number until a rider rode on as a new request)."""
+        return int(self.engine.requests.cols["ext"][row]) if self._remap else row
+
     def _on_board(self, v: int) -> tuple[int, int]:
-        """Passengers on board vehicle ``v`` and the request row of the rider who boarded last (-1: nobody)."""
+        """Passengers on board vehicle ``v`` and the demand row of the rider who boarded last (-1: nobody)."""
         plan = self.engine.fleet.plans[v]
         waiting = {r for kind, r, _node in plan if kind == PICKUP}
-        riders = [r for kind, r, _node in plan if kind == DROPOFF and r not in waiting]
+        riders = [self._req_id(r) for kind, r, _node in plan if kind == DROPOFF and r not in waiting]
         if not riders:
             return 0, -1
         board = self._tm["board"]
         last = max(riders, key=lambda r: (board[r], r))
-        return int(self.engine.fleet.cols["load"][v]), last
+        return int(self.engine.fleet.cols["load"][v]), self._origin.get(last, last)
 
     def _stop_stranded(self, t: int) -> None:
         """Vehicles whose disengagement stops service: the engine hears where each is, its pending pickups are
@@ -763,7 +815,7 @@ class Simulator:
             self._execute(self.engine.handle(located), also=[v])
             if c["state"][v] != S.NON_OPERATIONAL and c["off_duty"][v] == 0:  # no new work until recovered
                 self._execute(self.engine.handle(VehiclesOffDuty(self.epoch0 + t, [vid])))
-            pickups = [r for kind, r, _node in self.engine.fleet.plans[v] if kind == PICKUP]
+            pickups = [self._req_id(r) for kind, r, _node in self.engine.fleet.plans[v] if kind == PICKUP]
             if pickups:
                 was = self._logged[v]
                 d = self.engine.handle(
@@ -774,11 +826,110 @@ class Simulator:
                 if was == _RESERVED and int(c["state"][v]) == _AVAILABLE:
                     self._log_row(t, v, E.PROVIDER_CANCELLATION, S.AVAILABLE, int(c["leg_node"][v]), pickups[0])
                 self._execute(d, also=[v])
-            self.safety.handed_back(event, pickups)
+            self.safety.handed_back(event, [self._origin.get(r, r) for r in pickups])
+            if self.engine.fleet.plans[v]:
+                self._riders_get_out(t, v, event)
+            self._stop_s.pop(v, None)
             if until > self._stranded.get(v, -1):
                 self._stranded[v] = until
                 heapq.heappush(self._heap, (until, self._seq, v, -1, _RECOVER))
                 self._seq += 1
+
+    def _riders_get_out(self, t: int, v: int, event: int) -> None:
+        """Riders on board a stopped vehicle get out where it stands: those at their destination are dropped off,
+        the others ride on with another vehicle (:class:`~robotaxi.dispatch.RidersDisembarked`: a new request from
+        here to their destination, decided by the engine like a re-opened one)."""
+        assert self.safety is not None
+        eng = self.engine
+        c, rc = eng.fleet.cols, eng.requests.cols
+        node = int(c["leg_node"][v])
+        rows = [r for kind, r, _n in eng.fleet.plans[v] if kind == DROPOFF]  # its pickups were handed back
+        away = [self._req_id(r) for r in rows if int(rc["d"][r]) != node]
+        here = [self._req_id(r) for r in rows if int(rc["d"][r]) == node]
+        self._log_getting_out(t, v, node, away + here)
+        vid = self.vehicle_ids[v]
+        if away:
+            new = list(range(self._next_id, self._next_id + len(away)))
+            self._next_id += len(away)
+            self._ride_on(t, v, away, new)
+            d = eng.handle(RidersDisembarked(self.epoch0 + t, vid, away, node, new))
+            self.safety.got_out(event, [self._origin[x] for x in new], new, self._stop_s.get(v, t))
+            self._execute(d, also=[v])
+        if here:  # at their destination: an ordinary drop-off (no dwell: the vehicle stands there anyway)
+            evs: list[int] = []
+            load = int(c["load"][v])
+            for r in here:
+                load -= self._pax[r]
+                evs += [_TRIP_STOP, _TRIP_RESUME if load > 0 else _TRIP_END]
+                self._tm["dropoff"][r] = self._tm["alight"][r] = t
+                self._odo_at["dropoff"][r] = self._odo[v]
+            reqs = [r for r in here for _ in (0, 1)]
+            d = eng.handle(VehiclesUpdated(self.epoch0 + t, (vid,) * len(evs), np.asarray(evs, np.int8), node, reqs))
+            self._execute(d, also=[v])
+
+    def _log_getting_out(self, t: int, v: int, node: int, riders: list[int]) -> None:
+        """MDS events of riders leaving a stopped vehicle one after the other: ``trip_stop``, then ``trip_resume``
+        while others are still on board, ``trip_end`` after the last one."""
+        for i, r in enumerate(riders):
+            if self._logged[v] == _ON_TRIP:
+                self._log_row(t, v, E.TRIP_STOP, S.STOPPED, node, r)
+            last = i == len(riders) - 1
+            self._log_row(t, v, E.TRIP_END if last else E.TRIP_RESUME, S.AVAILABLE if last else S.ON_TRIP, node, r)
+
+    def _ride_on(self, t: int, v: int, old: list[int], new: list[int]) -> None:
+        """Room for the requests ``new`` that continue the rides of ``old`` (riders out of vehicle ``v`` at ``t``)."""
+        self._remap = True
+        k = len(new)
+        odo = self._odo[v]
+        board = self._odo_at["board"]
+        for a, b in zip(old, new, strict=True):
+            root = self._origin.get(a, a)
+            self._origin[b] = root
+            self._ridden_before[root] = self._ridden_before.get(root, 0) + odo - board[a]
+            self._pax.append(self._pax[a])
+            self._reason[a] = Reason.VEHICLE_STOPPED
+        self._outcome = np.concatenate((self._outcome, np.zeros(k, np.int8)))
+        self._reason = np.concatenate((self._reason, np.zeros(k, np.int8)))
+        self._vehicle = np.concatenate((self._vehicle, np.full(k, -1, np.int32)))
+        self._assigned = np.concatenate((self._assigned, np.full(k, -1, np.int64)))
+        self._n_offers = np.concatenate((self._n_offers, np.zeros(k, np.int16)))
+        self._n_declines = np.concatenate((self._n_declines, np.zeros(k, np.int16)))
+        for lists in (self._tm, self._odo_at):
+            for col in lists.values():
+                col.extend([-1] * k)
+        if self.choice is not None:  # the fare was quoted (and accepted) for the whole ride
+            node = int(self.engine.fleet.cols["leg_node"][v])
+            rows = [self.engine.requests.index[a] for a in old]
+            self.choice.add_rows([node] * k, [int(self.engine.requests.cols["d"][r]) for r in rows])
+        self._outcome[old] = Outcome.CANCELLED  # this part of the ride ended; its continuation decides (_fold)
+
+    def _fold(self, n: int) -> None:
+        """Each demand row (the first ``n`` ids) takes the outcome of the last request its ride went on as: served
+        once if that one reached the destination; its wait and boarding stay the first vehicle's, its drop-off and
+        riding distance cover the whole ride. The continuation ids are dropped."""
+        if not self._origin:
+            return
+        last: dict[int, int] = {}
+        for new, root in self._origin.items():  # in the order they were made: the last one is where the ride ended
+            last[root] = new
+        tm, odo = self._tm, self._odo_at
+        for root, new in last.items():
+            self._outcome[root] = self._outcome[new]
+            self._reason[root] = self._reason[new]
+            for k in ("dropoff", "alight"):
+                tm[k][root] = tm[k][new]
+            served = tm["alight"][new] >= 0
+            # ride_m is dropoff - board: the board reading is shifted so that it also counts the parts before
+            odo["dropoff"][root] = odo["dropoff"][new] if served else -1
+            odo["board"][root] = odo["board"][new] - self._ridden_before[root] if served else odo["board"][root]
+            self._n_offers[root] += self._n_offers[new]
+            self._n_declines[root] += self._n_declines[new]
+        self._outcome, self._reason = self._outcome[:n], self._reason[:n]
+        self._vehicle, self._assigned = self._vehicle[:n], self._assigned[:n]
+        self._n_offers, self._n_declines = self._n_offers[:n], self._n_declines[:n]
+        for lists in (self._tm, self._odo_at):
+            for key in lists:
+                lists[key] = lists[key][:n]
 
     def _recover(self, t: int, vehicles: list[int]) -> None:
         """Stopped vehicles are recovered: back in service if their operator's hours or shift say so."""
