@@ -79,6 +79,8 @@ def test_every_route_declares_its_roles_and_refuses_the_others(platform: Platfor
     tokens = _one_token_per_role(p)
     routes = _routes(p)
     assert len(routes) >= 25
+    admin_only = {(m, r.path) for r, m, g in routes if tuple(g.roles) == (Role.ADMIN,)}
+    assert {("PUT", "/v1/admin/operators/{name}/hours"), ("DELETE", "/v1/admin/operators/{name}/hours")} <= admin_only
     checked = 0
     for route, method, guard in routes:
         if guard.public:

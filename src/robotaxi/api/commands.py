@@ -406,6 +406,8 @@ def vehicle_events(op: OperatorRef, batch: EventBatch) -> Callable[[Ctx], int]:
         ctx.reported.update(index.values())
         ctx.touched.update(index.values())
         ctx.handle(VehiclesUpdated(ctx.now_s, tuple(devices), codes, nodes, request_ids), write)
+        if any(p.event_type == "service_start" for p in data):  # back in service while its operator is closed?
+            ctx.service.hours.reconcile(ctx)
         return len(data)
 
     return run

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from ..errors import DispatchError, RobotaxiError, ServiceError, StoreError
 from ..store import Database, tables
 from .auth import Role, TokenIssuer, load_or_create_secret, new_api_key
+from .hours import OperatingHours
 from .ledger_sync import LedgerSync
 from .offers import OfferHub
 from .operators import market_rules
@@ -141,6 +142,7 @@ class LiveService:
         self.tokens = TokenIssuer(load_or_create_secret(s.data_dir / "jwt-secret"), ttl_s=s.token_ttl_s, clock=s.clock)
         self.network = load_network(s.network)
         self.router = Router(self.network, workers=1)
+        self.hours = OperatingHours(s.timezone)
         self.engine = self._load_engine()
         self._bootstrap_admin()
         self.ledger = LedgerSync(s.data_dir, s.ledger_origin, s.checkpoint_interval_s)
@@ -327,6 +329,7 @@ class LiveService:
         try:
             with self.db.begin() as conn:
                 ctx = Ctx(conn, self.engine, self, now_s, now_ms)
+                self.hours.reconcile(ctx)  # operators opening or closing (a tick at least every tick_s)
                 for cmd in batch:
                     try:
                         results.append((cmd, True, cmd.fn(ctx)))
@@ -360,6 +363,7 @@ class LiveService:
         """Rebuild the engine from the last committed snapshot, retrying until the database answers: the engine
         must never run on with changes that were rolled back."""
         delay = 0.1
+        self.hours.invalidate()
         while True:
             try:
                 self.engine = self._load_engine()

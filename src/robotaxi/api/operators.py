@@ -21,7 +21,8 @@ import sqlalchemy as sa
 
 from ..errors import DispatchError, ServiceError
 from ..store import tables
-from .schemas import OperatorIn, OperatorOut, OperatorPatch
+from .hours import check_hours, check_timezone
+from .schemas import HoursIn, OperatorIn, OperatorOut, OperatorPatch
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -106,7 +107,8 @@ def market_rules(
             next(r for r in rows if r["id"] == op_id).update(values)
         else:
             rows.append({"id": op_id, **values})
-    if not any(r["offers"] or r.get("area") is not None for r in rows):
+    # Hours need the marketplace too: its reasons tell a rider that no operator was open (``out_of_hours``).
+    if not any(r["offers"] or r.get("area") is not None or r.get("hours") is not None for r in rows):
         return None
     if [int(r["id"]) for r in rows] != list(range(len(rows))):  # ids are dense by construction (create_operator)
         raise ServiceError("operator ids are not dense 0..n-1: the operators table was edited by hand", status=500)
@@ -156,6 +158,7 @@ def operator_out(r: Any) -> OperatorOut:
         dmv_permit=r.dmv_permit,
         area=r.area,
         fares=r.fares,
+        hours=r.hours,
     )
 
 
@@ -200,6 +203,7 @@ def create_operator(body: OperatorIn) -> Callable[[Ctx], OperatorOut]:
             )
         _check_policy(ctx, body.offers)
         parse_fare_table(body.fares, body.name)
+        hours = None if body.hours is None else check_hours(body.hours, body.name)
         # Operator ids are the engine's operator indices: dense from 0, never reused.
         next_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(OP.c.id) + 1, 0))).scalar_one())
         values = {
@@ -211,9 +215,11 @@ def create_operator(body: OperatorIn) -> Callable[[Ctx], OperatorOut]:
             "dmv_permit": body.dmv_permit,
             "area": body.area,
             "fares": body.fares,
+            "hours": hours,
         }
         _apply_rules(ctx, {next_id: values})
         conn.execute(OP.insert().values(id=next_id, **values))
+        _hours_changed(ctx)
         return operator_out(conn.execute(sa.select(OP).where(OP.c.id == next_id)).one())
 
     return run
@@ -224,15 +230,19 @@ def update_operator(name: str, body: OperatorPatch) -> Callable[[Ctx], OperatorO
         row = ctx.conn.execute(sa.select(OP).where(OP.c.name == name)).first()
         if row is None:
             raise ServiceError(f"name: no operator named {name!r}", status=404, field="name", code="unknown_operator")
-        values = body.model_dump(exclude_unset=True)  # an explicit null clears dmv_permit or fares
+        values = body.model_dump(exclude_unset=True)  # an explicit null clears dmv_permit, fares or hours
         for key in ("offers", "offer_timeout_s"):
             if key in values and values[key] is None:
                 raise ServiceError(f"{key}: cannot be null", status=422, field=key, code="bad_param")
         if values:
             _check_policy(ctx, bool(values.get("offers", row.offers)))
             parse_fare_table(values.get("fares"), name)
+            if values.get("hours") is not None:
+                values["hours"] = check_hours(values["hours"], name)
             _apply_rules(ctx, {int(row.id): values})
             ctx.conn.execute(OP.update().where(OP.c.id == row.id).values(**values))
+            if "hours" in values:
+                _hours_changed(ctx)
         return operator_out(ctx.conn.execute(sa.select(OP).where(OP.c.id == row.id)).one())
 
     return run
@@ -250,3 +260,28 @@ def set_area(name: str, area: dict[str, Any] | None) -> Callable[[Ctx], Operator
         return operator_out(ctx.conn.execute(sa.select(OP).where(OP.c.id == row.id)).one())
 
     return run
+
+
+def set_hours(name: str, body: HoursIn | None) -> Callable[[Ctx], OperatorOut]:
+    """Give an operator daily operating hours (``None``: all day); applied to its vehicles at once."""
+
+    def run(ctx: Ctx) -> OperatorOut:
+        row = ctx.conn.execute(sa.select(OP).where(OP.c.name == name)).first()
+        if row is None:
+            raise ServiceError(f"name: no operator named {name!r}", status=404, field="name", code="unknown_operator")
+        hours = None
+        if body is not None:
+            check_timezone(body.timezone, ctx.service.settings.timezone)
+            hours = check_hours(body.hours, name)
+        _apply_rules(ctx, {int(row.id): {"hours": hours}})
+        ctx.conn.execute(OP.update().where(OP.c.id == row.id).values(hours=hours))
+        _hours_changed(ctx)
+        return operator_out(ctx.conn.execute(sa.select(OP).where(OP.c.id == row.id)).one())
+
+    return run
+
+
+def _hours_changed(ctx: Ctx) -> None:
+    """Read the hours again (inside this transaction) and put the vehicles on or off duty accordingly."""
+    ctx.service.hours.invalidate()
+    ctx.service.hours.reconcile(ctx)

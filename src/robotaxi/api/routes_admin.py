@@ -12,7 +12,7 @@ from ..store import tables
 from . import operators
 from .auth import new_api_key
 from .deps import Admin, Conn, Service
-from .schemas import CredentialIn, CredentialOut, OperatorIn, OperatorOut, OperatorPatch
+from .schemas import CredentialIn, CredentialOut, HoursIn, OperatorIn, OperatorOut, OperatorPatch
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 OP = tables.operators
@@ -37,7 +37,7 @@ def list_operators(conn: Conn, _: Admin) -> list[OperatorOut]:
 @router.patch(
     "/operators/{name}",
     response_model=OperatorOut,
-    summary="Change an operator's rules (offers, offer timeout, DMV permit, fares)",
+    summary="Change an operator's rules (offers, offer timeout, DMV permit, fares, hours)",
 )
 async def update_operator(
     name: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")],
@@ -65,6 +65,22 @@ async def set_area(
 @router.delete("/operators/{name}/area", response_model=OperatorOut, summary="Remove an operator's service area")
 async def remove_area(name: OperatorName, service: Service, _: Admin) -> OperatorOut:
     return await service.run(operators.set_area(name, None))
+
+
+@router.put(
+    "/operators/{name}/hours",
+    response_model=OperatorOut,
+    summary="Set an operator's daily operating hours (platform time zone; may cross midnight)",
+    description="Outside its hours the operator's vehicles take no new rides; riders go to other operators, or are "
+    "rejected with reason out_of_hours when no operator that may serve them is open.",
+)
+async def set_hours(name: OperatorName, body: HoursIn, service: Service, _: Admin) -> OperatorOut:
+    return await service.run(operators.set_hours(name, body))
+
+
+@router.delete("/operators/{name}/hours", response_model=OperatorOut, summary="Remove an operator's hours (all day)")
+async def remove_hours(name: OperatorName, service: Service, _: Admin) -> OperatorOut:
+    return await service.run(operators.set_hours(name, None))
 
 
 def _credential(r: sa.Row[tuple[object, ...]], operator: str | None, key: str | None = None) -> CredentialOut:

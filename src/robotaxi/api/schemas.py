@@ -69,6 +69,23 @@ FARES_DOC = (
 )
 
 
+HOURS_DOC = (
+    'daily operating hours "HH:MM-HH:MM" in the platform\'s time zone (robotaxi serve --timezone); the end may be '
+    'before the start: the window crosses midnight ("22:00-06:00"); "00:00-24:00": all day. Outside them the '
+    "operator's vehicles take no new rides (they finish the riders they have)"
+)
+HoursText = Annotated[str, StringConstraints(min_length=1, max_length=16), Field(description=HOURS_DOC)]
+
+
+class HoursIn(Strict):
+    hours: HoursText
+    timezone: str | None = Field(
+        None,
+        max_length=64,
+        description="optional: the IANA time zone the hours are meant in; must be the platform's (refused otherwise)",
+    )
+
+
 class OperatorIn(Strict):
     name: Name
     provider_id: uuid.UUID | None = Field(None, description="MDS provider UUID; a new one when absent")
@@ -79,6 +96,7 @@ class OperatorIn(Strict):
         None, description="service area: GeoJSON FeatureCollection, Feature, Polygon or MultiPolygon (WGS84)"
     )
     fares: dict[str, Any] | None = Field(None, description=FARES_DOC)
+    hours: HoursText | None = None
 
 
 class OperatorPatch(Strict):
@@ -86,6 +104,7 @@ class OperatorPatch(Strict):
     offer_timeout_s: OfferTimeout | None = None
     dmv_permit: Permit | None = None
     fares: dict[str, Any] | None = Field(None, description=FARES_DOC)
+    hours: HoursText | None = None
 
 
 class OperatorOut(BaseModel):
@@ -97,6 +116,9 @@ class OperatorOut(BaseModel):
     dmv_permit: str | None
     area: dict[str, Any] | None = Field(description="the service area (GeoJSON); null: everywhere")
     fares: dict[str, Any] | None = Field(description="the operator's fare schedule; null: the platform's")
+    hours: str | None = Field(
+        None, description='daily operating hours "HH:MM-HH:MM" in the platform\'s time zone; null: all day'
+    )
 
 
 class CredentialIn(Strict):

@@ -35,11 +35,13 @@ operators = sa.Table(
     sa.Column("dmv_permit", sa.String(32), nullable=True),
     sa.Column("area", sa.JSON, nullable=True),
     sa.Column("fares", sa.JSON, nullable=True),
+    sa.Column("hours", sa.String(11), nullable=True),
 )
 """Operators (MDS providers). ``id`` is also the operator index the dispatch engine knows (0, 1, ...). ``offers``:
 the platform offers each trip to the operator, who accepts or declines it within ``offer_timeout_s``. ``dmv_permit``:
 its California DMV permit number (the DMV reports need it). ``area``: its service area as GeoJSON (null: everywhere).
-``fares``: its fare schedule (the ``[fares]`` keys of ``robotaxi.market``; null: the platform's)."""
+``fares``: its fare schedule (the ``[fares]`` keys of ``robotaxi.market``; null: the platform's). ``hours``: its daily
+operating hours ``"HH:MM-HH:MM"`` in the platform's time zone, may cross midnight (null: all day)."""
 
 credentials = sa.Table(
     "credentials",
