@@ -118,3 +118,59 @@ def test_bad_ride_requests_name_the_field(platform: Platform) -> None:
     assert r.json()["error_details"] == ["Idempotency-Key"]
     with p.service.db.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.ride_requests)).scalar_one() == 0
+
+
+def test_ride_requests_queued_together_are_one_engine_input(platform: Platform) -> None:
+    """Ride requests waiting together for the engine thread run as one group: one engine input, one insert; each
+    still gets its own answer, a bad one is refused alone, and a retry in the same group sees the first request."""
+    import threading
+
+    from robotaxi.api import commands
+    from robotaxi.api.schemas import Location, RideRequestIn
+    from robotaxi.errors import ServiceError
+
+    p = platform
+    op = p.operator("waymo")
+    cars = {p.vehicle(op, n) for n in (0, 17, 35)}
+    p.rider("ana")
+    with p.service.db.connect() as conn:
+        logged = conn.execute(sa.select(sa.func.count()).select_from(tables.engine_log)).scalar_one()
+
+    def body(o: int, d: int, operator: str | None = None) -> RideRequestIn:
+        o_at, d_at = Location(**node_location(o)), Location(**node_location(d))
+        return RideRequestIn(origin=o_at, destination=d_at, passengers=1, operator=operator)
+
+    far = body(1, 3).model_copy(update={"origin": Location(lat=10.0, lng=10.0)})
+    gate = threading.Event()
+    blocker = p.service.submit(lambda ctx: gate.wait(10))  # hold the engine thread while the rides queue up
+    futures = [
+        p.service.submit(commands.request_ride("ana", k, b))
+        for k, b in (
+            ("k1", body(1, 20)),
+            ("k2", far),  # off the network: refused, alone
+            ("k3", body(30, 5)),
+            ("k1", body(1, 20)),  # a retry of k1 in the same batch: the same ride, not a second booking
+            ("k4", body(14, 15, operator="nobody")),
+            ("k5", body(2, 9)),
+        )
+    ]
+    gate.set()
+    assert blocker.result(10)
+    errors = {i: f.exception(10) for i, f in enumerate(futures)}
+    for i, field in ((1, "origin"), (4, "operator")):
+        e = errors[i]
+        assert isinstance(e, ServiceError)
+        assert (e.status, e.field) == (422, field)
+    answers = {i: f.result(10) for i, f in enumerate(futures) if errors[i] is None}
+    assert sorted(answers) == [0, 2, 3, 5]
+    assert [answers[i][1] for i in (0, 2, 3, 5)] == [True, True, False, True]  # created; the retry was not
+    assert answers[3][0] == answers[0][0]
+    rides = [answers[i][0] for i in (0, 2, 5)]
+    assert {r.status for r in rides} == {"assigned"}
+    assert {r.vehicle.device_id for r in rides if r.vehicle} == cars
+    with p.service.db.connect() as conn:
+        stored = conn.execute(sa.select(tables.ride_requests.c.idempotency_key)).scalars().all()
+        entries = conn.execute(sa.select(sa.func.count()).select_from(tables.engine_log)).scalar_one()
+    assert sorted(stored) == ["k1", "k3", "k5"]
+    # k1, k3 and k5 were one RequestsArrived; the retry of k1 ran in a group of its own (it must see k1)
+    assert entries - logged <= 3

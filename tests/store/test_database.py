@@ -74,10 +74,18 @@ def test_sqlite_file_is_created_in_wal_mode(tmp_path: Path) -> None:
         assert path.is_file()
         with db.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL: WAL, no fsync per commit
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
     finally:
         db.close()
+    db = Database.open(f"sqlite:///{path}", sqlite_synchronous="FULL")
+    try:
+        with db.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2
+    finally:
+        db.close()
+    with pytest.raises(StoreError, match="sqlite_synchronous"):
+        Database(f"sqlite:///{path}", sqlite_synchronous="OFF")
 
 
 def test_urls() -> None:

@@ -26,15 +26,16 @@ import pickle
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
 
 from ..errors import DispatchError, RobotaxiError, ServiceError, StoreError
 from ..store import Database, tables
+from ._grouping import GroupedCommand
 from .auth import Role, TokenIssuer, load_or_create_secret, new_api_key
 from .hours import OperatingHours
 from .ledger_sync import LedgerSync
@@ -138,7 +139,7 @@ class LiveService:
 
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database.open(s.url)
+        self.db = Database.open(s.url, sqlite_synchronous=s.sqlite_synchronous)
         self.tokens = TokenIssuer(load_or_create_secret(s.data_dir / "jwt-secret"), ttl_s=s.token_ttl_s, clock=s.clock)
         self.network = load_network(s.network)
         self.router = Router(self.network, workers=1)
@@ -330,11 +331,16 @@ class LiveService:
             with self.db.begin() as conn:
                 ctx = Ctx(conn, self.engine, self, now_s, now_ms)
                 self.hours.reconcile(ctx)  # operators opening or closing (a tick at least every tick_s)
-                for cmd in batch:
+                for group in _groups(batch):
+                    fn = group[0].fn
+                    if isinstance(fn, GroupedCommand):
+                        outcomes = type(fn).run_group(ctx, [cast(GroupedCommand, c.fn) for c in group])
+                        results.extend((c, ok, v) for c, (ok, v) in zip(group, outcomes, strict=True))
+                        continue
                     try:
-                        results.append((cmd, True, cmd.fn(ctx)))
+                        results.append((group[0], True, fn(ctx)))
                     except (ServiceError, DispatchError) as e:
-                        results.append((cmd, False, _as_service_error(e)))
+                        results.append((group[0], False, _as_service_error(e)))
                 if tick:
                     ctx.handle(Tick(now_s))
                 if ctx.dirty and now - self._snapshot_at >= self.settings.snapshot_interval_s:
@@ -389,6 +395,25 @@ class LiveService:
             ctx.conn.execute(t.insert().values(id=1, **values))
         ctx.conn.execute(tables.engine_log.delete().where(tables.engine_log.c.seq <= self._log_seq))
         ctx.snapshot_saved = True
+
+
+def _groups(batch: list[_Command]) -> list[list[_Command]]:
+    """The batch in order, with neighbouring :class:`GroupedCommand`\\ s of one class (and distinct keys) together;
+    any other command alone."""
+    out: list[list[_Command]] = []
+    keys: set[Hashable] = set()
+    for cmd in batch:
+        fn = cmd.fn
+        if isinstance(fn, GroupedCommand):
+            last = out[-1][0].fn if out else None
+            key = fn.group_key()
+            if type(last) is type(fn) and key not in keys:
+                out[-1].append(cmd)
+                keys.add(key)
+                continue
+            keys = {key}
+        out.append([cmd])
+    return out
 
 
 def replay(engine: DispatchEngine, kind: str, payload: bytes) -> None:

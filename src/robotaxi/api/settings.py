@@ -58,6 +58,10 @@ class ServiceSettings:
     long_poll_max_s : float
         Longest the server holds a long-poll for offers (``wait_s`` above it waits this long); keep it below the
         idle timeout of any proxy in front of the service.
+    sqlite_synchronous : {"NORMAL", "FULL"}
+        SQLite only (WAL mode): ``NORMAL`` (default) acknowledges a commit once it is in the WAL file, which survives
+        the process being killed; ``FULL`` also fsyncs every commit, surviving an operating-system crash or a
+        power cut, at the cost of an fsync per engine batch (anything else: ``StoreError`` when the service starts).
     clock : callable
         Epoch seconds now (injected by tests).
     """
@@ -81,6 +85,7 @@ class ServiceSettings:
     snapshot_interval_s: float = 5.0
     timezone: str = "UTC"
     mds_page_size: int = 1000
+    sqlite_synchronous: str = "NORMAL"
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """The live service's storage: SQLAlchemy Core tables and the Alembic migrations that create them.
 
-SQLite by default (one file, WAL, ``synchronous=FULL``), PostgreSQL through a ``postgresql://`` URL (psycopg 3); the
+SQLite by default (one file, WAL, ``synchronous=NORMAL``), PostgreSQL through a ``postgresql://`` URL (psycopg 3); the
 same migrations for both. The domain never imports this package: the service (:mod:`robotaxi.api`) translates.
 """
 

@@ -1,8 +1,10 @@
 """Opening a database (SQLite file or PostgreSQL URL) and bringing its schema up to date with the migrations.
 
 * ``sqlite:///PATH``: the file (and its directory) is created on first start; the connection runs in WAL mode with
-  ``synchronous=FULL`` (a commit is on disk before it is acknowledged: the same rule as the ledger, see
-  ``docs/ledger.md``), foreign keys on, and a busy timeout so that readers and the one writer never fail on a lock.
+  ``synchronous=NORMAL`` by default (a commit is in the WAL file before it is acknowledged, so it survives the
+  process being killed, SIGKILL included; only an operating-system crash or a power cut may lose the last commits,
+  which ``synchronous="FULL"`` prevents at the cost of an fsync per commit), foreign keys on, and a busy timeout so
+  that readers and the one writer never fail on a lock.
 * ``postgresql://...`` (or ``postgresql+psycopg://...``): psycopg 3. A plain ``postgresql://`` URL is read as
   psycopg 3, the driver the platform ships with.
 
@@ -61,12 +63,19 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+#: SQLite ``synchronous`` levels :class:`Database` accepts (WAL mode: see the module notes).
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
+
+
+def _sqlite_pragmas(synchronous: str) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return on_connect
 
 
 class Database:
@@ -76,7 +85,9 @@ class Database:
     an exception) and ``with db.connect() as conn:`` for reads.
     """
 
-    def __init__(self, url: str | sa.URL) -> None:
+    def __init__(self, url: str | sa.URL, *, sqlite_synchronous: str = "NORMAL") -> None:
+        if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+            raise StoreError(f"sqlite_synchronous: one of {', '.join(SQLITE_SYNCHRONOUS)}, got {sqlite_synchronous!r}")
         self.url = normalise_url(url)
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
@@ -92,18 +103,18 @@ class Database:
         self.write_engine = sa.create_engine(self.url, pool_size=WRITE_POOL, max_overflow=0, **kwargs)
         if self.is_sqlite:
             for e in (self.engine, self.write_engine):
-                sa.event.listen(e, "connect", _sqlite_pragmas)
+                sa.event.listen(e, "connect", _sqlite_pragmas(sqlite_synchronous))
 
     @classmethod
-    def open(cls, url: str | sa.URL) -> Database:
-        """Connect and migrate the schema to the latest revision.
+    def open(cls, url: str | sa.URL, *, sqlite_synchronous: str = "NORMAL") -> Database:
+        """Connect and migrate the schema to the latest revision (``sqlite_synchronous``: see the module notes).
 
         Raises
         ------
         StoreError
             If the database cannot be reached or migrated (the message names the database without its password).
         """
-        db = cls(url)
+        db = cls(url, sqlite_synchronous=sqlite_synchronous)
         try:
             db.migrate()
         except sa.exc.OperationalError as e:
