@@ -24,6 +24,7 @@ import asyncio
 import logging
 import pickle
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+#: The interpreter's thread switch interval while the service runs (see LiveService.start).
+GIL_SWITCH_S = 0.001
 #: Commands taken in one transaction at most.
 MAX_COMMANDS_PER_BATCH = 512
 
@@ -102,7 +105,10 @@ class EngineDivergedError(RuntimeError):
 @dataclass(slots=True, eq=False)
 class _Command:
     fn: Callable[[Ctx], Any]
-    future: Future[Any]
+    #: A thread's caller (:meth:`LiveService.submit`) ...
+    future: Future[Any] | None = None
+    #: ... or an event loop's (:meth:`LiveService.run`): answered with one hop to the loop per batch.
+    waiter: asyncio.Future[Any] | None = None
 
 
 def load_network(spec: str) -> RoadNetwork:
@@ -139,6 +145,10 @@ class LiveService:
 
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
+        # The engine thread releases the GIL at every database call; with the default 5 ms switch interval it then
+        # waits up to 5 ms to get it back from the event loop each time (dozens of calls per batch). 1 ms keeps
+        # the one writer moving while the event loop parses bodies; the process is this service's alone.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.db = Database.open(s.url, sqlite_synchronous=s.sqlite_synchronous)
         self.tokens = TokenIssuer(load_or_create_secret(s.data_dir / "jwt-secret"), ttl_s=s.token_ttl_s, clock=s.clock)
         self.network = load_network(s.network)
@@ -266,12 +276,16 @@ class LiveService:
         if not self.started or self._stopping.is_set():
             raise ServiceError("the service is shutting down", status=503, code="unavailable")
         fut: Future[T] = Future()
-        self._queue.put(_Command(fn, fut))
+        self._queue.put(_Command(fn, future=fut))
         return fut
 
     async def run(self, fn: Callable[[Ctx], T]) -> T:
         """Run a command on the engine thread and wait for its committed result."""
-        return await asyncio.wrap_future(self.submit(fn))
+        if not self.started or self._stopping.is_set():
+            raise ServiceError("the service is shutting down", status=503, code="unavailable")
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Command(fn, waiter=waiter))
+        return await waiter
 
     def call(self, fn: Callable[[Ctx], T], timeout: float = 60.0) -> T:
         """The blocking form of :meth:`run`."""
@@ -314,7 +328,8 @@ class LiveService:
                 next_tick = max(next_tick + tick_s, self.clock() + tick_s)
             if batch or tick:
                 try:
-                    self._process(batch, tick)
+                    for part, with_tick in _lanes(batch, tick):
+                        self._process(part, with_tick)
                 except Exception:  # never let the engine thread die
                     logger.exception("engine thread: unexpected error")
             if stop:
@@ -350,14 +365,12 @@ class LiveService:
             err = ServiceError(
                 f"the service could not store this change, retry ({type(e).__name__})", status=503, code="unavailable"
             )
-            for cmd in batch:
-                _settle(cmd.future, False, err)
+            _answer([(cmd, False, err) for cmd in batch])
             self._restore_engine()
             return
         if ctx.snapshot_saved:
             self._snapshot_at = now
-        for cmd, ok, value in results:
-            _settle(cmd.future, ok, value)
+        _answer(results)
         for operator_id, message in ctx.notices:
             self.offers_hub.publish(operator_id, message)
         if ctx.ledger_pending:
@@ -397,6 +410,17 @@ class LiveService:
         ctx.snapshot_saved = True
 
 
+def _lanes(batch: list[_Command], tick: bool) -> list[tuple[list[_Command], bool]]:
+    """The batch as transactions: the grouped commands (ride requests) first, in a transaction of their own, then
+    the others with the tick. A rider then waits for the batch the engine thread was running when the request came
+    in, not also for the telemetry batches that came in with it (1,000 rows each). The commands taken together were
+    all waiting, unanswered, at once: any order among them is one their callers could have seen."""
+    fast = [c for c in batch if isinstance(c.fn, GroupedCommand)]
+    if not fast or len(fast) == len(batch):
+        return [(batch, tick)]
+    return [(fast, False), ([c for c in batch if not isinstance(c.fn, GroupedCommand)], tick)]
+
+
 def _groups(batch: list[_Command]) -> list[list[_Command]]:
     """The batch in order, with neighbouring :class:`GroupedCommand`\\ s of one class (and distinct keys) together;
     any other command alone."""
@@ -425,6 +449,32 @@ def replay(engine: DispatchEngine, kind: str, payload: bytes) -> None:
         engine.set_market(value)
     else:
         raise DispatchError(f"unknown engine log entry kind {kind!r}")
+
+
+def _answer(results: list[tuple[_Command, bool, Any]]) -> None:
+    """Answer the callers of a batch: threads directly, the event loop's callers in one hop per loop (one wake-up
+    of the loop for the whole batch, not one per caller)."""
+    hops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for cmd, ok, value in results:
+        if cmd.waiter is not None:
+            hops.setdefault(cmd.waiter.get_loop(), []).append((cmd.waiter, ok, value))
+        elif cmd.future is not None:
+            _settle(cmd.future, ok, value)
+    for loop, answers in hops.items():
+        try:
+            loop.call_soon_threadsafe(_settle_waiters, answers)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            logger.debug("an event loop went away before its answers")
+
+
+def _settle_waiters(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for waiter, ok, value in answers:
+        if waiter.done():  # the caller went away (cancelled: a client disconnect)
+            continue
+        if ok:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(value)
 
 
 def _settle(fut: Future[Any], ok: bool, value: Any) -> None:
