@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import socket
 import statistics
@@ -174,9 +175,32 @@ class Load:
         return time.perf_counter() - start
 
 
-async def run_load(c: httpx.AsyncClient, ctx: dict[str, Any], args: argparse.Namespace, lon: Any, lat: Any) -> None:
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_load(
+    c: httpx.AsyncClient, ctx: dict[str, Any], args: argparse.Namespace, lon: Any, lat: Any, server_pid: int
+) -> None:
     load = Load(c, ctx, lon, lat)
+    gen0, srv0 = time.process_time(), cpu_s(server_pid)
     elapsed = await load.run(args)
+    gen, srv = time.process_time() - gen0, cpu_s(server_pid)
+    # On one machine the load generator competes with the server for the cores: say how much it took.
+    print(
+        f"CPU during the load: load generator {gen:.1f} s ({gen / elapsed:.0%} of one core), server "
+        + (
+            f"{srv - srv0:.1f} s ({(srv - srv0) / elapsed:.0%} of one core)"
+            if srv is not None and srv0 is not None
+            else "n/a"
+        )
+        + f", over {elapsed:.0f} s wall; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     report("ride requests", load.ride_ms, elapsed)
     report("telemetry batches (<= 1000 points)", load.tele_ms, elapsed)
     print(f"ride outcomes: {load.statuses}")
@@ -206,7 +230,7 @@ async def main_async(args: argparse.Namespace) -> None:
             limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
             async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
                 ctx = await setup(c, data_dir, args.vehicles, net.lon, net.lat)
-                await run_load(c, ctx, args, net.lon, net.lat)
+                await run_load(c, ctx, args, net.lon, net.lat, proc.pid)
         finally:
             proc.terminate()
             try:
