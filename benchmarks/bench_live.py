@@ -141,15 +141,19 @@ class Load:
             s = r.json()["status"]
             self.statuses[s] = self.statuses.get(s, 0) + 1
 
-    async def telemetry(self, batch: list[tuple[str, int]]) -> None:
-        ms = int(time.time() * 1000)
-        rows = [{"device_id": dv, "timestamp": ms, "location": self._loc(nd)} for dv, nd in batch]
+    async def telemetry(self, batch: list[tuple[str, int]], lock: asyncio.Lock) -> None:
+        # Like a real fleet, a group of vehicles sends its next batch once the previous one was answered (else a
+        # later batch could overtake an earlier one and be refused, correctly, as out of order); the latency is
+        # counted from when the batch was due.
         t = time.perf_counter()
-        try:
-            r = await self.c.post("/v1/operator/telemetry", json={"data": rows}, headers=self.ctx["op"])
-        except httpx.HTTPError as e:
-            self._error(type(e).__name__)
-            return
+        async with lock:
+            ms = int(time.time() * 1000)
+            rows = [{"device_id": dv, "timestamp": ms, "location": self._loc(nd)} for dv, nd in batch]
+            try:
+                r = await self.c.post("/v1/operator/telemetry", json={"data": rows}, headers=self.ctx["op"])
+            except httpx.HTTPError as e:
+                self._error(type(e).__name__)
+                return
         self.tele_ms.append((time.perf_counter() - t) * 1000)
         if r.status_code != 200:
             self._error(f"telemetry {r.status_code}")
@@ -157,6 +161,7 @@ class Load:
     async def run(self, args: argparse.Namespace) -> float:
         devices = list(self.ctx["devices"].items())
         batches = [devices[i : i + 1000] for i in range(0, len(devices), 1000)]
+        locks = [asyncio.Lock() for _ in batches]
         tasks: list[asyncio.Task[None]] = []
         start = time.perf_counter()
         next_ride = next_batch = start
@@ -167,7 +172,7 @@ class Load:
                 tasks.append(asyncio.create_task(self.ride()))
                 next_ride += 1.0 / args.rate
             while next_batch <= now and batches:
-                tasks.append(asyncio.create_task(self.telemetry(batches[b % len(batches)])))
+                tasks.append(asyncio.create_task(self.telemetry(batches[b % len(batches)], locks[b % len(batches)])))
                 b += 1
                 next_batch += args.telemetry_s / len(batches)
             await asyncio.sleep(0.005)
@@ -227,7 +232,9 @@ async def main_async(args: argparse.Namespace) -> None:
         data_dir = Path(tmp)
         proc, base = start_server(args.database, args.network, data_dir)
         try:
-            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            # Idle connections expire on the client before the server's keep-alive timeout (uvicorn: 5 s): else a
+            # request may go out on a connection the server is closing at that moment (a client ReadError).
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
             async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
                 ctx = await setup(c, data_dir, args.vehicles, net.lon, net.lat)
                 await run_load(c, ctx, args, net.lon, net.lat, proc.pid)
