@@ -125,7 +125,7 @@ def test_ride_requests_queued_together_are_one_engine_input(platform: Platform) 
     still gets its own answer, a bad one is refused alone, and a retry in the same group sees the first request."""
     import threading
 
-    from robotaxi.api import commands
+    from robotaxi.api.rides import request_ride
     from robotaxi.api.schemas import Location, RideRequestIn
     from robotaxi.errors import ServiceError
 
@@ -144,7 +144,7 @@ def test_ride_requests_queued_together_are_one_engine_input(platform: Platform) 
     gate = threading.Event()
     blocker = p.service.submit(lambda ctx: gate.wait(10))  # hold the engine thread while the rides queue up
     futures = [
-        p.service.submit(commands.request_ride("ana", k, b))
+        p.service.submit(request_ride("ana", k, b))
         for k, b in (
             ("k1", body(1, 20)),
             ("k2", far),  # off the network: refused, alone

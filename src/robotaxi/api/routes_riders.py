@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Header, Path, Response, status
 
 from ..store import tables
-from . import commands, views
+from . import commands, rides, views
 from .deps import Conn, Rider, Service
 from .schemas import RideOut, RideRequestIn
 
@@ -37,7 +37,7 @@ async def request_ride(
     body: RideRequestIn, key: IdempotencyKey, response: Response, service: Service, who: Rider
 ) -> RideOut:
     """Stored (with the dispatch decision: assigned, open, or rejected with a reason) before it is answered."""
-    ride, created = await service.run(commands.request_ride(who.subject, key, body))
+    ride, created = await service.run(rides.request_ride(who.subject, key, body))
     if not created:
         response.status_code = status.HTTP_200_OK
     return ride
