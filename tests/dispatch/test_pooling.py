@@ -206,3 +206,57 @@ def test_the_vectorised_grid_agrees_with_scalar_insertion(seed: int) -> None:
     assert policy.feasible > 300
     assert policy.long_plans > 1000
     assert res.outcomes.outcome.size == 240
+
+
+def _pooled_run(policy_name: str, seed: int) -> tuple[object, object]:
+    """A busy pooled run on a 9x9 grid city (40 vehicles of 3 seats, 400 requests): outcomes and vehicle events."""
+    from robotaxi.dispatch import EngineParams, PolicyParams, make_policy
+    from robotaxi.fleet import Fleet, Operator
+    from robotaxi.sim import SimParams, Simulator
+
+    from ..sim.helpers import random_requests
+
+    net = grid_city(9, 9)
+    router = Router(net)
+    fleet = Fleet.build((Operator("acme", 40, capacity=3),), net, np.random.default_rng(seed))
+    reqs = random_requests(net, 400, 1800, seed)
+    policy = make_policy(policy_name, PolicyParams(candidates=3))  # type: ignore[arg-type]
+    res = Simulator(
+        router, fleet, reqs, policy, SimParams(end_s=3000), EngineParams(max_wait_s=240, max_delay_s=400)
+    ).run()
+    return res.outcomes, res.events
+
+
+@pytest.mark.parametrize("policy_name", ["insertion", "pool"])
+def test_the_spatial_index_ranks_candidates_as_every_vehicle_would(
+    policy_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On every decision of busy pooled runs, the candidates found through the spatial index (the m nearest as the
+    crow flies, certified by the network's fastest straight-line speed) are exactly those of ranking every request
+    against every vehicle; both outcomes (certified, left to the full ranking) occur."""
+    from robotaxi.dispatch import pooling
+
+    seen = {"certified": 0, "left": 0, "calls": 0}
+    real = pooling._nearest
+
+    def checked(p, sel, vs, leg_node, seats, k):  # type: ignore[no-untyped-def]
+        every = np.arange(sel.size, dtype=np.int64)
+        want = pooling._nearest_full(p, sel, every, vs, leg_node, seats, k)
+        geo = pooling._geometry(p.travel)
+        assert geo is not None
+        q1, p1, todo = pooling._nearest_indexed(p, sel, vs, leg_node, seats, k, geo)
+        q2, p2 = pooling._nearest_full(p, sel, todo, vs, leg_node, seats, k)
+        got = (np.concatenate((q1, q2)), np.concatenate((p1, p2)))
+        assert sorted(zip(*got, strict=True)) == sorted(zip(*want, strict=True))
+        seen["certified"] += np.unique(q1).size
+        seen["left"] += todo.size
+        seen["calls"] += 1
+        return real(p, sel, vs, leg_node, seats, k)
+
+    monkeypatch.setattr(pooling, "_KD_MIN_PAIRS", 0)
+    monkeypatch.setattr(pooling, "_KD_FETCH", (5, 12))
+    monkeypatch.setattr(pooling, "_nearest", checked)
+    _pooled_run(policy_name, 5)
+    assert seen["calls"] > 50
+    assert seen["certified"] > 100
+    assert seen["left"] > 10

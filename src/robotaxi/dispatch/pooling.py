@@ -29,6 +29,7 @@ in NumPy for every (request, vehicle) pair of a decision at once (:class:`Pack`,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +43,8 @@ from .problem import Assignment, MatchProblem
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 _INF = np.iinfo(np.int64).max // 4
+#: Ranking key of a vehicle that cannot take a request (more than any travel time in seconds).
+_NO_FIT = 1 << 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,33 +526,32 @@ class InsertionPolicy:
         rows: list[int] = []
         vehicles: list[int] = []
         picks: list[int] = []
-        cands = _call_candidates(p, self.params.candidates)
-        union = sorted({v for c in cands if c is not None for v in c.tolist()})
-        if not union:
+        cand_rows, cand_veh = _call_candidates(p, self.params.candidates)
+        if cand_rows.size == 0:
             return Assignment.none(n, waiting=True)
-        pack = Pack(p, union, plans)
-        where = {v: i for i, v in enumerate(union)}
-        # Every (row, candidate) pair timed at once against the plans as they were at the call; a row whose
-        # candidates got a new plan from an earlier row of this call is timed again against the new plans.
-        lens = [0 if c is None else c.size for c in cands]
-        all_idx = np.asarray([where[v] for c in cands if c is not None for v in c.tolist()], np.int64)
-        all_rows = np.repeat(np.arange(n, dtype=np.int64), lens)
-        first = np.cumsum(lens) - lens
-        g_cost, g_i, g_j, _ap = grid(p, pack, all_idx, all_rows)
+        union = np.unique(cand_veh)
+        pack = Pack(p, union.tolist(), plans)
+        # Every (row, candidate) pair timed at once against the plans as they were at the call; the candidates of
+        # a row that got a new plan from an earlier row of this call are timed again against their new plans.
+        all_idx = np.searchsorted(union, cand_veh)
+        g_cost, g_i, g_j, _ap = grid(p, pack, all_idx, cand_rows)
+        bounds = np.flatnonzero(np.diff(cand_rows)) + 1
+        starts = np.concatenate(([0], bounds)).tolist()
+        ends = np.concatenate((bounds, [cand_rows.size])).tolist()
         dirty: set[int] = set()  # vehicles given a new plan in this call
-        for row in range(n):
-            c = cands[row]
-            if c is None or c.size == 0:
-                continue
-            vs = c.tolist()
-            if dirty.intersection(vs):
-                sub = Pack(p, vs, plans)
-                cost, pi, pj, _ap = grid(p, sub, np.arange(len(vs)), np.full(len(vs), row, np.int64))
-                stops_of = sub.stops
-            else:
-                sl = slice(int(first[row]), int(first[row]) + len(vs))
-                cost, pi, pj = g_cost[sl], g_i[sl], g_j[sl]
-                stops_of = [pack.stops[where[v]] for v in vs]
+        for lo, hi in zip(starts, ends, strict=True):
+            row = int(cand_rows[lo])
+            vs = cand_veh[lo:hi].tolist()
+            cost, pi, pj = g_cost[lo:hi], g_i[lo:hi], g_j[lo:hi]
+            stops_of = [pack.stops[b] for b in all_idx[lo:hi].tolist()]
+            again = [q for q, v in enumerate(vs) if v in dirty] if dirty else []
+            if again:
+                sub = Pack(p, [vs[q] for q in again], plans)
+                c2, i2, j2, _ap = grid(p, sub, np.arange(len(again)), np.full(len(again), row, np.int64))
+                cost, pi, pj = cost.copy(), pi.copy(), pj.copy()
+                cost[again], pi[again], pj[again] = c2, i2, j2
+                for e, q in enumerate(again):
+                    stops_of[q] = sub.stops[e]
             best = int(np.argmin(cost))  # the first of equal costs: the lowest vehicle index, as scalar insertion
             if cost[best] >= _INF:
                 continue
@@ -575,12 +577,16 @@ class InsertionPolicy:
         )
 
 
-def _call_candidates(p: MatchProblem, k: int, *, anchor: I32 | None = None, retry: bool = True) -> list[I32 | None]:
-    """Per problem row, the vehicles to try: of the k nearest with seats (free-flow time from where their current
-    legs started), those that could reach the pickup by its deadline driving straight there at the decision time's
-    speeds; among all vehicles for a new row, among those whose plans gained room for one that waited already
-    (None: nothing to try). ``anchor``: where each vehicle takes a new pickup from (default: where its current leg
-    started); ``retry=False``: every row is new (batch policies)."""
+def _call_candidates(
+    p: MatchProblem, k: int, *, anchor: I32 | None = None, retry: bool = True
+) -> tuple[I64, NDArray[np.int64]]:
+    """The vehicles to try for each problem row, as flat ``(row, vehicle)`` pairs sorted by row, then vehicle.
+
+    Of the k nearest vehicles with seats (free-flow time from where their current legs started; ties to the lower
+    vehicle index), those that could reach the pickup by its deadline driving straight there at the decision
+    time's speeds; among all vehicles for a new row, among those whose plans gained room for one that waited
+    already. ``anchor``: where each vehicle takes a new pickup from (default: where its current leg started);
+    ``retry=False``: every row is new (batch policies). Rows with nothing to try have no pair."""
     n = len(p)
     new = np.ones(n, dtype=bool) if p.new_rows is None or not retry else p.new_rows
     f = p.fleet
@@ -589,31 +595,176 @@ def _call_candidates(p: MatchProblem, k: int, *, anchor: I32 | None = None, retr
     if p.retry_vehicles is not None and retry:
         restrict = np.zeros(f.size, dtype=bool)
         restrict[p.retry_vehicles] = True
-    out: list[I32 | None] = [None] * n
     groups = ((np.flatnonzero(new), disp), (np.flatnonzero(~new), disp if restrict is None else disp & restrict))
+    out_r: list[I64] = []
+    out_v: list[NDArray[np.int64]] = []
     if p.market is not None:  # per-pair rules: one row at a time
         for sel, ok in groups:
             for row in sel.tolist():
-                out[row] = candidates(p, row, k, anchor, ok=ok, reach=True)
-        return out
-    seats = (f.capacity - f.load).astype(np.int64)
-    leg_node, fleet_op = f.leg_node if anchor is None else anchor, f.operator
-    for sel, ok in groups:
-        vs = np.flatnonzero(ok).astype(np.int32)
-        if sel.size == 0 or vs.size == 0:
-            continue
-        # Nearest by free-flow time (one table look-up per pair); the k kept are timed at the decision time.
-        eta = p.travel.times(leg_node[vs][None, :], p.o_node[sel][:, None]).astype(np.int64)
-        op = p.operator[sel][:, None]
-        fits = (seats[vs][None, :] >= p.passengers[sel][:, None]) & ((op < 0) | (fleet_op[vs][None, :] == op))
-        if vs.size > k:
-            near = np.argpartition(np.where(fits, eta, _INF), k - 1, axis=1)[:, :k]
+                c = candidates(p, row, k, anchor, ok=ok, reach=True).astype(np.int64)
+                out_r.append(np.full(c.size, row, np.int64))
+                out_v.append(c)
+    else:
+        leg_node = f.leg_node if anchor is None else anchor
+        seats = (f.capacity - f.load).astype(np.int64)
+        for sel, ok in groups:
+            vs = np.flatnonzero(ok).astype(np.int64)
+            if sel.size == 0 or vs.size == 0:
+                continue
+            q, pos = _nearest(p, sel, vs, leg_node, seats, k)
+            rows, veh = sel[q], vs[pos]
+            # The k kept are timed at the decision time: one that cannot reach the pickup in time is dropped.
+            eta_now = p.travel.times_at(leg_node[veh], p.o_node[rows], p.now)
+            keep = eta_now <= p.deadline_s[rows] - p.now
+            out_r.append(rows[keep])
+            out_v.append(veh[keep])
+    if not out_r:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    rows_all, veh_all = np.concatenate(out_r), np.concatenate(out_v)
+    order = np.lexsort((veh_all, rows_all))
+    return rows_all[order], veh_all[order]
+
+
+#: Rows x vehicles above which the k nearest are found with a spatial index (below, one look-up per pair).
+_KD_MIN_PAIRS = 100_000
+#: Vehicles fetched per row from the spatial index, in turn, before falling back to every vehicle.
+_KD_FETCH = (64, 256)
+
+
+def _nearest(p: MatchProblem, sel: I64, vs: I64, leg_node: I32, seats: I64, k: int) -> tuple[I64, I64]:
+    """For problem rows ``sel``, the up to ``k`` vehicles of ``vs`` with seats and operator for the request that
+    have the least free-flow time from ``leg_node`` to the pickup (ties to the lower vehicle index), as flat
+    ``(position in sel, position in vs)`` pairs.
+
+    With a full travel-time table on a network with coordinates, large problems go through a spatial index first
+    (:func:`_nearest_indexed`); the rows it cannot certify, and small problems, are ranked against every vehicle
+    (:func:`_nearest_full`). Both give the same answer.
+    """
+    geo = _geometry(p.travel) if sel.size * vs.size > _KD_MIN_PAIRS else None
+    if geo is None:
+        return _nearest_full(p, sel, np.arange(sel.size, dtype=np.int64), vs, leg_node, seats, k)
+    q1, p1, todo = _nearest_indexed(p, sel, vs, leg_node, seats, k, geo)
+    if todo.size == 0:
+        return q1, p1
+    q2, p2 = _nearest_full(p, sel, todo, vs, leg_node, seats, k)
+    return np.concatenate((q1, q2)), np.concatenate((p1, p2))
+
+
+def _nearest_full(p: MatchProblem, sel: I64, todo: I64, vs: I64, leg_node: I32, seats: I64, k: int) -> tuple[I64, I64]:
+    """:func:`_nearest` for rows ``sel[todo]``, each ranked against every vehicle of ``vs`` (one table look-up
+    per pair, 1,024 rows at a time)."""
+    nv = vs.size
+    qs: list[I64] = []
+    ps: list[I64] = []
+    for lo in range(0, todo.size, 1024):
+        t = todo[lo : lo + 1024]
+        r = sel[t]
+        eta = p.travel.times(leg_node[vs][None, :], p.o_node[r][:, None]).astype(np.int64)
+        fits = _fits(p, r, np.broadcast_to(vs, (r.size, nv)), seats)
+        if nv > k:
+            key = np.where(fits, eta, _NO_FIT) * nv + np.arange(nv)[None, :]
+            near = np.argpartition(key, k - 1, axis=1)[:, :k]
         else:
-            near = np.broadcast_to(np.arange(vs.size), (sel.size, vs.size))
-        eta_now = p.travel.times_at(leg_node[vs][near], p.o_node[sel][:, None], p.now)
-        keep = np.take_along_axis(fits, near, axis=1) & (eta_now <= (p.deadline_s[sel] - p.now)[:, None])
-        for q, row in enumerate(sel.tolist()):
-            out[row] = np.sort(vs[near[q][keep[q]]])
+            near = np.broadcast_to(np.arange(nv), (r.size, nv))
+        qq, cc = np.nonzero(np.take_along_axis(fits, near, axis=1))
+        qs.append(t[qq])
+        ps.append(near[qq, cc].astype(np.int64))
+    if not qs:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(qs), np.concatenate(ps)
+
+
+def _nearest_indexed(
+    p: MatchProblem,
+    sel: I64,
+    vs: I64,
+    leg_node: I32,
+    seats: I64,
+    k: int,
+    geo: _Geometry,
+) -> tuple[I64, I64, I64]:
+    """:func:`_nearest` through a spatial index: each row is ranked against its m nearest vehicles as the crow
+    flies (SciPy ``cKDTree``, m from :data:`_KD_FETCH` in turn); the k best of them by travel time are the k best
+    of all when the k-th is faster than a lower bound of any vehicle outside: the m-th straight-line distance over
+    the network's fastest straight-line speed, less an offset (:func:`_geometry`, exact for the table). Returns the
+    certified rows' pairs and the positions in ``sel`` of the rows left uncertified."""
+    from scipy.spatial import cKDTree
+
+    nv = vs.size
+    x, y, vmax, offset = geo
+    an = leg_node[vs]
+    tree = cKDTree(np.column_stack((x[an], y[an])))
+    o = p.o_node[sel]
+    pts = np.column_stack((x[o], y[o]))
+    todo = np.arange(sel.size, dtype=np.int64)
+    qs: list[I64] = []
+    ps: list[I64] = []
+    for m in _KD_FETCH:
+        if m >= nv or m <= k or todo.size == 0:
+            break
+        dist, idx = tree.query(pts[todo], k=m)
+        idx = idx.astype(np.int64)
+        rows = sel[todo]
+        eta = p.travel.times(an[idx], p.o_node[rows][:, None]).astype(np.int64)
+        key = np.where(_fits(p, rows, vs[idx], seats), eta, _NO_FIT) * nv + idx
+        part = np.argpartition(key, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(key, part, axis=1).max(axis=1) // nv
+        # Any vehicle outside the m fetched is at least dist[:, -1] away: no faster than this bound.
+        bound = dist[:, -1] / (vmax * (1 + 1e-9)) - offset - 1e-6
+        cert = (kth < _NO_FIT) & (kth < bound)
+        c = np.flatnonzero(cert)
+        qs.append(np.repeat(todo[c], k))
+        ps.append(np.take_along_axis(idx[c], part[c], axis=1).ravel())
+        todo = todo[~cert]
+    if not qs:
+        return np.empty(0, np.int64), np.empty(0, np.int64), todo
+    return np.concatenate(qs), np.concatenate(ps), todo
+
+
+def _fits(p: MatchProblem, rows: I64, veh: NDArray[np.int64], seats: I64) -> NDArray[np.bool_]:
+    """Whether each vehicle ``veh[q, :]`` has the seats and the operator request row ``rows[q]`` needs."""
+    op = p.operator[rows][:, None]
+    out: NDArray[np.bool_] = (seats[veh] >= p.passengers[rows][:, None]) & ((op < 0) | (p.fleet.operator[veh] == op))
+    return out
+
+
+_Geometry = tuple[NDArray[np.float64], NDArray[np.float64], float, float]
+_GEOMETRY: WeakKeyDictionary[object, _Geometry | None] = WeakKeyDictionary()
+#: Networks up to this many nodes get the spatial index (its bound is computed once over every node pair).
+_GEOMETRY_MAX_NODES = 10_000
+#: Seconds subtracted in the straight-line bound: ``time >= distance / vmax - offset`` (short pairs with times
+#: rounded down to whole seconds would otherwise set vmax: 71 m/s in Manhattan with no offset, 20.7 m/s with 10 s).
+_GEOMETRY_OFFSET_S = 10.0
+
+
+def _geometry(travel: object) -> _Geometry | None:
+    """``(x, y, vmax, offset)`` of a router with a full table: node coordinates in metres and the least speed such
+    that ``time(a, b) >= distance(a, b) / vmax - offset`` holds for every node pair of its free-flow table (computed
+    once per router, over all pairs). None without a table or coordinates, or on networks over
+    :data:`_GEOMETRY_MAX_NODES` nodes."""
+    try:
+        return _GEOMETRY[travel]
+    except KeyError:
+        pass
+    except TypeError:  # not weakly referenceable: no cache, no spatial index
+        return None
+    net = getattr(travel, "network", None)
+    x, y = getattr(net, "x", None), getattr(net, "y", None)
+    n = int(getattr(travel, "n_nodes", 0))
+    out: _Geometry | None = None
+    if getattr(travel, "has_table", False) and x is not None and y is not None and 1 < n <= _GEOMETRY_MAX_NODES:
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        times = travel.times  # type: ignore[attr-defined]
+        vmax = 0.0
+        everyone = np.arange(n)
+        for lo in range(0, n, 256):
+            a = everyone[lo : lo + 256]
+            t = np.asarray(times(a[:, None], everyone[None, :]), np.float64)
+            e = np.hypot(x[a][:, None] - x[None, :], y[a][:, None] - y[None, :])
+            vmax = max(vmax, float(np.max(e / (np.maximum(t, 0.0) + _GEOMETRY_OFFSET_S))))
+        if vmax > 0:
+            out = (x, y, vmax, _GEOMETRY_OFFSET_S)
+    _GEOMETRY[travel] = out
     return out
 
 
@@ -696,16 +847,14 @@ def build_trips(p: MatchProblem, k: int) -> list[Insertion]:
     Every (request, vehicle) insertion of the batch is timed in one :func:`grid` pass, then each size of larger
     trips in another; each candidate plan is then timed exactly.
     """
-    n = len(p)
-    cands = _call_candidates(p, k, anchor=anchors(p), retry=False)
-    union = sorted({v for c in cands if c is not None for v in c.tolist()})
-    if not union:
+    rows, veh = _call_candidates(p, k, anchor=anchors(p), retry=False)
+    if rows.size == 0:
         return []
+    union_a = np.unique(veh)
+    union = union_a.tolist()
     pack = Pack(p, union, {})
     where = {v: i for i, v in enumerate(union)}
-    lens = [0 if c is None else c.size for c in cands]
-    idx = np.asarray([where[v] for c in cands if c is not None for v in c.tolist()], np.int64)
-    rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+    idx = np.searchsorted(union_a, veh)
     cost, gi, gj, _ap = grid(p, pack, idx, rows)
     trips: list[Insertion] = []
     # Per vehicle, its single trips in row order: (row, stops without the fixed prefix put back, cost).
