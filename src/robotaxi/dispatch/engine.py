@@ -455,6 +455,7 @@ class DispatchEngine:
             expected=rb.forecast.expected(now, rb.horizon_s),
             area=self._area_of(idle),
             area_mask=self.area_masks if self.market is not None else None,
+            waiting_node=self.requests.cols["o"][self.requests.open].astype(np.int32),  # left unassigned
         )
         moves = rb.rebalancer.rebalance(view, rb.zoning, self.travel)
         _apply.reposition(self, moves.vehicle, moves.node, out)
