@@ -110,6 +110,60 @@ def test_vehicles_piled_in_one_corner_go_to_the_opposite_corner(
     assert everyone.vehicle.tolist() == list(range(25))
 
 
+def test_idle_vehicles_go_to_unassigned_pickups_first(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
+    """With ``unassigned_targets``, idle vehicles go to the pickups the last decision left unassigned (each pickup
+    one vehicle, the least total time), and the zone flow moves the others within what is left of the share
+    limit; without it, or without waiting requests, the moves are the zone flow's alone."""
+    _, travel, z = city20
+    nodes = np.flatnonzero(z.zone_of_node == 0)  # 25 idle vehicles in the SW zone
+    expected = np.zeros(16)
+    expected[15] = 5.0  # demand expected in the NE zone
+    waiting = np.asarray([399, 0, 200], dtype=np.int32)  # NE corner, SW corner (a vehicle stands there), (10, 0)
+    base = view(nodes, expected, fleet=100)
+    with_waiting = RebalanceView(0, base.vehicle, base.node, NO_ONE, 100, expected, waiting_node=waiting)
+    off = ZoneFlowRebalancer().rebalance(with_waiting, z, travel)
+    plain = ZoneFlowRebalancer().rebalance(base, z, travel)
+    assert off.vehicle.tolist() == plain.vehicle.tolist()
+    assert off.node.tolist() == plain.node.tolist()
+    on = ZoneFlowRebalancer(RebalanceParams(unassigned_targets=True, max_travel_s=1800))
+    moves = on.rebalance(with_waiting, z, travel)
+    target = dict(zip(moves.vehicle.tolist(), moves.node.tolist(), strict=True))
+    # Vehicle 0 stands on node 0 (a waiting pickup): counted, not moved. The two others get the nearest vehicles.
+    assert 0 not in target
+    r, c = np.divmod(nodes, 20)
+    to_ne = [v for v, n in target.items() if n == 399]
+    to_west = [v for v, n in target.items() if n == 200]
+    assert to_ne == [int(np.flatnonzero((r == 4) & (c == 4))[0])]
+    # The least total time (30 + 6 blocks): (4, 4) to the NE corner, (4, 0) to (10, 0).
+    assert to_west == [int(np.flatnonzero((r == 4) & (c == 0))[0])]
+    # The share limit (10 of 100) is shared: 3 to pickups (one without a move), 7 by the zone flow to the NE.
+    assert len(target) == 2 + 7
+    assert sum(n == int(z.center_node[15]) for n in target.values()) == 7
+    # A pickup too far for max_travel_s gets nobody; the answer does not depend on the view's order.
+    near_only = ZoneFlowRebalancer(RebalanceParams(unassigned_targets=True, max_travel_s=300))
+    assert 399 not in near_only.rebalance(with_waiting, z, travel).node.tolist()
+    flipped = RebalanceView(0, base.vehicle[::-1], base.node[::-1], NO_ONE, 100, expected, waiting_node=waiting[::-1])
+    again = on.rebalance(flipped, z, travel)
+    assert again.vehicle.tolist() == moves.vehicle.tolist()
+    assert again.node.tolist() == moves.node.tolist()
+
+
+def test_unassigned_targets_respect_the_share_limit(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
+    """More waiting pickups than the share limit allows: only the shortest moves, at most the limit."""
+    _, travel, z = city20
+    nodes = np.arange(0, 400, 7, dtype=np.int32)[:40]
+    waiting = np.arange(3, 400, 11, dtype=np.int32)
+    v = RebalanceView(0, np.arange(40, dtype=np.int32), nodes, NO_ONE, 50, np.ones(16), waiting_node=waiting)
+    moves = ZoneFlowRebalancer(RebalanceParams(unassigned_targets=True, max_share=0.1)).rebalance(v, z, travel)
+    assert moves.vehicle.size <= 5
+    assert set(moves.node.tolist()) <= set(waiting.tolist())
+    bad = RebalanceView(0, v.vehicle, v.node, NO_ONE, 50, np.ones(16), waiting_node=np.asarray([400], np.int32))
+    with pytest.raises(DispatchError, match="waiting_node"):
+        ZoneFlowRebalancer(RebalanceParams(unassigned_targets=True)).rebalance(bad, z, travel)
+    with pytest.raises(ValueError, match="unassigned_targets"):
+        RebalanceParams(unassigned_targets=1)  # type: ignore[arg-type]
+
+
 def test_max_travel_limits_arcs_and_vehicles(city20: tuple[RoadNetwork, Router, Zoning]) -> None:
     """Centre to centre is 600 s. Under that, nothing moves; at 600 s only vehicles within 600 s of the target."""
     _, travel, z = city20

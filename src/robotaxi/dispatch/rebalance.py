@@ -278,12 +278,18 @@ class RebalanceParams:
         At most ``floor(max_share * fleet_size)`` vehicles are moved per call (0 < max_share <= 1).
     max_travel_s : int
         No vehicle is sent on a move longer than this many seconds (> 0).
+    unassigned_targets : bool
+        Before the zone flow, send idle vehicles to the pickups of the requests the last decision left unassigned
+        (:attr:`RebalanceView.waiting_node`), as Alonso-Mora et al. (PNAS 2017) do: each such pickup at most one
+        vehicle, as many as possible, then the least total travel time, within ``max_travel_s`` and the share
+        limit (shared with the zone flow, which moves the idle vehicles left).
     """
 
     interval_s: int = 300
     horizon_s: int = 900
     max_share: float = 0.1
     max_travel_s: int = 900
+    unassigned_targets: bool = False
 
     def __post_init__(self) -> None:
         for name in ("interval_s", "horizon_s", "max_travel_s"):
@@ -292,6 +298,10 @@ class RebalanceParams:
                 raise ValueError(f"RebalanceParams.{name} must be a positive integer number of seconds, got {v!r}")
         if not (isinstance(self.max_share, int | float) and 0 < self.max_share <= 1):
             raise ValueError(f"RebalanceParams.max_share must be in (0, 1], got {self.max_share!r}")
+        if not isinstance(self.unassigned_targets, bool | np.bool_):
+            raise ValueError(
+                f"RebalanceParams.unassigned_targets must be true or false, got {self.unassigned_targets!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -316,6 +326,9 @@ class RebalanceView:
         Per candidate, the row of ``area_mask`` it must stay inside (-1: anywhere): the service area of its
         operator (the marketplace). A vehicle is only ever sent to a target inside its area.
     area_mask : ndarray of bool (areas x nodes), optional
+    waiting_node : ndarray of int32, optional
+        Pickup node of each open request the last decision left unassigned (one entry per request; used with
+        :attr:`RebalanceParams.unassigned_targets`). None: not known.
     """
 
     now_s: int
@@ -326,6 +339,7 @@ class RebalanceView:
     expected: F64
     area: I32 | None = None
     area_mask: NDArray[np.bool_] | None = None
+    waiting_node: I32 | None = None
 
     def __post_init__(self) -> None:
         vehicle = _int_vector(self.vehicle, "RebalanceView.vehicle")
@@ -351,6 +365,8 @@ class RebalanceView:
             if self.area_mask is None or (area.size and int(area.max()) >= self.area_mask.shape[0]):
                 raise ValueError("RebalanceView.area refers to rows of area_mask that do not exist")
             object.__setattr__(self, "area", area)
+        if self.waiting_node is not None:
+            object.__setattr__(self, "waiting_node", _int_vector(self.waiting_node, "RebalanceView.waiting_node"))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -427,6 +443,35 @@ class ZoneFlowRebalancer:
         budget = math.floor(p.max_share * view.fleet_size + 1e-9)
         if budget <= 0 or view.vehicle.shape[0] == 0:
             return _no_moves()
+        if p.unassigned_targets and view.waiting_node is not None and view.waiting_node.size:
+            first = _to_unassigned(view, travel, budget, p.max_travel_s)
+            if first.sent.size == 0:
+                return self._flow(view, zoning, travel, budget)
+            # The vehicles sent (or already standing at a pickup) are supply where they go: the zone flow moves
+            # the others, within what is left of the share limit.
+            rest = ~np.isin(view.vehicle, first.sent)
+            sub = RebalanceView(
+                now_s=view.now_s,
+                vehicle=view.vehicle[rest],
+                node=view.node[rest],
+                soon_free_zone=np.concatenate((view.soon_free_zone, zoning.zone_of_node[first.sent_to])),
+                fleet_size=view.fleet_size,
+                expected=view.expected,
+                area=None if view.area is None else view.area[rest],
+                area_mask=view.area_mask,
+            )
+            flow = self._flow(sub, zoning, travel, budget - int(first.sent.size))
+            vehicle = np.concatenate((first.vehicle, flow.vehicle))
+            node = np.concatenate((first.node, flow.node))
+            order = np.argsort(vehicle, kind="stable")
+            return Moves(vehicle[order], node[order])
+        return self._flow(view, zoning, travel, budget)
+
+    def _flow(self, view: RebalanceView, zoning: Zoning, travel: TravelTimes, budget: int) -> Moves:
+        """The zone flow (steps 1-4 of the module notes) for the idle vehicles of ``view``."""
+        p = self.params
+        if budget <= 0 or view.vehicle.shape[0] == 0:
+            return _no_moves()
         n = zoning.n_zones
         zone = zoning.zone_of_node[view.node].astype(np.int64)
         idle = np.bincount(zone[zone >= 0], minlength=n)
@@ -448,6 +493,54 @@ class ZoneFlowRebalancer:
         return _pick_vehicles(view, zone, centre, travel, src[fi][order], dst[fj][order], units[order], p)
 
 
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """Idle vehicles given to unassigned requests: the moves, and every vehicle counted (moved or already there)."""
+
+    vehicle: I32
+    node: I32
+    sent: I32
+    sent_to: I32
+
+
+def _to_unassigned(view: RebalanceView, travel: TravelTimes, budget: int, max_travel_s: int) -> _Sent:
+    """Idle vehicles to the pickups of unassigned requests (Alonso-Mora et al., PNAS 2017, "rebalancing"): a
+    rectangular assignment (SciPy ``linear_sum_assignment``) of idle vehicles to waiting pickups, one vehicle per
+    request, as many as possible (a pair costs its travel time; a pair over ``max_travel_s`` or outside the
+    vehicle's area a prohibitive cost), then the least total travel time; at most ``budget`` pairs, the shortest
+    kept. Vehicles and pickups are put in index order first, so the answer does not depend on the view's order. A
+    vehicle within ``_NEAR_S`` of its pickup is counted but not moved."""
+    from scipy.optimize import linear_sum_assignment
+
+    waiting = np.sort(view.waiting_node.astype(np.int64)) if view.waiting_node is not None else np.empty(0, np.int64)
+    by_vehicle = np.argsort(view.vehicle, kind="stable")
+    node = view.node[by_vehicle].astype(np.int64)
+    secs = travel.times(node[:, None], waiting[None, :], view.now_s).astype(np.int64)
+    allowed = secs <= max_travel_s
+    if view.area is not None and view.area_mask is not None:
+        a = view.area[by_vehicle]
+        allowed &= (a < 0)[:, None] | view.area_mask[np.maximum(a, 0)][:, waiting]
+    e32 = np.empty(0, np.int32)
+    if not allowed.any():
+        return _Sent(e32, e32, e32, e32)
+    # Only vehicles and pickups with an allowed pair take part (a smaller problem, the same optimum).
+    rows, cols = np.flatnonzero(allowed.any(axis=1)), np.flatnonzero(allowed.any(axis=0))
+    sub_ok, sub_s = allowed[np.ix_(rows, cols)], secs[np.ix_(rows, cols)]
+    # A prohibited pair costs more than any set of allowed ones: the most pairs first, then the least time.
+    big = (min(sub_s.shape) + 1) * (max_travel_s + 1)
+    ri, ci = linear_sum_assignment(np.where(sub_ok, sub_s, big))
+    ok = sub_ok[ri, ci]
+    vi, wi = rows[ri[ok]], cols[ci[ok]]
+    if vi.size > budget:
+        keep = np.lexsort((view.vehicle[by_vehicle][vi], secs[vi, wi]))[:budget]
+        vi, wi = vi[keep], wi[keep]
+    vehicles = view.vehicle[by_vehicle][vi]
+    targets = waiting[wi].astype(np.int32)
+    far = secs[vi, wi] > _NEAR_S
+    order = np.argsort(vehicles[far], kind="stable")
+    return _Sent(vehicles[far][order], targets[far][order], vehicles.astype(np.int32), targets)
+
+
 def _check_view(view: RebalanceView, zoning: Zoning) -> None:
     n_nodes, n = zoning.zone_of_node.shape[0], zoning.n_zones
     if view.expected.shape[0] != n:
@@ -457,6 +550,9 @@ def _check_view(view: RebalanceView, zoning: Zoning) -> None:
     sf = view.soon_free_zone
     if sf.size and (int(sf.min()) < -1 or int(sf.max()) >= n):
         raise DispatchError(f"rebalance: soon_free_zone values must be -1 or in 0..{n - 1}")
+    wn = view.waiting_node
+    if wn is not None and wn.size and (int(wn.min()) < 0 or int(wn.max()) >= n_nodes):
+        raise DispatchError(f"rebalance: waiting_node values must be in 0..{n_nodes - 1}")
 
 
 def _apportion(total: int, weight: F64) -> I64:

@@ -295,7 +295,11 @@ def build_rebalancing(
             zoning, drawn.o_node, drawn.time_s % 86_400, n_days=1.0, slots=24, timezone=scenario.timezone
         )
     params = rb.RebalanceParams(
-        interval_s=rp.interval_s, horizon_s=rp.horizon_s, max_share=rp.max_share, max_travel_s=rp.max_travel_s
+        interval_s=rp.interval_s,
+        horizon_s=rp.horizon_s,
+        max_share=rp.max_share,
+        max_travel_s=rp.max_travel_s,
+        unassigned_targets=rp.unassigned_targets,
     )
     return Rebalancing(rb.ZoneFlowRebalancer(params), zoning, forecast, horizon_s=rp.horizon_s)
 

@@ -91,6 +91,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "cell_m",
         "forecast",
         "window_s",
+        "unassigned_targets",
     ),
     "sim": ("pickup_dwell_s", "dropoff_dwell_s"),
 }
@@ -118,6 +119,9 @@ class RebalancingParams:
         moving average of the arrivals the engine has seen over ``window_s``.
     window_s : int
         Moving-average window.
+    unassigned_targets : bool
+        Idle vehicles go first to the pickups of requests the last decision left unassigned (Alonso-Mora et al.,
+        2017), then the zone flow moves the others. See :class:`robotaxi.dispatch.rebalance.RebalanceParams`.
     """
 
     enabled: bool = False
@@ -129,6 +133,7 @@ class RebalancingParams:
     cell_m: float = 1000.0
     forecast: str = "demand_rates"
     window_s: int = 1800
+    unassigned_targets: bool = False
 
     def __post_init__(self) -> None:
         for name in ("interval_s", "horizon_s", "max_travel_s", "window_s"):
@@ -525,6 +530,7 @@ def _rebalancing(t: Mapping[str, Any]) -> RebalancingParams:
         cell_m=_get_number(t, "rebalancing", "cell_m", d.cell_m),
         forecast=_get(t, "rebalancing", "forecast", str, d.forecast),
         window_s=_get_int(t, "rebalancing", "window_s", d.window_s, minimum=1),
+        unassigned_targets=_get(t, "rebalancing", "unassigned_targets", bool, d.unassigned_targets),
     )
 
 
