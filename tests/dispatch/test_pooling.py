@@ -228,12 +228,12 @@ def _pooled_run(policy_name: str, seed: int) -> tuple[object, object]:
 
 
 @pytest.mark.parametrize("policy_name", ["insertion", "pool"])
-def test_the_spatial_index_ranks_candidates_as_every_vehicle_would(
+def test_the_node_lists_rank_candidates_as_every_vehicle_would(
     policy_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On every decision of busy pooled runs, the candidates found through the spatial index (the m nearest as the
-    crow flies, certified by the network's fastest straight-line speed) are exactly those of ranking every request
-    against every vehicle; both outcomes (certified, left to the full ranking) occur."""
+    """On every decision of a busy pooled run, the candidates found through each pickup's nodes by travel time are
+    exactly those of ranking every request against every vehicle; both outcomes (settled by the node lists, left
+    to the full ranking) occur."""
     from robotaxi.dispatch import pooling
 
     seen = {"certified": 0, "left": 0, "calls": 0}
@@ -242,9 +242,9 @@ def test_the_spatial_index_ranks_candidates_as_every_vehicle_would(
     def checked(p, sel, vs, leg_node, seats, k):  # type: ignore[no-untyped-def]
         every = np.arange(sel.size, dtype=np.int64)
         want = pooling._nearest_full(p, sel, every, vs, leg_node, seats, k)
-        geo = pooling._geometry(p.travel)
-        assert geo is not None
-        q1, p1, todo = pooling._nearest_indexed(p, sel, vs, leg_node, seats, k, geo)
+        order = pooling._node_order(p.travel)
+        assert order is not None
+        q1, p1, todo = pooling._nearest_indexed(p, sel, vs, leg_node, seats, k, order)
         q2, p2 = pooling._nearest_full(p, sel, todo, vs, leg_node, seats, k)
         got = (np.concatenate((q1, q2)), np.concatenate((p1, p2)))
         assert sorted(zip(*got, strict=True)) == sorted(zip(*want, strict=True))
@@ -253,8 +253,8 @@ def test_the_spatial_index_ranks_candidates_as_every_vehicle_would(
         seen["calls"] += 1
         return real(p, sel, vs, leg_node, seats, k)
 
-    monkeypatch.setattr(pooling, "_KD_MIN_PAIRS", 0)
-    monkeypatch.setattr(pooling, "_KD_FETCH", (5, 12))
+    monkeypatch.setattr(pooling, "_INDEX_MIN_PAIRS", 0)
+    monkeypatch.setattr(pooling, "_NODE_PREFIX", 8)
     monkeypatch.setattr(pooling, "_nearest", checked)
     _pooled_run(policy_name, 5)
     assert seen["calls"] > 50

@@ -24,6 +24,10 @@ Cost of one insertion: the plan's existing times and slacks are computed once pe
 for L stops), then every (pickup, dropoff) position pair is checked in O(1) each: O(L^2) per vehicle. Both are done
 in NumPy for every (request, vehicle) pair of a decision at once (:class:`Pack`, :func:`grid`); the scalar
 :func:`best_insertion` is the reference they are tested against.
+
+Candidates (:func:`_call_candidates`): the k nearest vehicles with seats by free-flow time (ties to the lower vehicle
+index), found for large decisions through each pickup's list of nodes by travel time (:func:`_node_order`) and
+otherwise against every vehicle, with the same answer; then those that cannot reach the pickup in time are dropped.
 """
 
 from __future__ import annotations
@@ -531,43 +535,39 @@ class InsertionPolicy:
             return Assignment.none(n, waiting=True)
         union = np.unique(cand_veh)
         pack = Pack(p, union.tolist(), plans)
-        # Every (row, candidate) pair timed at once against the plans as they were at the call; the candidates of
-        # a row that got a new plan from an earlier row of this call are timed again against their new plans.
+        # Every (row, candidate) pair timed at once against the plans as they were at the call; when a row gets a
+        # vehicle, that vehicle's pairs with the later rows are timed again against its new plan (one grid call).
         all_idx = np.searchsorted(union, cand_veh)
         g_cost, g_i, g_j, _ap = grid(p, pack, all_idx, cand_rows)
+        base_stops = dict(zip(union.tolist(), pack.stops, strict=True))
         bounds = np.flatnonzero(np.diff(cand_rows)) + 1
         starts = np.concatenate(([0], bounds)).tolist()
         ends = np.concatenate((bounds, [cand_rows.size])).tolist()
-        dirty: set[int] = set()  # vehicles given a new plan in this call
         for lo, hi in zip(starts, ends, strict=True):
-            row = int(cand_rows[lo])
-            vs = cand_veh[lo:hi].tolist()
-            cost, pi, pj = g_cost[lo:hi], g_i[lo:hi], g_j[lo:hi]
-            stops_of = [pack.stops[b] for b in all_idx[lo:hi].tolist()]
-            again = [q for q, v in enumerate(vs) if v in dirty] if dirty else []
-            if again:
-                sub = Pack(p, [vs[q] for q in again], plans)
-                c2, i2, j2, _ap = grid(p, sub, np.arange(len(again)), np.full(len(again), row, np.int64))
-                cost, pi, pj = cost.copy(), pi.copy(), pj.copy()
-                cost[again], pi[again], pj[again] = c2, i2, j2
-                for e, q in enumerate(again):
-                    stops_of[q] = sub.stops[e]
+            cost = g_cost[lo:hi]
             best = int(np.argmin(cost))  # the first of equal costs: the lowest vehicle index, as scalar insertion
             if cost[best] >= _INF:
                 continue
-            v = vs[best]
+            row = int(cand_rows[lo])
+            v = int(cand_veh[lo + best])
             r = int(p.request[row])
             o, d = int(p.o_node[row]), int(p.d_node[row])
-            stops = _insert(stops_of[best], int(pi[best]), int(pj[best]), r, o, d)
+            stops = _insert(base_stops[v], int(g_i[lo + best]), int(g_j[lo + best]), r, o, d)
             full = _with_fixed_prefix(p, v, stops, plans)
             exact = verify_plan(p, v, full)
             if exact is None:
                 continue
             plans[v] = full
-            dirty.add(v)
             rows.append(row)
             vehicles.append(v)
             picks.append(exact[r])
+            later = hi + np.flatnonzero(cand_veh[hi:] == v)
+            if later.size:
+                sub = Pack(p, [v], plans)
+                g_cost[later], g_i[later], g_j[later], _ap = grid(
+                    p, sub, np.zeros(later.size, np.int64), cand_rows[later]
+                )
+                base_stops[v] = sub.stops[0]
         return Assignment(
             rows=np.asarray(rows, np.int64),
             vehicles=np.asarray(vehicles, np.int32),
@@ -625,10 +625,11 @@ def _call_candidates(
     return rows_all[order], veh_all[order]
 
 
-#: Rows x vehicles above which the k nearest are found with a spatial index (below, one look-up per pair).
-_KD_MIN_PAIRS = 100_000
-#: Vehicles fetched per row from the spatial index, in turn, before falling back to every vehicle.
-_KD_FETCH = (64, 256)
+#: Rows x vehicles above which the k nearest are found through each pickup's nodes by travel time (below, one
+#: look-up per pair).
+_INDEX_MIN_PAIRS = 30_000
+#: Nodes of each pickup's list (nearest first) looked at before a row falls back to every vehicle.
+_NODE_PREFIX = 96
 
 
 def _nearest(p: MatchProblem, sel: I64, vs: I64, leg_node: I32, seats: I64, k: int) -> tuple[I64, I64]:
@@ -636,14 +637,14 @@ def _nearest(p: MatchProblem, sel: I64, vs: I64, leg_node: I32, seats: I64, k: i
     have the least free-flow time from ``leg_node`` to the pickup (ties to the lower vehicle index), as flat
     ``(position in sel, position in vs)`` pairs.
 
-    With a full travel-time table on a network with coordinates, large problems go through a spatial index first
-    (:func:`_nearest_indexed`); the rows it cannot certify, and small problems, are ranked against every vehicle
+    With a full travel-time table, large problems go through each pickup's nodes by travel time first
+    (:func:`_nearest_indexed`); the rows it cannot settle, and small problems, are ranked against every vehicle
     (:func:`_nearest_full`). Both give the same answer.
     """
-    geo = _geometry(p.travel) if sel.size * vs.size > _KD_MIN_PAIRS else None
-    if geo is None:
+    order = _node_order(p.travel) if sel.size * vs.size > _INDEX_MIN_PAIRS else None
+    if order is None:
         return _nearest_full(p, sel, np.arange(sel.size, dtype=np.int64), vs, leg_node, seats, k)
-    q1, p1, todo = _nearest_indexed(p, sel, vs, leg_node, seats, k, geo)
+    q1, p1, todo = _nearest_indexed(p, sel, vs, leg_node, seats, k, order)
     if todo.size == 0:
         return q1, p1
     q2, p2 = _nearest_full(p, sel, todo, vs, leg_node, seats, k)
@@ -675,50 +676,49 @@ def _nearest_full(p: MatchProblem, sel: I64, todo: I64, vs: I64, leg_node: I32, 
 
 
 def _nearest_indexed(
-    p: MatchProblem,
-    sel: I64,
-    vs: I64,
-    leg_node: I32,
-    seats: I64,
-    k: int,
-    geo: _Geometry,
+    p: MatchProblem, sel: I64, vs: I64, leg_node: I32, seats: I64, k: int, order: NDArray[np.integer]
 ) -> tuple[I64, I64, I64]:
-    """:func:`_nearest` through a spatial index: each row is ranked against its m nearest vehicles as the crow
-    flies (SciPy ``cKDTree``, m from :data:`_KD_FETCH` in turn); the k best of them by travel time are the k best
-    of all when the k-th is faster than a lower bound of any vehicle outside: the m-th straight-line distance over
-    the network's fastest straight-line speed, less an offset (:func:`_geometry`, exact for the table). Returns the
-    certified rows' pairs and the positions in ``sel`` of the rows left uncertified."""
-    from scipy.spatial import cKDTree
-
+    """:func:`_nearest` through each pickup's list of nodes by free-flow time to it (``order``, from
+    :func:`_node_order`): walking the first :data:`_NODE_PREFIX` nodes, the vehicles standing (anchored) at the
+    nodes up to the one where k of them are reached, and at every node as near as that one, hold the k nearest of
+    all vehicles; they are ranked by (time, vehicle index). Rows of one-seat requests open to any operator only;
+    returns their pairs and the positions in ``sel`` of the rows left to :func:`_nearest_full` (other requests,
+    and pickups whose k nearest lie beyond the prefix)."""
     nv = vs.size
-    x, y, vmax, offset = geo
-    an = leg_node[vs]
-    tree = cKDTree(np.column_stack((x[an], y[an])))
-    o = p.o_node[sel]
-    pts = np.column_stack((x[o], y[o]))
-    todo = np.arange(sel.size, dtype=np.int64)
-    qs: list[I64] = []
-    ps: list[I64] = []
-    for m in _KD_FETCH:
-        if m >= nv or m <= k or todo.size == 0:
-            break
-        dist, idx = tree.query(pts[todo], k=m)
-        idx = idx.astype(np.int64)
-        rows = sel[todo]
-        eta = p.travel.times(an[idx], p.o_node[rows][:, None]).astype(np.int64)
-        key = np.where(_fits(p, rows, vs[idx], seats), eta, _NO_FIT) * nv + idx
-        part = np.argpartition(key, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(key, part, axis=1).max(axis=1) // nv
-        # Any vehicle outside the m fetched is at least dist[:, -1] away: no faster than this bound.
-        bound = dist[:, -1] / (vmax * (1 + 1e-9)) - offset - 1e-6
-        cert = (kth < _NO_FIT) & (kth < bound)
-        c = np.flatnonzero(cert)
-        qs.append(np.repeat(todo[c], k))
-        ps.append(np.take_along_axis(idx[c], part[c], axis=1).ravel())
-        todo = todo[~cert]
-    if not qs:
-        return np.empty(0, np.int64), np.empty(0, np.int64), todo
-    return np.concatenate(qs), np.concatenate(ps), todo
+    n_nodes = order.shape[0]
+    an = leg_node[vs].astype(np.int64)
+    free = np.flatnonzero(seats[vs] >= 1)  # positions in vs of the vehicles with a seat
+    by_node = free[np.lexsort((free, an[free]))]
+    count = np.bincount(an[by_node], minlength=n_nodes)
+    first = np.concatenate(([0], np.cumsum(count)))
+    simple = (p.passengers[sel] <= 1) & (p.operator[sel] < 0)
+    rows = np.flatnonzero(simple)
+    if rows.size == 0 or by_node.size < k:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.arange(sel.size, dtype=np.int64)
+    width = min(_NODE_PREFIX, n_nodes)
+    o = p.o_node[sel[rows]].astype(np.int64)
+    nodes = order[o, :width].astype(np.int64)  # (r, width): nodes by time to the pickup
+    t_nodes = p.travel.times(nodes, o[:, None]).astype(np.int64)
+    cum = np.cumsum(count[nodes], axis=1)
+    reached = cum[:, -1] >= k
+    at_k = np.argmax(cum >= k, axis=1)
+    t_k = t_nodes[np.arange(rows.size), at_k]
+    # Settled when a node beyond the one reaching k is strictly further: every node at t_k is in the prefix.
+    done = reached & (t_nodes[:, -1] > t_k)
+    take = (t_nodes <= t_k[:, None]) & done[:, None]
+    qq, cc = np.nonzero(take)
+    nd = nodes[qq, cc]
+    n_at = count[nd]
+    row_of = np.repeat(qq, n_at)
+    offset = np.arange(int(n_at.sum())) - np.repeat(np.cumsum(n_at) - n_at, n_at)
+    pos = by_node[np.repeat(first[nd], n_at) + offset]
+    key = t_nodes[qq, cc].repeat(n_at) * nv + pos
+    srt = np.lexsort((key, row_of))
+    row_of, pos = row_of[srt], pos[srt]
+    rank = np.arange(row_of.size) - np.searchsorted(row_of, row_of, side="left")
+    keep = rank < k
+    left = np.concatenate((np.flatnonzero(~simple), rows[~done]))
+    return rows[row_of[keep]], pos[keep], np.sort(left)
 
 
 def _fits(p: MatchProblem, rows: I64, veh: NDArray[np.int64], seats: I64) -> NDArray[np.bool_]:
@@ -728,43 +728,33 @@ def _fits(p: MatchProblem, rows: I64, veh: NDArray[np.int64], seats: I64) -> NDA
     return out
 
 
-_Geometry = tuple[NDArray[np.float64], NDArray[np.float64], float, float]
-_GEOMETRY: WeakKeyDictionary[object, _Geometry | None] = WeakKeyDictionary()
-#: Networks up to this many nodes get the spatial index (its bound is computed once over every node pair).
-_GEOMETRY_MAX_NODES = 10_000
-#: Seconds subtracted in the straight-line bound: ``time >= distance / vmax - offset`` (short pairs with times
-#: rounded down to whole seconds would otherwise set vmax: 71 m/s in Manhattan with no offset, 20.7 m/s with 10 s).
-_GEOMETRY_OFFSET_S = 10.0
+_ORDERS: WeakKeyDictionary[object, NDArray[np.integer] | None] = WeakKeyDictionary()
+#: Networks up to this many nodes get each node's list of nodes by travel time (n^2 16-bit integers: 35 MB at
+#: Manhattan's 4,197 nodes).
+_ORDER_MAX_NODES = 8_192
 
 
-def _geometry(travel: object) -> _Geometry | None:
-    """``(x, y, vmax, offset)`` of a router with a full table: node coordinates in metres and the least speed such
-    that ``time(a, b) >= distance(a, b) / vmax - offset`` holds for every node pair of its free-flow table (computed
-    once per router, over all pairs). None without a table or coordinates, or on networks over
-    :data:`_GEOMETRY_MAX_NODES` nodes."""
+def _node_order(travel: object) -> NDArray[np.integer] | None:
+    """For a router with a full table, ``order[o]``: every node sorted by free-flow time to node ``o`` (then by
+    index), computed once per router from its table. None without a table or on networks over
+    :data:`_ORDER_MAX_NODES` nodes."""
     try:
-        return _GEOMETRY[travel]
+        return _ORDERS[travel]
     except KeyError:
         pass
-    except TypeError:  # not weakly referenceable: no cache, no spatial index
+    except TypeError:  # not weakly referenceable: no cache, no index
         return None
-    net = getattr(travel, "network", None)
-    x, y = getattr(net, "x", None), getattr(net, "y", None)
     n = int(getattr(travel, "n_nodes", 0))
-    out: _Geometry | None = None
-    if getattr(travel, "has_table", False) and x is not None and y is not None and 1 < n <= _GEOMETRY_MAX_NODES:
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    out: NDArray[np.integer] | None = None
+    if getattr(travel, "has_table", False) and 1 < n <= _ORDER_MAX_NODES:
         times = travel.times  # type: ignore[attr-defined]
-        vmax = 0.0
         everyone = np.arange(n)
+        out = np.empty((n, n), np.int16 if n < 2**15 else np.int32)
         for lo in range(0, n, 256):
-            a = everyone[lo : lo + 256]
-            t = np.asarray(times(a[:, None], everyone[None, :]), np.float64)
-            e = np.hypot(x[a][:, None] - x[None, :], y[a][:, None] - y[None, :])
-            vmax = max(vmax, float(np.max(e / (np.maximum(t, 0.0) + _GEOMETRY_OFFSET_S))))
-        if vmax > 0:
-            out = (x, y, vmax, _GEOMETRY_OFFSET_S)
-    _GEOMETRY[travel] = out
+            o = everyone[lo : lo + 256]
+            t = np.asarray(times(everyone[:, None], o[None, :]))
+            out[lo : lo + o.size] = np.argsort(t, axis=0, kind="stable").T
+    _ORDERS[travel] = out
     return out
 
 
