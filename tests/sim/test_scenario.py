@@ -56,11 +56,21 @@ def test_minimal_scenario_gets_defaults(tmp_path: Path) -> None:
         ("[dispatch]\nbatch_seconds = 0\n", r"dispatch\.batch_seconds: must be >= 1"),
         ("[dispatch]\ncandidates = 0\n", r"dispatch\.candidates: must be >= 1"),
         ("[sim]\npickup_dwell_s = -1\n", r"sim\.pickup_dwell_s: must be >= 0"),
+        ("[rebalancing]\nunassigned_targets = 1\n", r"rebalancing\.unassigned_targets: expected bool"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(ScenarioError, match=message):
         Scenario.from_file(write(tmp_path, MINIMAL + extra))
+
+
+def test_unassigned_targets_reach_the_rebalancer(tmp_path: Path) -> None:
+    """``[rebalancing] unassigned_targets`` is off unless set, and the pooled example turns it on."""
+    sc = Scenario.from_file(write(tmp_path, MINIMAL + "[rebalancing]\nenabled = true\n"))
+    assert sc.rebalancing.unassigned_targets is False
+    on = Scenario.from_file(write(tmp_path, MINIMAL + "[rebalancing]\nenabled = true\nunassigned_targets = true\n"))
+    assert on.rebalancing.unassigned_targets is True
+    assert Scenario.from_file(REPO / "examples" / "manhattan_pooled.toml").rebalancing.unassigned_targets is True
 
 
 def test_negative_seed_is_a_scenario_error(tmp_path: Path) -> None:
