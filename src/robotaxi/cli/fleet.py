@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
+import signal
+import threading
 from typing import Annotated
 
 import typer
@@ -70,8 +71,15 @@ def connect(
         fleet = VirtualFleet(client, net, params)
         fleet.dock()
         console.print(f"docked {len(fleet.cars)} vehicles on {net.name}; driving for {duration:g} s")
-        with contextlib.suppress(KeyboardInterrupt):
-            fleet.run(duration)
+        # Ctrl-C (SIGINT) or SIGTERM ends the run between two steps, never inside a request: a KeyboardInterrupt
+        # raised in the middle of an HTTP call could leave the client's connection pool locked and the process hung.
+        stopping = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            fleet.run(duration, stop=stopping.is_set)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         console.print(
             f"events sent {fleet.events_sent}, telemetry points {fleet.telemetry_sent}, refusals {fleet.errors}, "
             f"offers accepted {fleet.offers_accepted}, declined {fleet.offers_declined}"
