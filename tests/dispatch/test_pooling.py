@@ -260,3 +260,42 @@ def test_the_node_lists_rank_candidates_as_every_vehicle_would(
     assert seen["calls"] > 50
     assert seen["certified"] > 100
     assert seen["left"] > 10
+
+
+def test_plans_timed_together_agree_with_plans_timed_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On every batch of a busy pooled run under speeds that change every 15 minutes (so that some candidate
+    plans, costed at the batch's speeds, miss a window once each leg is timed at its own departure), timing all
+    candidate plans of a batch at once (`verify_many`) gives exactly what timing each alone gives; both answers
+    (a plan kept, a plan dropped) occur, and so do vehicles standing at a stop."""
+    from robotaxi.dispatch import EngineParams, PolicyParams, make_policy, pooling
+    from robotaxi.fleet import Fleet, Operator
+    from robotaxi.network import SpeedProfile
+    from robotaxi.sim import SimParams, Simulator
+
+    from ..sim.helpers import random_requests
+
+    seen = {"kept": 0, "dropped": 0, "standing": 0}
+    real = pooling.verify_many
+
+    def checked(p, items):  # type: ignore[no-untyped-def]
+        got = real(p, items)
+        assert len(got) == len(items)
+        for (v, stops), g in zip(items, got, strict=True):
+            assert g == pooling.verify_plan(p, v, stops), (v, stops)
+            seen["kept" if g is not None else "dropped"] += 1
+            seen["standing"] += bool(p.fleet.at_stop[v])
+        return got
+
+    monkeypatch.setattr(pooling, "verify_many", checked)
+    net = grid_city(9, 9)
+    router = Router(net, profile=SpeedProfile(tuple(1.0 + 0.9 * (k % 2) for k in range(96)), overhead_s=20.0))
+    fleet = Fleet.build((Operator("acme", 30, capacity=4),), net, np.random.default_rng(3))
+    reqs = random_requests(net, 500, 3600, 3)
+    policy = make_policy("pool", PolicyParams(candidates=4))
+    res = Simulator(
+        router, fleet, reqs, policy, SimParams(end_s=4500), EngineParams(max_wait_s=300, max_delay_s=400)
+    ).run()
+    assert res.outcomes.outcome.size == 500
+    assert seen["kept"] > 500
+    assert seen["dropped"] > 5
+    assert seen["standing"] > 50

@@ -783,6 +783,95 @@ def verify_plan(p: MatchProblem, v: int, stops: list[Stop]) -> dict[int, int] | 
     return dict(zip(rs, picks, strict=True))
 
 
+def verify_many(p: MatchProblem, items: list[tuple[int, list[Stop]]]) -> list[dict[int, int] | None]:
+    """:func:`verify_plan` of many ``(vehicle, plan)`` pairs at once, with the same answers.
+
+    Every plan starts as :func:`verify` starts it (a repositioning leg left for a new first stop is diverted at the
+    next node, an idle vehicle leaves now); then stop position by stop position, the legs of all plans that have
+    one are timed in one travel-time look-up, each at its own departure (as :func:`~.plans.schedule` times them
+    one by one). Cost: one look-up per stop position instead of one per leg.
+    """
+    m = len(items)
+    if m == 0:
+        return []
+    node0, t_0, at0, lens = _verify_starts(p, items)
+    width = int(lens.max())
+    flat = [st for _v, stops in items for st in stops]
+    owner = np.repeat(np.arange(m), lens)
+    slot = np.arange(owner.size) - np.repeat(np.cumsum(lens) - lens, lens)
+    kind = np.full((m, width), -1, np.int64)
+    req = np.full((m, width), -1, np.int64)
+    nodes = np.zeros((m, width), np.int64)
+    if flat:
+        fk, fr, fn = (np.asarray(x, np.int64) for x in zip(*flat, strict=True))
+        kind[owner, slot], req[owner, slot], nodes[owner, slot] = fk, fr, fn
+    dw = p.dwell
+    dwell = np.where(kind == PICKUP, dw.pickup_s, np.where(kind == DROPOFF, dw.dropoff_s, 0))
+    arrive = np.zeros((m, width), np.int64)
+    t = t_0.copy()
+    here = node0.copy()
+    for k in range(width):
+        act = lens > k
+        if k == 0:
+            stand = act & at0  # standing at its first stop: arrived a dwell before t0, leaves at t0
+            arrive[stand, 0] = t_0[stand] - dwell[stand, 0]
+            here[stand] = nodes[stand, 0]
+            act &= ~at0
+        sel = np.flatnonzero(act)
+        if sel.size == 0:
+            continue
+        nk = nodes[sel, k]
+        a = t[sel] + p.travel.times(here[sel], nk, t[sel]).astype(np.int64)
+        arrive[sel, k] = a
+        t[sel] = a + dwell[sel, k]
+        here[sel] = nk
+    rc = p.requests
+    r0 = np.maximum(req, 0)
+    latest = np.where(
+        kind == PICKUP, rc["deadline"][r0], np.where(kind == DROPOFF, rc["latest_dropoff"][r0], _INF)
+    ).astype(np.int64)
+    ok = ~((arrive > latest) & (kind >= 0)).any(axis=1)
+    out: list[dict[int, int] | None] = [None] * m
+    is_pick = kind == PICKUP
+    for q in np.flatnonzero(ok).tolist():
+        pk = is_pick[q]
+        out[q] = dict(zip(req[q, pk].tolist(), arrive[q, pk].tolist(), strict=True))
+    return out
+
+
+def _verify_starts(p: MatchProblem, items: list[tuple[int, list[Stop]]]) -> tuple[I64, I64, NDArray[np.bool_], I64]:
+    """For :func:`verify_many`: where and when each plan starts, whether its vehicle stands at its first stop, and
+    its number of stops (each vehicle's start computed once per kind of start)."""
+    m = len(items)
+    f = p.fleet
+    leg_node, leg_s, at = f.leg_node, f.leg_s, f.at_stop
+    starts: dict[tuple[int, bool], tuple[int, int]] = {}
+    plans: dict[int, list[Stop]] = {}
+    node0 = np.empty(m, np.int64)
+    t_0 = np.empty(m, np.int64)
+    at0 = np.empty(m, bool)
+    lens = np.empty(m, np.int64)
+    for q, (v, stops) in enumerate(items):
+        at_stop = bool(at[v])
+        plan = plans.get(v)
+        if plan is None:
+            plan = plans[v] = f.plan(v)
+        divert = bool(plan) and plan[0][0] == REPOSITION and not at_stop and (not stops or stops[0] != plan[0])
+        key = (v, divert)
+        start = starts.get(key)
+        if start is None:
+            node, t0 = int(leg_node[v]), int(leg_s[v])
+            if divert:
+                node, t0 = p.travel.divert(node, plan[0][2], t0, p.now)
+            elif not plan:
+                t0 = max(t0, p.now)
+            start = starts[key] = (node, t0)
+        node0[q], t_0[q] = start
+        at0[q] = at_stop
+        lens[q] = len(stops)
+    return node0, t_0, at0, lens
+
+
 @dataclass(frozen=True, slots=True)
 class BatchPooling:
     """Batch pooling: trips of new requests up to each vehicle's seats, assigned exactly (HiGHS) every batch."""
@@ -835,7 +924,7 @@ def build_trips(p: MatchProblem, k: int) -> list[Insertion]:
     vehicle (:func:`_larger_trips`).
 
     Every (request, vehicle) insertion of the batch is timed in one :func:`grid` pass, then each size of larger
-    trips in another; each candidate plan is then timed exactly.
+    trips in another; the candidate plans of each pass are then timed exactly, all at once (:func:`verify_many`).
     """
     rows, veh = _call_candidates(p, k, anchor=anchors(p), retry=False)
     if rows.size == 0:
@@ -849,17 +938,19 @@ def build_trips(p: MatchProblem, k: int) -> list[Insertion]:
     trips: list[Insertion] = []
     # Per vehicle, its single trips in row order: (row, stops without the fixed prefix put back, cost).
     singles: dict[int, list[tuple[int, list[Stop], int]]] = {}
+    found: list[tuple[int, int, int, list[Stop], list[Stop]]] = []  # (q, row, vehicle, stops, full plan)
     for q in np.flatnonzero(cost < _INF).tolist():
         row, b = int(rows[q]), int(idx[q])
         v = union[b]
         r = int(p.request[row])
         stops = _insert(pack.stops[b], int(gi[q]), int(gj[q]), r, int(p.o_node[row]), int(p.d_node[row]))
-        full = _with_fixed_prefix(p, v, stops, {})
-        exact = verify_plan(p, v, full)
+        found.append((q, row, v, stops, _with_fixed_prefix(p, v, stops, {})))
+    exacts = verify_many(p, [(v, full) for _q, _row, v, _s, full in found])
+    for (q, row, v, stops, full), exact in zip(found, exacts, strict=True):
         if exact is None:
             continue
         singles.setdefault(v, []).append((row, stops, int(cost[q])))
-        trips.append(Insertion(v, (row,), tuple(full), int(cost[q]), (exact[r],)))
+        trips.append(Insertion(v, (row,), tuple(full), int(cost[q]), (exact[int(p.request[row])],)))
     return trips + _larger_trips(p, pack, where, singles)
 
 
@@ -912,16 +1003,19 @@ def _larger_trips(
         b_idx, b_rows = np.asarray(base_of, np.int64), np.asarray(added, np.int64)
         cost2, i2, j2, _ap = grid(p, Pack(p, owners, {}, bases), b_idx, b_rows)
         nxt: _Level = {}
+        found: list[tuple[int, int, list[Stop], list[Stop]]] = []  # (q, vehicle, stops, full plan)
         for q in np.flatnonzero(cost2 < _INF).tolist():
             ba, row_b = int(b_idx[q]), int(b_rows[q])
             v = owners[ba]
-            rows_t, cost_t = parents[ba]
             rb = int(p.request[row_b])
             stops = _insert(bases[ba][0], int(i2[q]), int(j2[q]), rb, int(p.o_node[row_b]), int(p.d_node[row_b]))
-            full = _with_fixed_prefix(p, v, stops, {})
-            exact = verify_plan(p, v, full)
+            found.append((q, v, stops, _with_fixed_prefix(p, v, stops, {})))
+        exacts = verify_many(p, [(v, full) for _q, v, _s, full in found])
+        for (q, v, stops, full), exact in zip(found, exacts, strict=True):
             if exact is None:
                 continue
+            ba, row_b = int(b_idx[q]), int(b_rows[q])
+            rows_t, cost_t = parents[ba]
             rows_new = (*rows_t, row_b)
             cost = cost_t + int(cost2[q])
             picks = tuple(exact[int(p.request[r])] for r in rows_new)
