@@ -657,10 +657,14 @@ def _nearest_full(p: MatchProblem, sel: I64, todo: I64, vs: I64, leg_node: I32, 
     nv = vs.size
     qs: list[I64] = []
     ps: list[I64] = []
+    to = _to_table(p.travel)
     for lo in range(0, todo.size, 1024):
         t = todo[lo : lo + 1024]
         r = sel[t]
-        eta = p.travel.times(leg_node[vs][None, :], p.o_node[r][:, None]).astype(np.int64)
+        if to is not None:
+            eta = to[p.o_node[r].astype(np.int64)[:, None], leg_node[vs][None, :]].astype(np.int64)
+        else:
+            eta = p.travel.times(leg_node[vs][None, :], p.o_node[r][:, None]).astype(np.int64)
         fits = _fits(p, r, np.broadcast_to(vs, (r.size, nv)), seats)
         if nv > k:
             key = np.where(fits, eta, _NO_FIT) * nv + np.arange(nv)[None, :]
@@ -698,7 +702,11 @@ def _nearest_indexed(
     width = min(_NODE_PREFIX, n_nodes)
     o = p.o_node[sel[rows]].astype(np.int64)
     nodes = order[o, :width].astype(np.int64)  # (r, width): nodes by time to the pickup
-    t_nodes = p.travel.times(nodes, o[:, None]).astype(np.int64)
+    to = _to_table(p.travel)
+    if to is not None:
+        t_nodes = to[o[:, None], nodes].astype(np.int64)
+    else:
+        t_nodes = p.travel.times(nodes, o[:, None]).astype(np.int64)
     cum = np.cumsum(count[nodes], axis=1)
     reached = cum[:, -1] >= k
     at_k = np.argmax(cum >= k, axis=1)
@@ -728,9 +736,9 @@ def _fits(p: MatchProblem, rows: I64, veh: NDArray[np.int64], seats: I64) -> NDA
     return out
 
 
-_ORDERS: WeakKeyDictionary[object, NDArray[np.integer] | None] = WeakKeyDictionary()
-#: Networks up to this many nodes get each node's list of nodes by travel time (n^2 16-bit integers: 35 MB at
-#: Manhattan's 4,197 nodes).
+_ORDERS: WeakKeyDictionary[object, tuple[NDArray[np.integer] | None, NDArray[np.integer] | None]] = WeakKeyDictionary()
+#: Networks up to this many nodes get each node's list of nodes by travel time and the table of free-flow times to
+#: each node (n^2 16-bit integers each: 35 MB at Manhattan's 4,197 nodes).
 _ORDER_MAX_NODES = 8_192
 
 
@@ -738,22 +746,40 @@ def _node_order(travel: object) -> NDArray[np.integer] | None:
     """For a router with a full table, ``order[o]``: every node sorted by free-flow time to node ``o`` (then by
     index), computed once per router from its table. None without a table or on networks over
     :data:`_ORDER_MAX_NODES` nodes."""
+    return _node_index(travel)[0]
+
+
+def _to_table(travel: object) -> NDArray[np.integer] | None:
+    """For a router with a full table, ``to[o, x]``: the free-flow time from node ``x`` to node ``o`` (the table
+    transposed, 16-bit when every time fits), so that the times from many vehicles to one pickup are read from one
+    row (what ranking the vehicles nearest a pickup reads) instead of one scattered entry per row. None as for
+    :func:`_node_order`."""
+    return _node_index(travel)[1]
+
+
+def _node_index(travel: object) -> tuple[NDArray[np.integer] | None, NDArray[np.integer] | None]:
+    """``(node order, transposed table)`` of :func:`_node_order` and :func:`_to_table`, built together once per
+    router (one pass over its table)."""
     try:
         return _ORDERS[travel]
     except KeyError:
         pass
     except TypeError:  # not weakly referenceable: no cache, no index
-        return None
+        return None, None
     n = int(getattr(travel, "n_nodes", 0))
-    out: NDArray[np.integer] | None = None
+    out: tuple[NDArray[np.integer] | None, NDArray[np.integer] | None] = (None, None)
     if getattr(travel, "has_table", False) and 1 < n <= _ORDER_MAX_NODES:
         times = travel.times  # type: ignore[attr-defined]
         everyone = np.arange(n)
-        out = np.empty((n, n), np.int16 if n < 2**15 else np.int32)
+        order = np.empty((n, n), np.int16 if n < 2**15 else np.int32)
+        to = np.empty((n, n), np.int32)
         for lo in range(0, n, 256):
             o = everyone[lo : lo + 256]
             t = np.asarray(times(everyone[:, None], o[None, :]))
-            out[lo : lo + o.size] = np.argsort(t, axis=0, kind="stable").T
+            order[lo : lo + o.size] = np.argsort(t, axis=0, kind="stable").T
+            to[lo : lo + o.size] = t.T
+        small = to.max() < 2**15 and to.min() >= 0
+        out = (order, to.astype(np.int16) if small else to)
     _ORDERS[travel] = out
     return out
 
