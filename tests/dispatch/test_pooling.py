@@ -299,3 +299,26 @@ def test_plans_timed_together_agree_with_plans_timed_one_by_one(monkeypatch: pyt
     assert seen["kept"] > 500
     assert seen["dropped"] > 5
     assert seen["standing"] > 50
+
+
+def test_retiming_one_by_one_decides_as_the_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`insertion` re-times the later pairs of a vehicle that just got a request one by one when they are few, and
+    with one grid pass otherwise: a busy pooled run decides exactly the same either way."""
+    from robotaxi.dispatch import pooling
+
+    used = {"scalar": 0}
+    real = pooling.best_insertion
+
+    def counted(*a):  # type: ignore[no-untyped-def]
+        used["scalar"] += 1
+        return real(*a)
+
+    monkeypatch.setattr(pooling, "best_insertion", counted)
+    monkeypatch.setattr(pooling, "_SCALAR_RETIME", 1_000_000)
+    outcomes_a, events_a = _pooled_run("insertion", 7)
+    assert used["scalar"] > 20
+    monkeypatch.setattr(pooling, "_SCALAR_RETIME", 0)
+    outcomes_b, events_b = _pooled_run("insertion", 7)
+    for a, b in ((outcomes_a, outcomes_b), (events_a, events_b)):
+        for name in a.__dataclass_fields__:  # type: ignore[attr-defined]
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
