@@ -218,3 +218,34 @@ def test_zone_fit_refuses_bad_arguments(zones: Path) -> None:
         fit_profile(tab, zone_prior=-1.0, zones_file=str(zones))
     with pytest.raises(NetworkError, match="need the zones file"):
         fit_profile(tab, zone_prior=10.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    dest=st.lists(st.integers(0, NET.n_nodes - 1), min_size=0, max_size=6),
+    orig=st.lists(st.integers(0, NET.n_nodes - 1), min_size=0, max_size=9),
+    t=st.integers(0, 3 * 86_400),
+    spread=st.integers(0, 4 * 3600),
+)
+def test_times_to_is_times_transposed(dest: list[int], orig: list[int], t: int, spread: int) -> None:
+    """``times_to`` (the pickup-by-vehicle layout, read from the transposed table) gives exactly ``times`` on
+    every router kind: full table or rows on demand, with road classes and zone factors, one-factor zones, free
+    flow; departure None, one time, or one per origin."""
+    d, o = np.asarray(dest, np.int64), np.asarray(orig, np.int64)
+    per_origin = t + (np.arange(o.size) * spread) % (spread + 1)
+    for router in (*_ROUTERS, _PLAIN_ZONES):
+        for dep in (None, t, per_origin):
+            want = router.times(o[None, :], d[:, None], None if dep is None else np.asarray(dep)[..., None].T)
+            got = router.times_to(d, o, dep)
+            assert got.shape == (d.size, o.size)
+            assert np.array_equal(got, want)
+
+
+def test_times_to_rejects_bad_input() -> None:
+    router = _ROUTERS[0]
+    with pytest.raises(NetworkError, match="node index"):
+        router.times_to([0, NET.n_nodes], [1])
+    with pytest.raises(NetworkError, match="flat"):
+        router.times_to([[0]], [1])
+    with pytest.raises(NetworkError, match="2 departure times for 3 origins"):
+        router.times_to([0], [1, 2, 3], [0, 1])

@@ -30,8 +30,8 @@ def free_groups(p: MatchProblem) -> tuple[I32, I32, I64, I64, I64]:
 def group_etas(p: MatchProblem, g_node: I32, g_ready: I64, rows: I64) -> I64:
     """Pickup ETA (seconds after ``now``) from every group to each request in ``rows``: an R x G matrix."""
     if g_ready.size and int(g_ready.max()) == p.now:
-        return p.travel.times(g_node[None, :], p.o_node[rows][:, None], p.now).astype(np.int64)
-    t = p.travel.times(g_node[None, :], p.o_node[rows][:, None], g_ready[None, :]).astype(np.int64)
+        return p.travel.times_to(p.o_node[rows], g_node, p.now).astype(np.int64)
+    t = p.travel.times_to(p.o_node[rows], g_node, g_ready).astype(np.int64)
     return t + (g_ready - p.now)[None, :]
 
 

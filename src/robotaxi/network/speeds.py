@@ -339,21 +339,22 @@ class SpeedProfile:
         base = np.asarray(free_flow_s)
         if depart_s is None or self.is_free_flow:
             return base.astype(np.int32, copy=False)
-        if self.major_factors is None:
-            drive = base * self.factor_at(depart_s)
-        else:
-            if major_s is None:
-                raise ValueError("SpeedProfile.apply: a profile with road classes needs the major-road seconds")
-            fl = self.factor_at(depart_s)
-            drive = fl * base + (self.major_factor_at(depart_s) - fl) * np.asarray(major_s)
+        if self.major_factors is not None and major_s is None:
+            raise ValueError("SpeedProfile.apply: a profile with road classes needs the major-road seconds")
+        if self.zone_factors and zone_scale is None:
+            raise ValueError("SpeedProfile.apply: a profile with zone factors needs the legs' zone scale")
+        # In place, one float64 array for the whole computation (these arrays can be requests x vehicles large);
+        # the operations and their order are those of the formula, so the seconds are exactly the same.
+        fl = self.factor_at(depart_s)
+        drive = np.asarray(np.multiply(fl, base, dtype=np.float64))
+        if self.major_factors is not None:
+            drive += (self.major_factor_at(depart_s) - fl) * np.asarray(major_s)
         if self.zone_factors:
-            if zone_scale is None:
-                raise ValueError("SpeedProfile.apply: a profile with zone factors needs the legs' zone scale")
-            drive = drive * np.asarray(zone_scale)
-        scaled = np.rint(drive)
+            drive *= np.asarray(zone_scale)
+        np.rint(drive, out=drive)
         if self.overhead_s:
-            scaled = scaled + np.where(base > 0, self.overhead_whole_s, 0)
-        return scaled.astype(np.int32)
+            np.add(drive, self.overhead_whole_s, out=drive, where=np.broadcast_to(base > 0, drive.shape))
+        return drive.astype(np.int32)
 
     def apply1(self, free_flow_s: int, depart_s: int, major_s: int = 0, zone_scale: float = 1.0) -> int:
         """:meth:`apply` for one leg (plain ints; ``zone_scale`` as there, 1.0 without zone factors)."""

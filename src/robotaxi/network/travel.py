@@ -37,6 +37,13 @@ class TravelTimes(Protocol):
         """Metres along the fastest route."""
         ...
 
+    def times_to(
+        self, destinations: ArrayLike, origins: ArrayLike, depart_s: ArrayLike | None = None
+    ) -> NDArray[np.int32]:
+        """Seconds from every origin to each destination, shape ``(len(destinations), len(origins))``; ``depart_s``
+        is None, one time, or one per origin (the layout for ranking many vehicles against each pickup)."""
+        ...
+
     def times_at(self, origins: ArrayLike, destinations: ArrayLike, depart_s: int) -> NDArray[np.int64]:
         """:meth:`times` for valid node indices and one departure time, with as little overhead as possible."""
         ...
