@@ -52,6 +52,8 @@ def main() -> int:
     out_dir = args.keep or Path(tempfile.mkdtemp(prefix="bench_sim_")) / "out"
     prof = cProfile.Profile() if args.profile else None
     stages: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # CPU seconds of this process per stage (comparable on a busy machine, wall is not)
+    last_cpu = [time.process_time()]
     last_t = [time.perf_counter()]
     last_name = [""]
 
@@ -59,7 +61,9 @@ def main() -> int:
         now = time.perf_counter()
         if last_name[0]:
             stages[last_name[0]] = now - last_t[0]
+            cpu[last_name[0]] = time.process_time() - last_cpu[0]
         last_t[0], last_name[0] = now, name
+        last_cpu[0] = time.process_time()
         if name == "simulation" and prof is not None:
             prof.enable()
         if name == "outputs" and prof is not None:
@@ -70,11 +74,13 @@ def main() -> int:
     total = time.perf_counter() - t0
     stage("done")
     _report(sc, out, total, stages)
+    print("CPU s of this process (table workers apart): " + ", ".join(f"{n} {c:.1f}" for n, c in cpu.items()))
     print(f"vehicle events: {len(out.result.events):,}; outputs in {out.folder}")
     if prof is not None:
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(30)
         args.profile.write_text(buf.getvalue(), encoding="utf-8")
+        prof.dump_stats(args.profile.with_suffix(".prof"))  # the whole profile, for pstats/snakeviz
         print(f"profile (by own time) written to {args.profile}")
     return 0
 

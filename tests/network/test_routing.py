@@ -149,6 +149,20 @@ def test_speed_profile_validation() -> None:
     assert SpeedProfile(tuple([1.0] * 96)).slot_seconds == 900
 
 
+def test_path_edges_are_the_edges_between_consecutive_nodes() -> None:
+    net = grid_city(6, 5)
+    r = Router(net)
+    rng = np.random.default_rng(3)
+    for o, d in rng.integers(0, net.n_nodes, size=(40, 2)).tolist():
+        path = r.path(o, d)
+        edges = r.path_edges(path)
+        assert edges.tolist() == [net.edge_index(int(u), int(v)) for u, v in zip(path[:-1], path[1:], strict=True)]
+        assert int(net.travel_time_s[edges].sum()) == int(r.times(o, d))
+    assert r.path_edges([7]).size == 0
+    with pytest.raises(NetworkError, match="no edge from node 0 to node 7"):
+        r.path_edges([0, 1, 0, 7])
+
+
 def test_bad_node_indices_are_errors() -> None:
     r = Router(grid_city(2, 2))
     with pytest.raises(NetworkError, match="node index 4"):

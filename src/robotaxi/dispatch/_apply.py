@@ -186,7 +186,7 @@ def append_requests(
     n = int(ext.size)
     p = engine.params
     t = np.full(n, time_s, np.int64)
-    direct = engine.travel.times(o, d, t).astype(np.int64)
+    direct = engine.travel.times_at(o, d, time_s)  # nodes checked by the caller
     f = engine.fleet
     live = ~f.cols["retired"][: f.n]
     max_cap = int(f.cols["capacity"][: f.n][live].max()) if live.any() else 0

@@ -412,7 +412,26 @@ class Router:
         p = np.asarray(path, dtype=np.int64)
         if p.size < 2:
             return np.empty(0, dtype=np.int64)
-        return np.asarray([self.network.edge_index(int(u), int(v)) for u, v in itertools.pairwise(p)])
+        keys, first = self._edge_keys()
+        want = p[:-1] * self.network.n_nodes + p[1:]
+        pos = np.minimum(np.searchsorted(keys, want), keys.size - 1)
+        missing = keys[pos] != want
+        if missing.any():
+            i = int(np.argmax(missing))
+            raise NetworkError(f"{self.network.name}: no edge from node {int(p[i])} to node {int(p[i + 1])}")
+        return first[pos]
+
+    def _edge_keys(self) -> tuple[I64, I64]:
+        """Sorted ``tail * n + head`` of every node pair joined by an edge, and the first such edge's index (the
+        one :meth:`RoadNetwork.edge_index` returns): made once, for vectorised :meth:`path_edges`."""
+        got = self.__dict__.get("_ekeys")
+        if got is None:
+            net = self.network
+            tail = np.repeat(np.arange(net.n_nodes, dtype=np.int64), np.diff(net.indptr))
+            keys, first = np.unique(tail * net.n_nodes + net.head.astype(np.int64), return_index=True)
+            got = (keys, first.astype(np.int64))
+            self.__dict__["_ekeys"] = got
+        return got
 
 
 _ROW_BLOCK = 256

@@ -195,6 +195,8 @@ class SpeedProfile:
     zones_id_property: str | None = None
     _clock: LocalClock = field(init=False, repr=False, compare=False)
     _free: bool = field(init=False, repr=False, compare=False)
+    _fl: NDArray[np.float64] = field(init=False, repr=False, compare=False)  # factors, as an array
+    _fm: NDArray[np.float64] = field(init=False, repr=False, compare=False)  # major factors (or factors)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_clock", LocalClock(self.timezone))
@@ -230,6 +232,8 @@ class SpeedProfile:
         free = free and (self.major_factors is None or all(f == 1.0 for f in self.major_factors))
         free = free and all(g == 1.0 for _, g in self.zone_factors)
         object.__setattr__(self, "_free", free)
+        object.__setattr__(self, "_fl", np.asarray(self.factors, dtype=np.float64))
+        object.__setattr__(self, "_fm", np.asarray(self.major_factors or self.factors, dtype=np.float64))
 
     @property
     def slot_seconds(self) -> int:
@@ -345,10 +349,11 @@ class SpeedProfile:
             raise ValueError("SpeedProfile.apply: a profile with zone factors needs the legs' zone scale")
         # In place, one float64 array for the whole computation (these arrays can be requests x vehicles large);
         # the operations and their order are those of the formula, so the seconds are exactly the same.
-        fl = self.factor_at(depart_s)
+        slot = self._clock.seconds_of_day(depart_s) // self.slot_seconds
+        fl = self._fl[slot]
         drive = np.asarray(np.multiply(fl, base, dtype=np.float64))
         if self.major_factors is not None:
-            drive += (self.major_factor_at(depart_s) - fl) * np.asarray(major_s)
+            drive += (self._fm[slot] - fl) * np.asarray(major_s)
         if self.zone_factors:
             drive *= np.asarray(zone_scale)
         np.rint(drive, out=drive)

@@ -709,7 +709,11 @@ class Simulator:
         t0 = c["leg_s"][mv]
         if self._hold:  # vehicles held by a disengagement leave from where they wait when it is over
             t0, src = self._held(t, moving, t0, src, dst)
-        arrive = (t0 + self.router.times(src, dst, t0).astype(np.int64) - epoch0).tolist()
+        if int(t0.min()) == int(t0.max()):  # the usual case: every leg leaves now (no per-leg departure arrays)
+            legs = self.router.times_at(src, dst, int(t0[0]))
+        else:
+            legs = self.router.times(src, dst, t0).astype(np.int64)
+        arrive = (t0 + legs - epoch0).tolist()
         m.start_legs(moving, src.tolist(), dst.tolist(), (t0 - epoch0).tolist(), arrive)
         for v, ta in zip(moving, arrive, strict=True):
             heapq.heappush(heap, (ta, self._seq, v, version[v], _ARRIVE))
