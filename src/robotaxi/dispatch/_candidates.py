@@ -27,12 +27,14 @@ def free_groups(p: MatchProblem) -> tuple[I32, I32, I64, I64, I64]:
     return vs, nodes[starts], ready[starts], starts, counts
 
 
-def group_etas(p: MatchProblem, g_node: I32, g_ready: I64, rows: I64) -> I64:
-    """Pickup ETA (seconds after ``now``) from every group to each request in ``rows``: an R x G matrix."""
+def group_etas(p: MatchProblem, g_node: I32, g_ready: I64, rows: I64) -> I32:
+    """Pickup ETA (seconds after ``now``) from every group to each request in ``rows``: an R x G matrix (int32:
+    these matrices are large, and a pickup is hours away at most)."""
     if g_ready.size and int(g_ready.max()) == p.now:
-        return p.travel.times_to(p.o_node[rows], g_node, p.now).astype(np.int64)
-    t = p.travel.times_to(p.o_node[rows], g_node, g_ready).astype(np.int64)
-    return t + (g_ready - p.now)[None, :]
+        return p.travel.times_to(p.o_node[rows], g_node, p.now)
+    t = p.travel.times_to(p.o_node[rows], g_node, g_ready)
+    t += (g_ready - p.now).astype(np.int32)[None, :]
+    return t
 
 
 Groups = tuple[I32, I32, I64, I64, I64]
@@ -82,7 +84,7 @@ def k_nearest(
     group_start = np.cumsum(take) - take
     offset = np.arange(pos.size) - np.repeat(group_start, take)
     veh = vs[starts[pos] + offset]
-    eta = eta_all[local, pos]
+    eta = eta_all[local, pos].astype(np.int64)
     rows = sub[local]
     fleet = p.fleet
     op = p.operator[rows]
