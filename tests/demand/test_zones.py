@@ -70,3 +70,24 @@ def test_sampled_nodes_lie_in_their_zones(o: list[int], d: list[int], seed: int,
 @pytest.fixture(scope="module")
 def grid4_zones_static(grid4_zones: Path) -> Path:
     return grid4_zones
+
+
+def test_a_zone_file_is_read_once_while_unchanged(tmp_path: Path, grid4_zones: Path) -> None:
+    import json
+    import os
+
+    p = tmp_path / "z.geojson"
+    doc = json.loads(grid4_zones.read_text())
+    p.write_text(json.dumps(doc))
+    first = Zones.from_file(p)
+    assert Zones.from_file(p) is first  # the demand, its forecast draw and rebalancing share one read
+    with pytest.raises(ValueError, match="read-only"):
+        first.ids[0] = 99
+    # Changed on disk: read again (ids 1, 2, 3 become 1, 2).
+    doc["features"] = doc["features"][:2]
+    p.write_text(json.dumps(doc))
+    st = p.stat()
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    again = Zones.from_file(p)
+    assert again is not first
+    assert again.ids.tolist() == [1, 2]

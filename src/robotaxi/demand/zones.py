@@ -39,6 +39,12 @@ NAME_FIELDS = ("zone", "zone_name", "name", "Zone")
 I64 = NDArray[np.int64]
 
 
+#: Zone files already read, by (resolved path, modification time, size, id field): files are read once per
+#: process while unchanged (the Zones are immutable: tuples of shapely geometries and a read-only id array).
+_READ: dict[tuple[str, int, int, str | None], Zones] = {}
+_READ_MAX = 8
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Zones:
     """Zone polygons in WGS84, one (multi)polygon per zone id.
@@ -82,11 +88,21 @@ class Zones:
             If the file is missing, not a zone file, or has no usable id property.
         """
         p = check_file(path, "zones file")
+        st = p.stat()
+        key = (str(p.resolve()), st.st_mtime_ns, st.st_size, id_field)
+        cached = _READ.get(key)
+        if cached is not None:  # a scenario reads its zones for the demand, its forecast draw and rebalancing
+            return cached
         if p.suffix.lower() == ".shp":
             ids, geoms, names = _read_shapefile(p, id_field)
         else:
             ids, geoms, names = _read_geojson(p, id_field)
-        return cls.from_features(ids, geoms, names, source=str(p))
+        zones = cls.from_features(ids, geoms, names, source=str(p))
+        zones.ids.setflags(write=False)  # shared by every reader of the same file: read-only
+        if len(_READ) >= _READ_MAX:
+            _READ.pop(next(iter(_READ)))
+        _READ[key] = zones
+        return zones
 
     @classmethod
     def from_features(cls, ids: list[int], geoms: list[BaseGeometry], names: list[str], *, source: str = "") -> Zones:
