@@ -359,7 +359,8 @@ class SpeedProfile:
         np.rint(drive, out=drive)
         if self.overhead_s:
             np.add(drive, self.overhead_whole_s, out=drive, where=np.broadcast_to(base > 0, drive.shape))
-        return drive.astype(np.int32)
+        out: NDArray[np.int32] = drive.astype(np.int32)
+        return out[()] if out.ndim == 0 else out  # one leg: a NumPy scalar, as NumPy's own arithmetic gives
 
     def apply1(self, free_flow_s: int, depart_s: int, major_s: int = 0, zone_scale: float = 1.0) -> int:
         """:meth:`apply` for one leg (plain ints; ``zone_scale`` as there, 1.0 without zone factors)."""
