@@ -309,9 +309,10 @@ def fleet_states_over_time(result: SimResult, bin_s: int = 300) -> tuple[NDArray
     # An event at time t shows from the first bin edge at or after t on (the count at an edge is the state there).
     b = np.searchsorted(edges, t, side="left")
     k = len(VehicleState)
-    delta = np.zeros((edges.size + 1, k))
-    np.add.at(delta, (b + 1, s), 1)
-    np.add.at(delta, (b + 1, prev), -1)
+    size = (edges.size + 1) * k
+    into = np.bincount((b + 1) * k + s, minlength=size)  # (np.add.at is ten times slower on millions of events)
+    out_of = np.bincount((b + 1) * k + prev, minlength=size)
+    delta = (into - out_of).reshape(edges.size + 1, k).astype(np.float64)
     counts = np.cumsum(delta, axis=0)[1:]
     counts[:, int(VehicleState.NON_OPERATIONAL)] += len(result.fleet)
     return edges, counts
