@@ -322,3 +322,28 @@ def test_retiming_one_by_one_decides_as_the_grid(monkeypatch: pytest.MonkeyPatch
     for a, b in ((outcomes_a, outcomes_b), (events_a, events_b)):
         for name in a.__dataclass_fields__:  # type: ignore[attr-defined]
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_the_32_bit_ranking_key_ranks_as_the_64_bit_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With 16-bit travel times the k nearest are ranked with a 32-bit key; a run with the same table in 32 bits
+    (so the 64-bit key) decides exactly the same."""
+    from robotaxi.dispatch import pooling
+
+    seen = {"small": 0}
+    real = pooling._to_table
+
+    def counted(travel):  # type: ignore[no-untyped-def]
+        out = real(travel)
+        seen["small"] += out is not None and out.dtype == np.int16
+        return out
+
+    monkeypatch.setattr(pooling, "_to_table", counted)
+    outcomes_a, events_a = _pooled_run("insertion", 11)
+    assert seen["small"] > 50
+    monkeypatch.setattr(
+        pooling, "_to_table", lambda travel: None if real(travel) is None else real(travel).astype(np.int32)
+    )
+    outcomes_b, events_b = _pooled_run("insertion", 11)
+    for a, b in ((outcomes_a, outcomes_b), (events_a, events_b)):
+        for name in a.__dataclass_fields__:  # type: ignore[attr-defined]
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name

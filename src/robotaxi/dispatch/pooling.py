@@ -670,16 +670,22 @@ def _nearest_full(p: MatchProblem, sel: I64, todo: I64, vs: I64, leg_node: I32, 
     qs: list[I64] = []
     ps: list[I64] = []
     to = _to_table(p.travel)
+    # With 16-bit times the ranking key fits 32 bits (a quicker partition): a vehicle without room ranks after
+    # every travel time all the same.
+    small = to is not None and to.dtype == np.int16 and nv < 2**15
+    dtype, no_fit = (np.int32, 1 << 15) if small else (np.int64, _NO_FIT)
+    ramp = np.arange(nv, dtype=np.int32 if small else np.int64)[None, :]
+    anchors_v = leg_node[vs][None, :]
     for lo in range(0, todo.size, 1024):
         t = todo[lo : lo + 1024]
         r = sel[t]
         if to is not None:
-            eta = to[p.o_node[r].astype(np.int64)[:, None], leg_node[vs][None, :]].astype(np.int64)
+            eta = to[p.o_node[r].astype(np.int64)[:, None], anchors_v].astype(dtype)
         else:
-            eta = p.travel.times(leg_node[vs][None, :], p.o_node[r][:, None]).astype(np.int64)
-        fits = _fits(p, r, np.broadcast_to(vs, (r.size, nv)), seats)
+            eta = p.travel.times(anchors_v, p.o_node[r][:, None]).astype(np.int64)
+        fits = _fits(p, r, vs[None, :], seats)
         if nv > k:
-            key = np.where(fits, eta, _NO_FIT) * nv + np.arange(nv)[None, :]
+            key = np.where(fits, eta, no_fit) * nv + ramp  # no overflow: below 2**31 with 16-bit times
             near = np.argpartition(key, k - 1, axis=1)[:, :k]
         else:
             near = np.broadcast_to(np.arange(nv), (r.size, nv))
@@ -742,7 +748,8 @@ def _nearest_indexed(
 
 
 def _fits(p: MatchProblem, rows: I64, veh: NDArray[np.int64], seats: I64) -> NDArray[np.bool_]:
-    """Whether each vehicle ``veh[q, :]`` has the seats and the operator request row ``rows[q]`` needs."""
+    """Whether each vehicle ``veh[q, :]`` has the seats and the operator request row ``rows[q]`` needs (``veh`` may
+    be one row for all requests, ``(1, n)``)."""
     op = p.operator[rows][:, None]
     out: NDArray[np.bool_] = (seats[veh] >= p.passengers[rows][:, None]) & ((op < 0) | (p.fleet.operator[veh] == op))
     return out
