@@ -340,9 +340,12 @@ def test_the_32_bit_ranking_key_ranks_as_the_64_bit_one(monkeypatch: pytest.Monk
     monkeypatch.setattr(pooling, "_to_table", counted)
     outcomes_a, events_a = _pooled_run("insertion", 11)
     assert seen["small"] > 50
-    monkeypatch.setattr(
-        pooling, "_to_table", lambda travel: None if real(travel) is None else real(travel).astype(np.int32)
-    )
+
+    def wide(travel):  # type: ignore[no-untyped-def]
+        out = real(travel)
+        return None if out is None else out.astype(np.int32)
+
+    monkeypatch.setattr(pooling, "_to_table", wide)
     outcomes_b, events_b = _pooled_run("insertion", 11)
     for a, b in ((outcomes_a, outcomes_b), (events_a, events_b)):
         for name in a.__dataclass_fields__:  # type: ignore[attr-defined]
