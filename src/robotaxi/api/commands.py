@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from ..errors import OffNetworkError, ServiceError
 from ..store import tables
 from . import views
+from ._bulk import insert_telemetry, one_of, update_positions
 from .operators import fare_schedule
 from .schemas import (
     EventBatch,
@@ -139,7 +140,7 @@ def _owned(ctx: Ctx, op: OperatorRef, devices: list[str], field: Callable[[int],
     """The operator's vehicles among ``devices``; another operator's vehicle is as unknown as a missing one."""
     # Only the columns the commands read (a telemetry batch asks for 1,000 vehicles: their plans are not needed).
     cols = (V.c.device_id, V.c.retired_ms, V.c.retire_requested_ms, V.c.battery_percent, V.c.last_telemetry_ms)
-    where = sa.and_(V.c.device_id.in_(set(devices)), V.c.operator_id == op.id)
+    where = sa.and_(one_of(ctx.conn, V.c.device_id, set(devices)), V.c.operator_id == op.id)
     rows = {r.device_id: r for r in ctx.conn.execute(sa.select(*cols).where(where))}
     for i, d in enumerate(devices):
         row = rows.get(d)
@@ -203,7 +204,9 @@ def _check_times(
         seen[d] = t
 
 
-def _unique_ids(ids: list[str], table: sa.Table, column: str, ctx: Ctx) -> None:
+def _unique_ids(ids: list[str], table: sa.Table, column: str, ctx: Ctx, given: set[str] | None = None) -> None:
+    """Refuse ids repeated in the batch or already stored. ``given``: the ids the client chose (those the server
+    drew, random UUIDs, need no look-up); None: all of them."""
     if len(set(ids)) != len(ids):
         i = next(i for i, x in enumerate(ids) if ids.index(x) != i)
         raise ServiceError(
@@ -213,7 +216,10 @@ def _unique_ids(ids: list[str], table: sa.Table, column: str, ctx: Ctx) -> None:
             code="duplicate_id",
         )
     col = table.c[column]
-    known = {str(x) for x in ctx.conn.execute(sa.select(col).where(col.in_(ids))).scalars()}
+    look = ids if given is None else [x for x in ids if x in given]
+    if not look:
+        return
+    known = {str(x) for x in ctx.conn.execute(sa.select(col).where(one_of(ctx.conn, col, look))).scalars()}
     if known:
         i = next(i for i, x in enumerate(ids) if x in known)
         raise ServiceError(
@@ -232,7 +238,7 @@ def _batch_size(ctx: Ctx, n: int) -> None:
 
 def _on_board(ctx: Ctx, devices: set[str]) -> dict[str, list[str]]:
     rows = ctx.conn.execute(
-        sa.select(RR.c.device_id, RR.c.trip_id).where(RR.c.device_id.in_(devices), RR.c.status == "on_board")
+        sa.select(RR.c.device_id, RR.c.trip_id).where(one_of(ctx.conn, RR.c.device_id, devices), RR.c.status == "on_board")
     )
     out: dict[str, list[str]] = {}
     for d, t in rows:
@@ -251,13 +257,13 @@ def telemetry(op: OperatorRef, batch: TelemetryBatch) -> Callable[[Ctx], int]:
         last = {d: int(r.last_telemetry_ms) for d, r in rows.items() if r.last_telemetry_ms is not None}
         _check_times(ctx, [p.timestamp for p in data], devices, last, "telemetry", strict=True)
         ids = [str(p.telemetry_id or uuid.uuid4()) for p in data]
-        _unique_ids(ids, tables.telemetry, "telemetry_id", ctx)
+        _unique_ids(ids, tables.telemetry, "telemetry_id", ctx, {str(p.telemetry_id) for p in data if p.telemetry_id})
         nodes = _snap(ctx, [p.location for p in data], [f"data[{i}].location" for i in range(len(data))])
 
         def write(_: Decisions) -> None:
             aboard = _on_board(ctx, set(devices))
-            ctx.conn.execute(
-                tables.telemetry.insert(),
+            insert_telemetry(
+                ctx.conn,
                 [
                     {
                         "telemetry_id": tid,
@@ -278,26 +284,18 @@ def telemetry(op: OperatorRef, batch: TelemetryBatch) -> Callable[[Ctx], int]:
                 latest[d] = i
                 if data[i].battery_percent is not None:
                     battery[d] = data[i].battery_percent
-            # One executemany for the whole batch (one UPDATE per vehicle costs a round trip each).
-            ctx.conn.execute(
-                V.update()
-                .where(V.c.device_id == sa.bindparam("b_d"))
-                .values(
-                    lon=sa.bindparam("b_lon"),
-                    lat=sa.bindparam("b_lat"),
-                    node=sa.bindparam("b_node"),
-                    battery_percent=sa.bindparam("b_battery"),
-                    last_telemetry_id=sa.bindparam("b_tid"),
-                    last_telemetry_ms=sa.bindparam("b_t"),
-                    updated_ms=ctx.now_ms,
-                ),
+            # One statement for the whole batch (one UPDATE per vehicle costs a round trip each).
+            update_positions(
+                ctx.conn,
                 [
                     {
-                        "b_d": d, "b_lon": data[i].location.lng, "b_lat": data[i].location.lat,
-                        "b_node": nodes[i], "b_battery": battery[d], "b_tid": ids[i], "b_t": data[i].timestamp,
+                        "device_id": d, "lon": data[i].location.lng, "lat": data[i].location.lat, "node": nodes[i],
+                        "battery_percent": battery[d], "last_telemetry_id": ids[i],
+                        "last_telemetry_ms": data[i].timestamp,
                     }
                     for d, i in latest.items()
                 ],
+                ctx.now_ms,
             )  # fmt: skip
 
         # The engine needs each vehicle's latest position only: one row per vehicle (its last point in the batch).
