@@ -125,6 +125,65 @@ def test_telemetry_moves_the_vehicle_and_bad_batches_change_nothing(platform: Pl
     assert _state(p) == before
 
 
+def test_telemetry_ids_and_stored_rows(platform: Platform) -> None:
+    """The rows a telemetry batch stores (one statement per table on PostgreSQL, ``robotaxi.api._bulk``): every
+    point with its id, the vehicle's latest point and battery (kept when a point has none); a ``telemetry_id``
+    repeated in the batch or already received is refused and changes nothing."""
+    p = platform
+    op = p.operator("waymo")
+    a = p.vehicle(op, node=0)
+    b = p.vehicle(op, node=35)
+    t0 = p.now_ms
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    rows = [
+        _tele(a, t0 - 3000, 0, battery_percent=70, telemetry_id=ids[0]),
+        _tele(b, t0 - 2000, 34, telemetry_id=ids[1]),
+        _tele(a, t0 - 1000, 1, telemetry_id=ids[2]),
+        _tele(b, t0, 33),  # the server draws its id
+    ]
+    r = p.client.post("/v1/operator/telemetry", json={"data": rows}, headers=op)
+    assert r.status_code == 200, r.text
+    with p.service.db.connect() as conn:
+        t = tables.telemetry
+        stored = conn.execute(
+            sa.select(t.c.telemetry_id, t.c.device_id, t.c.timestamp_ms, t.c.battery_percent, t.c.trip_ids).order_by(
+                t.c.timestamp_ms
+            )
+        ).all()
+        v = tables.vehicles
+        cars = {
+            r.device_id: r
+            for r in conn.execute(
+                sa.select(v.c.device_id, v.c.node, v.c.battery_percent, v.c.last_telemetry_id, v.c.last_telemetry_ms)
+            )
+        }
+    assert [tuple(x) for x in stored[:3]] == [
+        (ids[0], a, t0 - 3000, 70, None),
+        (ids[1], b, t0 - 2000, None, None),
+        (ids[2], a, t0 - 1000, None, None),
+    ]
+    drawn = stored[3].telemetry_id
+    assert str(uuid.UUID(drawn)) == drawn
+    assert drawn not in ids
+    assert (cars[a].node, cars[a].battery_percent, cars[a].last_telemetry_id, cars[a].last_telemetry_ms) == (
+        1, 70, ids[2], t0 - 1000,
+    )  # fmt: skip
+    assert (cars[b].node, cars[b].battery_percent, cars[b].last_telemetry_id, cars[b].last_telemetry_ms) == (
+        33, None, drawn, t0,
+    )  # fmt: skip
+    before = _state(p)
+    again = [_tele(a, t0 + 1, 2), _tele(b, t0 + 1, 32, telemetry_id=ids[1])]
+    r = p.client.post("/v1/operator/telemetry", json={"data": again}, headers=op)
+    assert r.status_code == 409, r.text
+    assert (r.json()["error"], r.json()["error_details"]) == ("already_registered", ["data[1].telemetry_id"])
+    new = str(uuid.uuid4())
+    twice = [_tele(a, t0 + 1, 2, telemetry_id=new), _tele(b, t0 + 1, 32, telemetry_id=new)]
+    r = p.client.post("/v1/operator/telemetry", json={"data": twice}, headers=op)
+    assert r.status_code == 422, r.text
+    assert (r.json()["error"], r.json()["error_details"]) == ("duplicate_id", ["data[1].telemetry_id"])
+    assert _state(p) == before
+
+
 def test_illegal_events_change_nothing(platform: Platform) -> None:
     p = platform
     op = p.operator("waymo")

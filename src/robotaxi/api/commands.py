@@ -238,7 +238,9 @@ def _batch_size(ctx: Ctx, n: int) -> None:
 
 def _on_board(ctx: Ctx, devices: set[str]) -> dict[str, list[str]]:
     rows = ctx.conn.execute(
-        sa.select(RR.c.device_id, RR.c.trip_id).where(one_of(ctx.conn, RR.c.device_id, devices), RR.c.status == "on_board")
+        sa.select(RR.c.device_id, RR.c.trip_id).where(
+            one_of(ctx.conn, RR.c.device_id, devices), RR.c.status == "on_board"
+        )
     )
     out: dict[str, list[str]] = {}
     for d, t in rows:
