@@ -4,9 +4,13 @@ A telemetry batch touches 1,000 rows of two tables and checks 1,000 ids; measure
 PostgreSQL (psycopg 3), SQLAlchemy's generic forms cost the engine thread about 300 ms per batch: an ``IN`` list of
 1,000 bound values is rendered, adapted and planned anew at every call (71 ms for the ownership check alone), a
 1,000-row ``executemany`` UPDATE is 1,000 statements, and the multi-row INSERT binds 8,000 values. On PostgreSQL the
-same work is one statement each with **one array per column**: ``= ANY(:array)`` for the lookups,
-``INSERT ... SELECT FROM unnest(...)`` and ``UPDATE ... FROM unnest(...)`` for the writes (constant statement text,
-so psycopg prepares it once). SQLite keeps the generic forms (it has no arrays; in-process, its calls are cheap).
+same work is one statement each with **one JSON document** as its only variable part: ``= ANY(ARRAY(SELECT
+json_array_elements_text(:ids)))`` for the lookups (an index scan), ``INSERT ... SELECT FROM json_to_recordset(...)``
+and ``UPDATE ... FROM json_to_recordset(...)`` for the writes. The statement text never changes (psycopg prepares it
+once), and ``json.dumps`` (C) of the rows costs the engine thread a third of what psycopg's adaptation of one array
+per column did (measured: 10-17 ms against 29-36 ms for 8 columns of 1,000). JSON keeps every value exactly:
+floats are written with their shortest round-trip repr and read back as ``float8``. SQLite keeps the generic forms
+(in-process, its calls are cheap).
 
 Every function here has the same effect on both databases; ``tests/api`` runs on both.
 """
@@ -22,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..store import tables
 
-#: The ``unnest`` column types of the telemetry insert and the position update (PostgreSQL names).
+#: The record types of the telemetry insert and the position update (PostgreSQL names).
 _TELEMETRY_COLUMNS = (
     ("telemetry_id", "varchar"),
     ("device_id", "varchar"),
@@ -30,7 +34,7 @@ _TELEMETRY_COLUMNS = (
     ("lon", "float8"),
     ("lat", "float8"),
     ("battery_percent", "integer"),
-    ("trip_ids", "text"),
+    ("trip_ids", "json"),
     ("received_ms", "bigint"),
 )
 _POSITION_COLUMNS = (
@@ -49,17 +53,18 @@ def is_postgresql(conn: sa.Connection) -> bool:
 
 
 def one_of(conn: sa.Connection, column: sa.ColumnElement[Any], values: Collection[Any]) -> sa.ColumnElement[bool]:
-    """``column IN values``: on PostgreSQL ``column = ANY(:array)`` (one bound value, whatever the count)."""
+    """``column IN values``; on PostgreSQL ``column = ANY(ARRAY(SELECT json_array_elements_text(:json)))`` (one
+    bound value whatever the count, and still an index scan). For text columns only on PostgreSQL."""
     if is_postgresql(conn):
-        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
-        return column == sa.any_(array)
+        doc = sa.bindparam(None, json.dumps(list(values)), type_=sa.Text)
+        elements = sa.select(sa.func.json_array_elements_text(sa.cast(doc, postgresql.JSON))).scalar_subquery()
+        return column == sa.any_(sa.func.array(elements))
     return column.in_(values)
 
 
-def _unnest(columns: Sequence[tuple[str, str]]) -> str:
-    args = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
-    names = ", ".join(name for name, _ in columns)
-    return f"unnest({args}) AS u({names})"
+def _recordset(columns: Sequence[tuple[str, str]]) -> str:
+    names = ", ".join(f"{name} {kind}" for name, kind in columns)
+    return f"json_to_recordset(CAST(:rows AS json)) AS u({names})"
 
 
 def insert_telemetry(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
@@ -69,12 +74,10 @@ def insert_telemetry(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     if not is_postgresql(conn):
         conn.execute(tables.telemetry.insert(), rows)
         return
-    names = [name for name, _ in _TELEMETRY_COLUMNS]
-    cols = ", ".join(names)
-    select = ", ".join("CAST(u.trip_ids AS json)" if n == "trip_ids" else f"u.{n}" for n in names)
-    params = {n: [r[n] for r in rows] for n in names}
-    params["trip_ids"] = [None if r["trip_ids"] is None else json.dumps(r["trip_ids"]) for r in rows]
-    conn.execute(sa.text(f"INSERT INTO telemetry ({cols}) SELECT {select} FROM {_unnest(_TELEMETRY_COLUMNS)}"), params)
+    cols = ", ".join(name for name, _ in _TELEMETRY_COLUMNS)
+    select = ", ".join(f"u.{name}" for name, _ in _TELEMETRY_COLUMNS)
+    stmt = f"INSERT INTO telemetry ({cols}) SELECT {select} FROM {_recordset(_TELEMETRY_COLUMNS)}"
+    conn.execute(sa.text(stmt), {"rows": json.dumps(rows)})
 
 
 def update_positions(conn: sa.Connection, rows: list[dict[str, Any]], updated_ms: int) -> None:
@@ -93,12 +96,10 @@ def update_positions(conn: sa.Connection, rows: list[dict[str, Any]], updated_ms
         conn.execute(stmt, [{f"b_{n}": r[n] for n in names} for r in rows])
         return
     sets = ", ".join(f"{n} = u.{n}" for n in names if n != "device_id")
-    params: dict[str, Any] = {n: [r[n] for r in rows] for n in names}
-    params["updated_ms"] = updated_ms
     conn.execute(
         sa.text(
-            f"UPDATE vehicles AS v SET {sets}, updated_ms = :updated_ms FROM {_unnest(_POSITION_COLUMNS)} "
+            f"UPDATE vehicles AS v SET {sets}, updated_ms = :updated_ms FROM {_recordset(_POSITION_COLUMNS)} "
             "WHERE v.device_id = u.device_id"
         ),
-        params,
+        {"rows": json.dumps(rows), "updated_ms": updated_ms},
     )

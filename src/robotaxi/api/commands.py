@@ -138,10 +138,15 @@ def register_vehicle(op: OperatorRef, body: VehicleIn) -> Callable[[Ctx], Vehicl
 
 def _owned(ctx: Ctx, op: OperatorRef, devices: list[str], field: Callable[[int], str]) -> dict[str, Any]:
     """The operator's vehicles among ``devices``; another operator's vehicle is as unknown as a missing one."""
-    # Only the columns the commands read (a telemetry batch asks for 1,000 vehicles: their plans are not needed).
-    cols = (V.c.device_id, V.c.retired_ms, V.c.retire_requested_ms, V.c.battery_percent, V.c.last_telemetry_ms)
-    where = sa.and_(one_of(ctx.conn, V.c.device_id, set(devices)), V.c.operator_id == op.id)
-    rows = {r.device_id: r for r in ctx.conn.execute(sa.select(*cols).where(where))}
+    # Only the columns the commands read (a telemetry batch asks for 1,000 vehicles: their plans are not needed),
+    # by primary key alone: the operator is compared here (on PostgreSQL the planner otherwise also scans the
+    # operator's whole index, every version of every row of it).
+    cols = (
+        V.c.device_id, V.c.operator_id, V.c.retired_ms, V.c.retire_requested_ms, V.c.battery_percent,
+        V.c.last_telemetry_ms,
+    )  # fmt: skip
+    found = ctx.conn.execute(sa.select(*cols).where(one_of(ctx.conn, V.c.device_id, set(devices))))
+    rows = {r.device_id: r for r in found if r.operator_id == op.id}
     for i, d in enumerate(devices):
         row = rows.get(d)
         if row is None:
