@@ -253,41 +253,80 @@ def _on_board(ctx: Ctx, devices: set[str]) -> dict[str, list[str]]:
     return out
 
 
-def telemetry(op: OperatorRef, batch: TelemetryBatch) -> Callable[[Ctx], int]:
-    def run(ctx: Ctx) -> int:
-        from ..dispatch import LOCATED, VehiclesUpdated
+def telemetry(op: OperatorRef, batch: TelemetryBatch) -> TelemetryCommand:
+    return TelemetryCommand(op, batch)
 
-        data = batch.data
+
+@dataclass(frozen=True, slots=True)
+class _CheckedTelemetry:
+    devices: list[str]
+    rows: dict[str, Any]
+    ids: list[str]
+    nodes: list[int]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TelemetryCommand:
+    """A telemetry batch, in three steps: :meth:`check` (everything, before any change), :meth:`insert` (the
+    points: the bulk of the batch's database work) and :meth:`apply` (the engine input, its log entry and the
+    vehicles' latest positions). Called as a command it runs them in order, the insert after the engine accepted the
+    input. On PostgreSQL the engine thread runs the batch in a transaction of its own and commits the ride
+    requests that arrived meanwhile between the insert and the engine input (:meth:`LiveService._split`): the
+    insert then comes first, and a refusal by the engine rolls the whole transaction back."""
+
+    op: OperatorRef
+    batch: TelemetryBatch
+
+    def __call__(self, ctx: Ctx) -> int:
+        checked = self.check(ctx)
+        return self.apply(ctx, checked, inserted=False)
+
+    def check(self, ctx: Ctx) -> _CheckedTelemetry:
+        data = self.batch.data
         _batch_size(ctx, len(data))
         devices = [str(p.device_id) for p in data]
-        rows = _owned(ctx, op, devices, lambda i: f"data[{i}].device_id")
+        rows = _owned(ctx, self.op, devices, lambda i: f"data[{i}].device_id")
         last = {d: int(r.last_telemetry_ms) for d, r in rows.items() if r.last_telemetry_ms is not None}
         _check_times(ctx, [p.timestamp for p in data], devices, last, "telemetry", strict=True)
         ids = [str(p.telemetry_id or uuid.uuid4()) for p in data]
         _unique_ids(ids, tables.telemetry, "telemetry_id", ctx, {str(p.telemetry_id) for p in data if p.telemetry_id})
         nodes = _snap(ctx, [p.location for p in data], [f"data[{i}].location" for i in range(len(data))])
+        return _CheckedTelemetry(devices, rows, ids, nodes)
+
+    def insert(self, ctx: Ctx, c: _CheckedTelemetry) -> None:
+        """Store every point (with the trips on board of its vehicle)."""
+        aboard = _on_board(ctx, set(c.devices))
+        insert_telemetry(
+            ctx.conn,
+            [
+                {
+                    "telemetry_id": tid,
+                    "device_id": d,
+                    "timestamp_ms": p.timestamp,
+                    "lon": p.location.lng,
+                    "lat": p.location.lat,
+                    "battery_percent": p.battery_percent,
+                    "trip_ids": aboard.get(d),
+                    "received_ms": ctx.now_ms,
+                }
+                for tid, d, p in zip(c.ids, c.devices, self.batch.data, strict=True)
+            ],
+        )
+
+    def apply(self, ctx: Ctx, c: _CheckedTelemetry, *, inserted: bool) -> int:
+        """Hand the engine each vehicle's latest point and write the vehicles (and the points, unless
+        ``inserted``); raises :class:`~robotaxi.errors.DispatchError`, having changed nothing, if the engine
+        refuses."""
+        from ..dispatch import LOCATED, VehiclesUpdated
+
+        data = self.batch.data
 
         def write(_: Decisions) -> None:
-            aboard = _on_board(ctx, set(devices))
-            insert_telemetry(
-                ctx.conn,
-                [
-                    {
-                        "telemetry_id": tid,
-                        "device_id": d,
-                        "timestamp_ms": p.timestamp,
-                        "lon": p.location.lng,
-                        "lat": p.location.lat,
-                        "battery_percent": p.battery_percent,
-                        "trip_ids": aboard.get(d),
-                        "received_ms": ctx.now_ms,
-                    }
-                    for tid, d, p in zip(ids, devices, data, strict=True)
-                ],
-            )
+            if not inserted:
+                self.insert(ctx, c)
             latest: dict[str, int] = {}
-            battery: dict[str, int | None] = {d: r.battery_percent for d, r in rows.items()}
-            for i, d in enumerate(devices):
+            battery: dict[str, int | None] = {d: r.battery_percent for d, r in c.rows.items()}
+            for i, d in enumerate(c.devices):
                 latest[d] = i
                 if data[i].battery_percent is not None:
                     battery[d] = data[i].battery_percent
@@ -296,8 +335,8 @@ def telemetry(op: OperatorRef, batch: TelemetryBatch) -> Callable[[Ctx], int]:
                 ctx.conn,
                 [
                     {
-                        "device_id": d, "lon": data[i].location.lng, "lat": data[i].location.lat, "node": nodes[i],
-                        "battery_percent": battery[d], "last_telemetry_id": ids[i],
+                        "device_id": d, "lon": data[i].location.lng, "lat": data[i].location.lat,
+                        "node": c.nodes[i], "battery_percent": battery[d], "last_telemetry_id": c.ids[i],
                         "last_telemetry_ms": data[i].timestamp,
                     }
                     for d, i in latest.items()
@@ -306,11 +345,9 @@ def telemetry(op: OperatorRef, batch: TelemetryBatch) -> Callable[[Ctx], int]:
             )  # fmt: skip
 
         # The engine needs each vehicle's latest position only: one row per vehicle (its last point in the batch).
-        final = {d: i for i, d in enumerate(devices)}
-        ctx.handle(VehiclesUpdated(ctx.now_s, tuple(final), LOCATED, [nodes[i] for i in final.values()]), write)
+        final = {d: i for i, d in enumerate(c.devices)}
+        ctx.handle(VehiclesUpdated(ctx.now_s, tuple(final), LOCATED, [c.nodes[i] for i in final.values()]), write)
         return len(data)
-
-    return run
 
 
 def vehicle_events(op: OperatorRef, batch: EventBatch) -> Callable[[Ctx], int]:

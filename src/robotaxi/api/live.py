@@ -38,6 +38,7 @@ from ..errors import DispatchError, RobotaxiError, ServiceError, StoreError
 from ..store import Database, tables
 from ._grouping import GroupedCommand
 from .auth import Role, TokenIssuer, load_or_create_secret, new_api_key
+from .commands import TelemetryCommand
 from .hours import OperatingHours
 from .ledger_sync import LedgerSync
 from .offers import OfferHub
@@ -97,6 +98,14 @@ class Ctx:
         return decisions
 
 
+class _Refused(Exception):
+    """Internal: leaves a transaction with a rollback, and the answer for its caller."""
+
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class EngineDivergedError(RuntimeError):
     """The engine accepted an input whose database writes failed: the batch must roll back and the engine be
     restored (never a client error)."""
@@ -137,6 +146,10 @@ class LiveService:
         self.admin_key: str | None = None
         self.started = False
         self.offers_hub = OfferHub()
+        #: Commands taken off the queue while a telemetry batch ran (:meth:`_riders_meanwhile`), for the next batch.
+        self._held: list[_Command | None] = []
+        #: Telemetry batches in transactions of their own, rides committed in between (PostgreSQL; see _split).
+        self._split_telemetry = False
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -150,6 +163,8 @@ class LiveService:
         # the one writer moving while the event loop parses bodies; the process is this service's alone.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self.db = Database.open(s.url, sqlite_synchronous=s.sqlite_synchronous)
+        # SQLite has one writer lock per database: a second transaction of the engine thread would wait for its own.
+        self._split_telemetry = not self.db.is_sqlite
         self.tokens = TokenIssuer(load_or_create_secret(s.data_dir / "jwt-secret"), ttl_s=s.token_ttl_s, clock=s.clock)
         self.network = load_network(s.network)
         self.router = Router(self.network, workers=1)
@@ -303,9 +318,33 @@ class LiveService:
         tick_s = self.settings.tick_s
         next_tick = self.clock() + tick_s
         while True:
-            wait = max(0.0, next_tick - self.clock())
-            batch: list[_Command] = []
-            stop = False
+            batch, stop = self._take(max(0.0, next_tick - self.clock()))
+            tick = self.clock() >= next_tick
+            if tick:
+                next_tick = max(next_tick + tick_s, self.clock() + tick_s)
+            if batch or tick:
+                try:
+                    for part, with_tick in _lanes(batch, tick, split_telemetry=self._split_telemetry):
+                        if len(part) == 1 and isinstance(part[0].fn, TelemetryCommand) and self._split_telemetry:
+                            self._split(part[0])
+                        else:
+                            self._process(part, with_tick)
+                except Exception:  # never let the engine thread die
+                    logger.exception("engine thread: unexpected error")
+            if stop:
+                return
+
+    def _take(self, wait: float) -> tuple[list[_Command], bool]:
+        """The commands to run next (those held back while a telemetry batch ran first, then the queue's, waiting
+        up to ``wait`` s for one), and whether the service stops after them."""
+        batch: list[_Command] = []
+        stop = False
+        held, self._held = self._held, []
+        for cmd in held:  # taken off the queue while a telemetry batch ran: they were first in it
+            if cmd is None:
+                return batch, True
+            batch.append(cmd)
+        if not batch:
             try:
                 first = self._queue.get(timeout=wait)
                 if first is None:
@@ -314,26 +353,16 @@ class LiveService:
                     batch.append(first)
             except queue.Empty:
                 pass
-            while len(batch) < MAX_COMMANDS_PER_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            tick = self.clock() >= next_tick
-            if tick:
-                next_tick = max(next_tick + tick_s, self.clock() + tick_s)
-            if batch or tick:
-                try:
-                    for part, with_tick in _lanes(batch, tick):
-                        self._process(part, with_tick)
-                except Exception:  # never let the engine thread die
-                    logger.exception("engine thread: unexpected error")
-            if stop:
-                return
+        while len(batch) < MAX_COMMANDS_PER_BATCH:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                stop = True
+                break
+            batch.append(more)
+        return batch, stop
 
     def _process(self, batch: list[_Command], tick: bool) -> None:
         from ..dispatch import Tick
@@ -378,6 +407,70 @@ class LiveService:
         if tick or self.ledger.pending:
             self.ledger.sync(self.db, now)
 
+    def _split(self, cmd: _Command) -> None:
+        """A telemetry batch in a transaction of its own, with the ride requests that arrive meanwhile committed and
+        answered between its insert and its engine input (PostgreSQL): a rider waits for at most one of those two
+        steps, not for the whole batch. The batch stays all or nothing (one transaction; a refusal or a failure
+        after the insert rolls it back) and the engine log keeps the order the engine saw: the rides' inputs, then
+        the batch's. The rides' transactions can never wait for this one: it holds no lock but the points it
+        inserted and the key-share locks of their foreign key, which a ride's vehicle update does not conflict with
+        (it changes no key); that is why nothing else runs in this transaction (a tick's writes would lock
+        vehicle rows the rides may update)."""
+        fn = cast(TelemetryCommand, cmd.fn)
+        results: list[tuple[_Command, bool, Any]] = []
+        try:
+            with self.db.begin() as conn:
+                now = self.clock()
+                now_s = max(self.engine.now, int(now))
+                ctx = Ctx(conn, self.engine, self, now_s, max(now_s * 1000, int(now * 1000)))
+                try:
+                    checked = fn.check(ctx)
+                except (ServiceError, DispatchError) as e:
+                    results.append((cmd, False, _as_service_error(e)))
+                else:
+                    fn.insert(ctx, checked)
+                    self._riders_meanwhile()
+                    # The rides moved the engine's clock and may have restored the engine: take both as they are.
+                    ctx.engine = self.engine
+                    ctx.now_s = max(ctx.now_s, self.engine.now)
+                    try:
+                        results.append((cmd, True, fn.apply(ctx, checked, inserted=True)))
+                    except DispatchError as e:  # refused, nothing changed in the engine: undo the insert
+                        raise _Refused(_as_service_error(e)) from e
+                    if now - self._snapshot_at >= self.settings.snapshot_interval_s:
+                        self._save_snapshot(ctx)
+        except _Refused as r:
+            _answer([(cmd, False, r.error)])
+            return
+        except Exception as e:
+            logger.exception("telemetry batch failed; restoring the engine from the last committed snapshot")
+            err = ServiceError(
+                f"the service could not store this change, retry ({type(e).__name__})", status=503, code="unavailable"
+            )
+            _answer([(cmd, False, err)])
+            self._restore_engine()
+            return
+        if ctx.snapshot_saved:
+            self._snapshot_at = now
+        _answer(results)
+
+    def _riders_meanwhile(self) -> None:
+        """Take every command waiting now; run the ride requests among them at once (their own transaction, on
+        another connection of the write pool), and keep the others, in order, for the next batch. Commands waiting
+        together were all unanswered at once: any order among them is one their callers could have seen."""
+        rides: list[_Command] = []
+        while True:
+            try:
+                cmd = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if cmd is not None and isinstance(cmd.fn, GroupedCommand):
+                rides.append(cmd)
+            else:
+                self._held.append(cmd)
+        if rides:
+            self._process(rides, False)
+
     def _restore_engine(self) -> None:
         """Rebuild the engine from the last committed snapshot, retrying until the database answers: the engine
         must never run on with changes that were rolled back."""
@@ -410,11 +503,17 @@ class LiveService:
         ctx.snapshot_saved = True
 
 
-def _lanes(batch: list[_Command], tick: bool) -> list[tuple[list[_Command], bool]]:
+def _lanes(batch: list[_Command], tick: bool, *, split_telemetry: bool = False) -> list[tuple[list[_Command], bool]]:
     """The batch as transactions: the grouped commands (ride requests) first, in a transaction of their own, then
     the others with the tick. A rider then waits for the batch the engine thread was running when the request came
     in, not also for the telemetry batches that came in with it (1,000 rows each). The commands taken together were
-    all waiting, unanswered, at once: any order among them is one their callers could have seen."""
+    all waiting, unanswered, at once: any order among them is one their callers could have seen.
+    ``split_telemetry``: each telemetry batch last, alone (:meth:`LiveService._split`), in the order received."""
+    alone = [c for c in batch if isinstance(c.fn, TelemetryCommand)] if split_telemetry else []
+    if alone:
+        taken = {id(c) for c in alone}
+        rest = [c for c in batch if id(c) not in taken]
+        return [*(_lanes(rest, tick) if rest or tick else []), *(([c], False) for c in alone)]
     fast = [c for c in batch if isinstance(c.fn, GroupedCommand)]
     if not fast or len(fast) == len(batch):
         return [(batch, tick)]
