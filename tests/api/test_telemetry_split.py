@@ -9,7 +9,6 @@ after it b: the vehicle assigned tells which the engine saw first.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -21,9 +20,10 @@ from fastapi.testclient import TestClient
 
 from robotaxi.api import LiveService, create_app
 from robotaxi.api import commands as cmds
+from robotaxi.api._bulk import insert_telemetry, update_positions
 from robotaxi.api.commands import OperatorRef
 from robotaxi.api.rides import request_ride
-from robotaxi.api.schemas import Location, RideRequestIn, TelemetryBatch, TelemetryPoint
+from robotaxi.api.schemas import RideRequestIn, TelemetryBatch
 from robotaxi.store import tables
 
 from .conftest import FakeClock, Platform, make_settings, node_location
@@ -42,16 +42,18 @@ def setup(database_url: str, tmp_path: Path) -> Iterator[tuple[Platform, Any]]:
 
 
 def _ride(o: int, d: int) -> RideRequestIn:
-    return RideRequestIn(origin=Location(**node_location(o)), destination=Location(**node_location(d)))
+    return RideRequestIn.model_validate({"origin": node_location(o), "destination": node_location(d)})
 
 
 def _batch(p: Platform, a: str, b: str) -> TelemetryBatch:
     t = p.now_ms
-    return TelemetryBatch(
-        data=[
-            TelemetryPoint(device_id=uuid.UUID(a), timestamp=t, location=Location(**node_location(34))),
-            TelemetryPoint(device_id=uuid.UUID(b), timestamp=t, location=Location(**node_location(2))),
-        ]
+    return TelemetryBatch.model_validate(
+        {
+            "data": [
+                {"device_id": a, "timestamp": t, "location": node_location(34)},
+                {"device_id": b, "timestamp": t, "location": node_location(2)},
+            ]
+        }
     )
 
 
@@ -77,7 +79,7 @@ def test_a_ride_during_a_telemetry_batch(setup: tuple[Platform, Any], monkeypatc
     a, b = p.vehicle(op, node=0), p.vehicle(op, node=35)
     ride: list[Future[Any]] = []
     seen: dict[str, bool] = {}
-    insert, update = cmds.insert_telemetry, cmds.update_positions
+    insert, update = insert_telemetry, update_positions
 
     def inserting(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         insert(conn, rows)
@@ -112,7 +114,7 @@ def test_a_failed_telemetry_batch_keeps_the_ride_committed_meanwhile(
     op = p.operator("waymo")
     a, b = p.vehicle(op, node=0), p.vehicle(op, node=35)
     ride: list[Future[Any]] = []
-    insert = cmds.insert_telemetry
+    insert = insert_telemetry
 
     def inserting(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         insert(conn, rows)
