@@ -117,8 +117,13 @@ def test_requests_file_with_negative_nodes_is_refused(tmp_path: Path, grid4: Roa
 def test_requests_with_a_repeated_id_are_refused() -> None:
     from robotaxi.demand import Requests
 
-    cols = {"o_lon": [0.0] * 3, "o_lat": [0.0] * 3, "d_lon": [0.0] * 3, "d_lat": [0.0] * 3, "o_node": [0, 1, 2]}
-    ok = Requests.build(request_id=[5, 9, 7], time_s=[0, 1, 2], d_node=[3, 3, 3], **cols)
-    assert sorted(ok.request_id.tolist()) == [5, 7, 9]
+    def build(ids: list[int]) -> Requests:
+        zero = [0.0] * 3
+        return Requests.build(
+            request_id=ids, time_s=[0, 1, 2], o_lon=zero, o_lat=zero, d_lon=zero, d_lat=zero, o_node=[0, 1, 2],
+            d_node=[3, 3, 3],
+        )  # fmt: skip
+
+    assert sorted(build([5, 9, 7]).request_id.tolist()) == [5, 7, 9]
     with pytest.raises(ValueError, match="request_id must be unique"):
-        Requests.build(request_id=[5, 9, 5], time_s=[0, 1, 2], d_node=[3, 3, 3], **cols)
+        build([5, 9, 5])

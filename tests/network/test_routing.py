@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -156,7 +158,7 @@ def test_path_edges_are_the_edges_between_consecutive_nodes() -> None:
     for o, d in rng.integers(0, net.n_nodes, size=(40, 2)).tolist():
         path = r.path(o, d)
         edges = r.path_edges(path)
-        assert edges.tolist() == [net.edge_index(int(u), int(v)) for u, v in zip(path[:-1], path[1:], strict=True)]
+        assert edges.tolist() == [net.edge_index(int(u), int(v)) for u, v in itertools.pairwise(path)]
         assert int(net.travel_time_s[edges].sum()) == int(r.times(o, d))
     assert r.path_edges([7]).size == 0
     with pytest.raises(NetworkError, match="no edge from node 0 to node 7"):
