@@ -141,3 +141,54 @@ def test_a_failed_telemetry_batch_keeps_the_ride_committed_meanwhile(
     service = LiveService(settings)
     with TestClient(create_app(service)):
         assert service.engine.snapshot() == before
+
+
+def test_a_telemetry_batch_the_engine_refuses_after_its_insert(
+    setup: tuple[Platform, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine refuses the batch's update after its points were inserted (and, on PostgreSQL, after a ride was
+    committed meanwhile): the batch is answered 409 and undone (no point, no position, the engine as before), the
+    ride stands, and a restarted service rebuilds the same engine."""
+    from robotaxi.dispatch import VehiclesUpdated
+    from robotaxi.errors import DispatchError
+
+    p, settings = setup
+    op = p.operator("waymo")
+    a, b = p.vehicle(op, node=0), p.vehicle(op, node=35)
+    ride: list[Future[Any]] = []
+    insert = insert_telemetry
+
+    def inserting(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        insert(conn, rows)
+        ride.append(p.service.submit(request_ride("alice", "k1", _ride(1, 7))))
+
+    engine = p.service.engine
+    real = engine.handle
+
+    def refusing(event: Any) -> Any:
+        if isinstance(event, VehiclesUpdated):
+            raise DispatchError("vehicle update refused (test)")
+        return real(event)
+
+    monkeypatch.setattr(cmds, "insert_telemetry", inserting)
+    monkeypatch.setattr(engine, "handle", refusing)
+    with pytest.raises(Exception, match=r"vehicle update refused \(test\)") as err:
+        p.service.call(cmds.telemetry(_operator(p, "waymo"), _batch(p, a, b)))
+    assert getattr(err.value, "status", None) == 409
+    split = not p.service.db.is_sqlite
+    assert len(ride) == int(split)  # PostgreSQL inserts the points before the engine input; SQLite after it
+    if not ride:
+        ride.append(p.service.submit(request_ride("alice", "k1", _ride(1, 7))))
+    out, created = ride[0].result(30)
+    assert created
+    assert out.status == "assigned"
+    assert out.vehicle is not None
+    assert out.vehicle.device_id == a  # the engine never saw the batch: a is still the nearer
+    assert _stored(p) == {"telemetry": 0, "nodes": {a: 0, b: 35}, "rides": {"k1": a}}
+    monkeypatch.undo()  # the engine's own handle again, before its state is compared
+    assert p.service.engine is engine  # a refusal changes nothing: no restore was needed
+    before = engine.snapshot()
+    p.service.stop()
+    service = LiveService(settings)
+    with TestClient(create_app(service)):
+        assert service.engine.snapshot() == before
