@@ -73,23 +73,32 @@ def _stored(p: Platform) -> dict[str, Any]:
     return {"telemetry": tele, "nodes": cars, "rides": rides}
 
 
-def test_a_ride_during_a_telemetry_batch(setup: tuple[Platform, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    p, settings = setup
-    op = p.operator("waymo")
-    a, b = p.vehicle(op, node=0), p.vehicle(op, node=35)
+def _ride_during_insert(p: Platform, monkeypatch: pytest.MonkeyPatch) -> list[Future[Any]]:
+    """Make the next telemetry insert submit a ride request (1 -> 7) right after it stored its points: the list
+    receives that ride's future."""
     ride: list[Future[Any]] = []
-    seen: dict[str, bool] = {}
-    insert, update = insert_telemetry, update_positions
+    insert = insert_telemetry
 
     def inserting(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         insert(conn, rows)
         ride.append(p.service.submit(request_ride("alice", "k1", _ride(1, 7))))
 
+    monkeypatch.setattr(cmds, "insert_telemetry", inserting)
+    return ride
+
+
+def test_a_ride_during_a_telemetry_batch(setup: tuple[Platform, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    p, settings = setup
+    op = p.operator("waymo")
+    a, b = p.vehicle(op, node=0), p.vehicle(op, node=35)
+    ride = _ride_during_insert(p, monkeypatch)
+    seen: dict[str, bool] = {}
+    update = update_positions
+
     def updating(conn: sa.Connection, rows: list[dict[str, Any]], updated_ms: int) -> None:
         seen["ride answered first"] = ride[0].done()
         update(conn, rows, updated_ms)
 
-    monkeypatch.setattr(cmds, "insert_telemetry", inserting)
     monkeypatch.setattr(cmds, "update_positions", updating)
     assert p.service.call(cmds.telemetry(_operator(p, "waymo"), _batch(p, a, b))) == 2
     split = not p.service.db.is_sqlite
@@ -113,17 +122,11 @@ def test_a_failed_telemetry_batch_keeps_the_ride_committed_meanwhile(
     p, settings = setup
     op = p.operator("waymo")
     a, b = p.vehicle(op, node=0), p.vehicle(op, node=35)
-    ride: list[Future[Any]] = []
-    insert = insert_telemetry
-
-    def inserting(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        insert(conn, rows)
-        ride.append(p.service.submit(request_ride("alice", "k1", _ride(1, 7))))
+    ride = _ride_during_insert(p, monkeypatch)
 
     def failing(conn: sa.Connection, rows: list[dict[str, Any]], updated_ms: int) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(cmds, "insert_telemetry", inserting)
     monkeypatch.setattr(cmds, "update_positions", failing)
     with pytest.raises(Exception, match="could not store this change") as err:
         p.service.call(cmds.telemetry(_operator(p, "waymo"), _batch(p, a, b)))
@@ -155,13 +158,7 @@ def test_a_telemetry_batch_the_engine_refuses_after_its_insert(
     p, settings = setup
     op = p.operator("waymo")
     a, b = p.vehicle(op, node=0), p.vehicle(op, node=35)
-    ride: list[Future[Any]] = []
-    insert = insert_telemetry
-
-    def inserting(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        insert(conn, rows)
-        ride.append(p.service.submit(request_ride("alice", "k1", _ride(1, 7))))
-
+    ride = _ride_during_insert(p, monkeypatch)
     engine = p.service.engine
     real = engine.handle
 
@@ -170,7 +167,6 @@ def test_a_telemetry_batch_the_engine_refuses_after_its_insert(
             raise DispatchError("vehicle update refused (test)")
         return real(event)
 
-    monkeypatch.setattr(cmds, "insert_telemetry", inserting)
     monkeypatch.setattr(engine, "handle", refusing)
     with pytest.raises(Exception, match=r"vehicle update refused \(test\)") as err:
         p.service.call(cmds.telemetry(_operator(p, "waymo"), _batch(p, a, b)))

@@ -317,15 +317,16 @@ class SpeedProfile:
 
     def factor_at(self, t_s: ArrayLike) -> NDArray[np.float64]:
         """The multiplier in force at each epoch second ``t_s`` (local time of day in :attr:`timezone`)."""
-        slot = self._clock.seconds_of_day(t_s) // self.slot_seconds
-        return np.asarray(self.factors, dtype=np.float64)[slot]
+        return self._fl[self._slots(t_s)]
 
     def major_factor_at(self, t_s: ArrayLike) -> NDArray[np.float64]:
         """The major-road multiplier in force at each epoch second (``factor_at`` without road classes)."""
-        if self.major_factors is None:
-            return self.factor_at(t_s)
-        slot = self._clock.seconds_of_day(t_s) // self.slot_seconds
-        return np.asarray(self.major_factors, dtype=np.float64)[slot]
+        return self._fm[self._slots(t_s)]
+
+    def _slots(self, t_s: ArrayLike) -> NDArray[np.int64]:
+        """The factor slot in force at each epoch second."""
+        out: NDArray[np.int64] = self._clock.seconds_of_day(t_s) // self.slot_seconds
+        return out
 
     def apply(
         self,
@@ -349,7 +350,7 @@ class SpeedProfile:
             raise ValueError("SpeedProfile.apply: a profile with zone factors needs the legs' zone scale")
         # In place, one float64 array for the whole computation (these arrays can be requests x vehicles large);
         # the operations and their order are those of the formula, so the seconds are exactly the same.
-        slot = self._clock.seconds_of_day(depart_s) // self.slot_seconds
+        slot = self._slots(depart_s)
         fl = self._fl[slot]
         drive = np.asarray(np.multiply(fl, base, dtype=np.float64))
         if self.major_factors is not None:
