@@ -672,7 +672,7 @@ def _nearest_full(p: MatchProblem, sel: I64, todo: I64, vs: I64, leg_node: I32, 
     to = _to_table(p.travel)
     # With 16-bit times the ranking key fits 32 bits (a quicker partition): a vehicle without room ranks after
     # every travel time all the same.
-    small = to is not None and to.dtype == np.int16 and nv < 2**15
+    small = to is not None and to.dtype.itemsize == 2 and _small_times(p.travel) and nv < 2**15
     dtype, no_fit = (np.int32, 1 << 15) if small else (np.int64, _NO_FIT)
     ramp = np.arange(nv, dtype=np.int32 if small else np.int64)[None, :]
     anchors_v = leg_node[vs][None, :]
@@ -756,6 +756,7 @@ def _fits(p: MatchProblem, rows: I64, veh: NDArray[np.int64], seats: I64) -> NDA
 
 
 _ORDERS: WeakKeyDictionary[object, tuple[NDArray[np.integer] | None, NDArray[np.integer] | None]] = WeakKeyDictionary()
+_SMALL: WeakKeyDictionary[object, bool] = WeakKeyDictionary()
 #: Networks up to this many nodes get each node's list of nodes by travel time and the table of free-flow times to
 #: each node (n^2 16-bit integers each: 35 MB at Manhattan's 4,197 nodes).
 _ORDER_MAX_NODES = 8_192
@@ -769,11 +770,16 @@ def _node_order(travel: object) -> NDArray[np.integer] | None:
 
 
 def _to_table(travel: object) -> NDArray[np.integer] | None:
-    """For a router with a full table, ``to[o, x]``: the free-flow time from node ``x`` to node ``o`` (the table
-    transposed, 16-bit when every time fits), so that the times from many vehicles to one pickup are read from one
-    row (what ranking the vehicles nearest a pickup reads) instead of one scattered entry per row. None as for
-    :func:`_node_order`."""
+    """For a router with a full table, ``to[o, x]``: the free-flow time from node ``x`` to node ``o`` (the router's
+    transposed table, :meth:`~robotaxi.network.router.Router.table_to`), so that the times from many vehicles to
+    one pickup are read from one row (what ranking the vehicles nearest a pickup reads) instead of one scattered
+    entry per row. None as for :func:`_node_order`."""
     return _node_index(travel)[1]
+
+
+def _small_times(travel: object) -> bool:
+    """Whether every time of :func:`_to_table` is below 2**15 (ranking keys then fit 32 bits)."""
+    return _SMALL.get(travel, False)
 
 
 def _node_index(travel: object) -> tuple[NDArray[np.integer] | None, NDArray[np.integer] | None]:
@@ -787,18 +793,13 @@ def _node_index(travel: object) -> tuple[NDArray[np.integer] | None, NDArray[np.
         return None, None
     n = int(getattr(travel, "n_nodes", 0))
     out: tuple[NDArray[np.integer] | None, NDArray[np.integer] | None] = (None, None)
-    if getattr(travel, "has_table", False) and 1 < n <= _ORDER_MAX_NODES:
-        times = travel.times  # type: ignore[attr-defined]
-        everyone = np.arange(n)
+    to = travel.table_to() if hasattr(travel, "table_to") else None  # a Router with a full table
+    if to is not None and 1 < n <= _ORDER_MAX_NODES:
         order = np.empty((n, n), np.int16 if n < 2**15 else np.int32)
-        to = np.empty((n, n), np.int32)
         for lo in range(0, n, 256):
-            o = everyone[lo : lo + 256]
-            t = np.asarray(times(everyone[:, None], o[None, :]))
-            order[lo : lo + o.size] = np.argsort(t, axis=0, kind="stable").T
-            to[lo : lo + o.size] = t.T
-        small = to.max() < 2**15 and to.min() >= 0
-        out = (order, to.astype(np.int16) if small else to)
+            order[lo : lo + 256] = np.argsort(to[lo : lo + 256], axis=1, kind="stable")
+        out = (order, to)
+        _SMALL[travel] = int(to.max()) < 2**15
     _ORDERS[travel] = out
     return out
 

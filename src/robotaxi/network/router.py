@@ -264,6 +264,16 @@ class Router:
         scale = self._node_w[o][None, :] * self._node_w[d][:, None] if self._node_w is not None else None
         return self.profile.apply(base, dep, major, scale)
 
+    def table_to(self) -> NDArray[Any] | None:
+        """The full free-flow time table transposed, ``table_to()[d, o]`` = seconds from ``o`` to ``d`` (read-only,
+        the table's dtype; made once and shared with :meth:`times_to`), or None without a full table: for callers
+        that rank many origins against each destination many times over."""
+        if self._times is None:
+            return None
+        out = self._transposed(0)
+        out.setflags(write=False)
+        return out
+
     def _transposed(self, table: int) -> NDArray[Any]:
         """The full table 0 (times) or 3 (major-road seconds) with rows and columns swapped (made once)."""
         out = self._to.get(table)
