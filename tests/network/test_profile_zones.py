@@ -249,3 +249,15 @@ def test_times_to_rejects_bad_input() -> None:
         router.times_to([[0]], [1])
     with pytest.raises(NetworkError, match="2 departure times for 3 origins"):
         router.times_to([0], [1, 2, 3], [0, 1])
+
+
+def test_table_to_is_the_free_flow_table_transposed() -> None:
+    router, rows = _ROUTERS
+    everyone = np.arange(NET.n_nodes)
+    to = router.table_to()
+    assert to is not None
+    assert np.array_equal(to, router.times(everyone[:, None], everyone[None, :]).T)
+    assert router.table_to() is to  # made once
+    with pytest.raises(ValueError, match="read-only"):
+        to[0, 1] = 0
+    assert rows.table_to() is None  # rows on demand: no full table
