@@ -164,6 +164,7 @@ def test_telemetry_ids_and_stored_rows(platform: Platform) -> None:
     ]
     drawn = stored[3].telemetry_id
     assert str(uuid.UUID(drawn)) == drawn
+    assert uuid.UUID(drawn).version == 7  # time-ordered (robotaxi.store.ids): a batch's keys sit together
     assert drawn not in ids
     assert (cars[a].node, cars[a].battery_percent, cars[a].last_telemetry_id, cars[a].last_telemetry_ms) == (
         1, 70, ids[2], t0 - 1000,

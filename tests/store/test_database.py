@@ -19,12 +19,12 @@ pytestmark = pytest.mark.integration
 def test_migrations_match_the_tables(database_url: str) -> None:
     db = Database.open(database_url)
     try:
-        assert db.revision() == "0006"
+        assert db.revision() == "0007"
         with db.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
         assert diff == []
         db.migrate()  # again: nothing to do
-        assert db.revision() == "0006"
+        assert db.revision() == "0007"
     finally:
         db.close()
 

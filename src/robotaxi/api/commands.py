@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from ..errors import OffNetworkError, ServiceError
 from ..store import tables
+from ..store.ids import uuid7_strings
 from . import views
 from ._bulk import insert_telemetry, one_of, update_positions
 from .operators import fare_schedule
@@ -134,6 +135,13 @@ def register_vehicle(op: OperatorRef, body: VehicleIn) -> Callable[[Ctx], Vehicl
         return views.vehicle(ctx.conn, device, op.id)
 
     return run
+
+
+def _ids(given: list[uuid.UUID | None], now_ms: int) -> list[str]:
+    """The ids of a batch's rows: the client's where it chose one, else a time-ordered UUID drawn here
+    (:mod:`robotaxi.store.ids`: a batch's keys then sit together in the primary-key index)."""
+    drawn = iter(uuid7_strings(sum(g is None for g in given), now_ms))
+    return [str(g) if g is not None else next(drawn) for g in given]
 
 
 def _owned(ctx: Ctx, op: OperatorRef, devices: list[str], field: Callable[[int], str]) -> dict[str, Any]:
@@ -288,7 +296,7 @@ class TelemetryCommand:
         rows = _owned(ctx, self.op, devices, lambda i: f"data[{i}].device_id")
         last = {d: int(r.last_telemetry_ms) for d, r in rows.items() if r.last_telemetry_ms is not None}
         _check_times(ctx, [p.timestamp for p in data], devices, last, "telemetry", strict=True)
-        ids = [str(p.telemetry_id or uuid.uuid4()) for p in data]
+        ids = _ids([p.telemetry_id for p in data], ctx.now_ms)
         _unique_ids(ids, tables.telemetry, "telemetry_id", ctx, {str(p.telemetry_id) for p in data if p.telemetry_id})
         nodes = _snap(ctx, [p.location for p in data], [f"data[{i}].location" for i in range(len(data))])
         return _CheckedTelemetry(devices, rows, ids, nodes)
@@ -370,7 +378,7 @@ def vehicle_events(op: OperatorRef, batch: EventBatch) -> Callable[[Ctx], int]:
             )
         }
         _check_times(ctx, [p.timestamp for p in data], devices, last, "an event", strict=False)
-        ids = [str(p.event_id or uuid.uuid4()) for p in data]
+        ids = _ids([p.event_id for p in data], ctx.now_ms)
         _unique_ids(ids, tables.vehicle_events, "event_id", ctx)
         trips = {str(p.trip_id) for p in data if p.trip_id is not None}
         rides = {r.trip_id: r for r in ctx.conn.execute(sa.select(RR).where(RR.c.trip_id.in_(trips)))} if trips else {}
