@@ -314,6 +314,7 @@ def test_retiming_one_by_one_decides_as_the_grid(monkeypatch: pytest.MonkeyPatch
         return real(*a)
 
     monkeypatch.setattr(pooling, "best_insertion", counted)
+    monkeypatch.setattr(pooling, "_COMPILED", False)  # the NumPy path, where re-timing one by one is an option
     monkeypatch.setattr(pooling, "_SCALAR_RETIME", 1_000_000)
     outcomes_a, events_a = _pooled_run("insertion", 7)
     assert used["scalar"] > 20
@@ -337,6 +338,7 @@ def test_the_32_bit_ranking_key_ranks_as_the_64_bit_one(monkeypatch: pytest.Monk
         seen["small"] += out is not None and out.dtype.itemsize == 2  # the router keeps 16-bit times
         return out
 
+    monkeypatch.setattr(pooling, "_COMPILED", False)  # the NumPy ranking (the compiled one keys in 64 bits)
     monkeypatch.setattr(pooling, "_to_table", counted)
     outcomes_a, events_a = _pooled_run("insertion", 11)
     assert seen["small"] > 50

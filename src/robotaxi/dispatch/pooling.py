@@ -32,7 +32,9 @@ otherwise against every vehicle, with the same answer; then those that cannot re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -40,6 +42,7 @@ from numpy.typing import NDArray
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
+from ..network.router import LegTerms
 from .plans import DROPOFF, PICKUP, REPOSITION, Dwell, Stop, schedule
 from .policies import PolicyParams
 from .problem import Assignment, MatchProblem
@@ -47,6 +50,9 @@ from .problem import Assignment, MatchProblem
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 _INF = np.iinfo(np.int64).max // 4
+#: Whether candidates, packs and grids go through the compiled kernels (:mod:`._kernels`) where the router allows
+#: (a full table); False runs the NumPy reference path (the tests compare both).
+_COMPILED = True
 #: Ranking key of a vehicle that cannot take a request (more than any travel time in seconds).
 _NO_FIT = 1 << 32
 
@@ -264,7 +270,9 @@ class Pack:
     Same quantities as :class:`_Base` (departure from the origin and each stop, arrival times, slacks to each
     stop's window, load on each leg), computed with one travel-time look-up for all legs of all vehicles at the
     decision time's speed factor. ``bases`` (optional) gives explicit ``(stops, origin, t0, fixed)`` per row
-    instead of the vehicles' plans (trips built on top of another insertion).
+    instead of the vehicles' plans (trips built on top of another insertion). ``compiled`` (default
+    :data:`_COMPILED`): with a router that has a full table, the arrays come from one compiled call
+    (:func:`._kernels.pack`) and :func:`grid` over this pack is one compiled call too; same values.
     """
 
     def __init__(
@@ -273,6 +281,8 @@ class Pack:
         vehicles: list[int],
         plans: dict[int, list[Stop]],
         bases: list[tuple[list[Stop], int, int, int]] | None = None,
+        *,
+        compiled: bool | None = None,
     ) -> None:
         f = p.fleet
         cols = (f.leg_node, f.leg_s, f.at_stop)
@@ -286,7 +296,13 @@ class Pack:
         self.origin = np.fromiter((a[1] for a in args), np.int64, nv)
         self.t0 = np.fromiter((a[2] for a in args), np.int64, nv)
         self.fixed = np.fromiter((a[3] for a in args), np.int64, nv)
+        self.capacity = f.capacity[self.vehicle].astype(np.int64)
         flat = [st for a in args for st in a[0]]
+        #: The router's leg terms at the decision time when the compiled kernels time this pack and its grid.
+        self.terms = _leg_terms(p) if (_COMPILED if compiled is None else compiled) else None
+        if self.terms is not None:
+            self._compiled(p, lens, flat, self.terms)
+            return
         owner = np.repeat(np.arange(nv), lens)
         slot = np.arange(owner.size) - np.repeat(np.cumsum(lens) - lens, lens)
         kind = np.full((nv, width), -1, np.int64)
@@ -319,7 +335,32 @@ class Pack:
         riders = (kind == PICKUP) | (kind == DROPOFF)
         self.has_riders = riders.any(axis=1)
         self.shareable = ~(riders & ~rc["shareable"][r0].astype(bool)).any(axis=1)
-        self.capacity = f.capacity[self.vehicle].astype(np.int64)
+
+    def _compiled(self, p: MatchProblem, lens: I64, flat: list[Stop], terms: LegTerms) -> None:
+        """The arrays of the NumPy construction, element for element, from one compiled call (:mod:`._kernels`)."""
+        from . import _kernels
+
+        if flat:
+            fk, fr, fn = (np.asarray(x, np.int64) for x in zip(*flat, strict=True))
+        else:
+            fk = fr = fn = np.empty(0, np.int64)
+        f, rc, dw = p.fleet, p.requests, p.dwell
+        at_stop = np.ascontiguousarray(f.at_stop[self.vehicle], dtype=np.bool_)
+        load0 = f.load[self.vehicle].astype(np.int64)
+        (
+            self.nodes,
+            self.depart,
+            self.arrive,
+            self.end,
+            self.load_before,
+            self.slack,
+            self.suffix_slack,
+            self.has_riders,
+            self.shareable,
+        ) = _kernels.pack(
+            lens, self.origin, self.t0, fk, fr, fn, at_stop, load0,
+            *_request_cols(rc), dw.pickup_s, dw.dropoff_s, *terms,
+        )  # fmt: skip
 
 
 def grid(p: MatchProblem, pk: Pack, idx: I64, rows: I64) -> tuple[I64, I64, I64, I64]:
@@ -329,6 +370,8 @@ def grid(p: MatchProblem, pk: Pack, idx: I64, rows: I64) -> tuple[I64, I64, I64,
     :func:`best_insertion` (ties to the lowest pickup position, then dropoff position), every (pickup position,
     dropoff position) of every pair timed in one NumPy pass. Cost: O(P L^2) for P pairs and plans of L stops.
     """
+    if pk.terms is not None:
+        return _grid_compiled(p, pk, idx, rows, pk.terms)
     tt, now, dw = p.travel, p.now, p.dwell
     q = idx.size
     width = pk.nodes.shape[1] - 1
@@ -378,6 +421,45 @@ def grid(p: MatchProblem, pk: Pack, idx: I64, rows: I64) -> tuple[I64, I64, I64,
     cost = flat[np.arange(q), best]
     bi, bj = np.divmod(best, width + 1)
     return cost, bi, bj, a_p[np.arange(q), bi]
+
+
+def _grid_compiled(p: MatchProblem, pk: Pack, idx: I64, rows: I64, terms: LegTerms) -> tuple[I64, I64, I64, I64]:
+    """:func:`grid` in one compiled call (:func:`._kernels.grid`), with the same answer."""
+    from . import _kernels
+
+    out: tuple[I64, I64, I64, I64] = _kernels.grid(
+        np.ascontiguousarray(idx, np.int64),
+        p.o_node[rows].astype(np.int64),
+        p.d_node[rows].astype(np.int64),
+        p.passengers[rows].astype(np.int64),
+        p.deadline_s[rows].astype(np.int64),
+        p.latest_dropoff_s[rows].astype(np.int64),
+        p.shareable[rows].astype(np.bool_),
+        pk.nodes, pk.n, pk.t0, pk.depart, pk.arrive, pk.end, pk.load_before, pk.slack, pk.suffix_slack,
+        pk.fixed, pk.capacity, pk.has_riders, pk.shareable,
+        p.now, p.dwell.pickup_s, p.dwell.dropoff_s, *terms,
+    )  # fmt: skip
+    return out
+
+
+def _leg_terms(p: MatchProblem) -> LegTerms | None:
+    """The router's :class:`~robotaxi.network.router.LegTerms` at the decision time when the compiled kernels can
+    time this problem's legs (a router with a full table), else None (the NumPy path)."""
+    get = getattr(p.travel, "leg_terms", None)
+    if get is None:
+        return None
+    terms: LegTerms | None = get(p.now)
+    return terms
+
+
+def _request_cols(rc: Mapping[str, NDArray[Any]]) -> tuple[I64, I64, I64, NDArray[np.bool_]]:
+    """Pax, deadline, latest dropoff and shareable of every request the engine knows, as the kernels read them."""
+    return (
+        np.asarray(rc["pax"], np.int64),
+        np.asarray(rc["deadline"], np.int64),
+        np.asarray(rc["latest_dropoff"], np.int64),
+        np.asarray(rc["shareable"], np.bool_),
+    )
 
 
 def _later(
@@ -562,7 +644,7 @@ class InsertionPolicy:
             vehicles.append(v)
             picks.append(exact[r])
             later = hi + np.flatnonzero(cand_veh[hi:] == v)
-            if 0 < later.size <= _SCALAR_RETIME:  # a few pairs: the scalar insertion, same answer as the grid
+            if 0 < later.size <= _SCALAR_RETIME and pack.terms is None:  # the scalar insertion, same answer
                 base = _plan_base(p, v, plans)
                 cap = int(p.fleet.capacity[v])
                 for q in later.tolist():
@@ -585,7 +667,8 @@ class InsertionPolicy:
 
 
 #: Up to this many pairs of a vehicle that just got a request are re-timed one by one (:func:`best_insertion`,
-#: about a third of the time of a one-vehicle :class:`Pack` and :func:`grid` per pair at Manhattan's plan lengths).
+#: about a third of the time of a one-vehicle NumPy :class:`Pack` and :func:`grid` per pair at Manhattan's plan
+#: lengths; the compiled pack and grid are quicker still, and used whenever they can be).
 _SCALAR_RETIME = 2
 
 
@@ -644,15 +727,36 @@ _INDEX_MIN_PAIRS = 30_000
 _NODE_PREFIX = 96
 
 
-def _nearest(p: MatchProblem, sel: I64, vs: I64, leg_node: I32, seats: I64, k: int) -> tuple[I64, I64]:
+def _nearest(
+    p: MatchProblem, sel: I64, vs: I64, leg_node: I32, seats: I64, k: int, *, compiled: bool | None = None
+) -> tuple[I64, I64]:
     """For problem rows ``sel``, the up to ``k`` vehicles of ``vs`` with seats and operator for the request that
     have the least free-flow time from ``leg_node`` to the pickup (ties to the lower vehicle index), as flat
     ``(position in sel, position in vs)`` pairs.
 
     With a full travel-time table, large problems go through each pickup's nodes by travel time first
     (:func:`_nearest_indexed`); the rows it cannot settle, and small problems, are ranked against every vehicle
-    (:func:`_nearest_full`). Both give the same answer.
+    (:func:`_nearest_full`). Both give the same answer. ``compiled``: with a full table, every row is ranked
+    against every vehicle in one compiled call instead (:func:`._kernels.nearest`), with the same answer.
     """
+    table_to = getattr(p.travel, "table_to", None) if (_COMPILED if compiled is None else compiled) else None
+    if table_to is not None:
+        to = table_to()
+        if to is not None:
+            from . import _kernels
+
+            r = sel
+            out: tuple[I64, I64] = _kernels.nearest(
+                to,
+                p.o_node[r].astype(np.int64),
+                p.passengers[r].astype(np.int64),
+                p.operator[r].astype(np.int64),
+                leg_node[vs].astype(np.int64),
+                seats[vs],
+                p.fleet.operator[vs].astype(np.int64),
+                k,
+            )
+            return out
     order = _node_order(p.travel) if sel.size * vs.size > _INDEX_MIN_PAIRS else None
     if order is None:
         return _nearest_full(p, sel, np.arange(sel.size, dtype=np.int64), vs, leg_node, seats, k)

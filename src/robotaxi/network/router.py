@@ -27,7 +27,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -41,6 +41,24 @@ logger = logging.getLogger(__name__)
 
 I32 = NDArray[np.int32]
 I64 = NDArray[np.int64]
+
+
+class LegTerms(NamedTuple):
+    """The terms of :meth:`Router.times_at` at one departure time, for compiled code that times legs itself.
+
+    ``mode`` 0: free flow, a leg takes ``times[o, d]``; 1: ``rint(times[o, d] * fl)``; 2: ``drive = times[o, d] * fl``
+    without road classes (``major`` empty), ``fl * times[o, d] + (fm - fl) * major[o, d]`` with them, then
+    ``drive * (w[o] * w[d])`` with zone multipliers (``w`` not empty), and ``rint(drive) + overhead`` for a leg
+    of nonzero free-flow time. The same float64 operations in the same order as :meth:`Router.times_at`.
+    """
+
+    times: NDArray[Any]
+    major: NDArray[Any]
+    w: NDArray[np.float64]
+    fl: float
+    fm: float
+    overhead: int
+    mode: int
 
 
 class Router:
@@ -273,6 +291,24 @@ class Router:
         out = self._transposed(0)
         out.setflags(write=False)
         return out
+
+    def leg_terms(self, depart_s: int) -> LegTerms | None:
+        """What :meth:`times_at` computes its times from at ``depart_s``, for a compiled caller that times legs
+        itself with the same arithmetic (see :class:`LegTerms`); None without a full table."""
+        if self._times is None:
+            return None
+        prof = self.profile
+        empty = np.zeros((0, 0), self._times.dtype)
+        if prof.is_free_flow:
+            return LegTerms(self._times, empty, np.ones(0), 1.0, 1.0, 0, 0)
+        if not prof.has_classes and prof.overhead_s == 0.0 and self._node_w is None:
+            return LegTerms(self._times, empty, np.ones(0), prof.factor_at1(depart_s), 0.0, 0, 1)
+        fl, fm = prof.factors_at1(depart_s)
+        major = self._major if prof.has_classes else None
+        if prof.has_classes and major is None:  # pragma: no cover - a full table comes with its major seconds
+            return None
+        w = self._node_w if self._node_w is not None else np.ones(0)
+        return LegTerms(self._times, empty if major is None else major, w, fl, fm, prof.overhead_whole_s, 2)
 
     def _transposed(self, table: int) -> NDArray[Any]:
         """The full table 0 (times) or 3 (major-road seconds) with rows and columns swapped (made once)."""
