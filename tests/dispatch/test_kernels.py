@@ -97,6 +97,14 @@ class _Compared:
             near_c = pooling._nearest(*args, compiled=True)
             near_n = pooling._nearest(*args, compiled=False)
             assert sorted(zip(*near_c, strict=True)) == sorted(zip(*near_n, strict=True))
+            cand_c = pooling._call_candidates(p, self.k)
+            pooling._COMPILED = False  # restored below, before the policy decides
+            try:
+                cand_n = pooling._call_candidates(p, self.k)
+            finally:
+                pooling._COMPILED = True
+            for a, b in zip(cand_c, cand_n, strict=True):  # the pairs kept, in the same order
+                assert np.array_equal(a, b)
         return self.inner.match(problem)
 
 

@@ -253,6 +253,7 @@ def test_the_node_lists_rank_candidates_as_every_vehicle_would(
         seen["calls"] += 1
         return real(p, sel, vs, leg_node, seats, k)
 
+    monkeypatch.setattr(pooling, "_COMPILED", False)  # the NumPy ranking (the compiled one ranks every vehicle)
     monkeypatch.setattr(pooling, "_INDEX_MIN_PAIRS", 0)
     monkeypatch.setattr(pooling, "_NODE_PREFIX", 8)
     monkeypatch.setattr(pooling, "_nearest", checked)

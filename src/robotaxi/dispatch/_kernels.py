@@ -53,39 +53,79 @@ def leg_times(
     return out
 
 
+#: Up to this many vehicles, free-flow times are read vehicle by vehicle from the table's rows (their rows of the
+#: table then stay in the cache across many pickups); above, pickup by pickup from the transposed table.
+_BY_VEHICLE = 128
+#: Rows ranked at a time (bounds the keys' memory).
+_CHUNK = 256
+
+
 @njit(cache=True)
 def nearest(
-    to: Any, o_rows: Any, pax_rows: Any, op_rows: Any, anchors: Any, seats: Any, veh_op: Any, k: Any
+    to: Any,
+    o_rows: Any,
+    pax_rows: Any,
+    op_rows: Any,
+    anchors: Any,
+    seats: Any,
+    veh_op: Any,
+    k: Any,
+    reach: Any,
+    deadline_rows: Any,
+    now: Any,
+    terms: Any,
 ) -> Any:  # pragma: no cover - compiled
     """For each row ``q``, the up to ``k`` vehicles ``i`` with ``seats[i] >= pax_rows[q]`` and the operator
-    (``op_rows[q] < 0``: any) that have the least free-flow time ``to[o_rows[q], anchors[i]]`` (ties to the lower
-    ``i``), as flat ``(q, i)`` pairs, row by row (vehicles in no particular order): what
-    :func:`~.pooling._nearest_full` finds with a partition of keys ``time * n + i``."""
+    (``op_rows[q] < 0``: any) that have the least free-flow time from ``anchors[i]`` to ``o_rows[q]`` (ties to
+    the lower ``i``), as flat ``(q, i)`` pairs, row by row and ``i`` ascending: what
+    :func:`~.pooling._nearest_full` finds with a partition of keys ``time * n + i``. With ``reach``, of those the
+    ones that can be at the pickup by ``deadline_rows[q]`` leaving ``anchors[i]`` at ``now`` (legs timed from
+    ``terms``), as :func:`~.pooling._call_candidates` keeps them. ``to`` is the transposed free-flow table
+    (``to[o, a]`` = ``terms[0][a, o]``); few vehicles are read from ``terms[0]`` row by row instead."""
+    tab = terms[0]
     nr, nv = o_rows.size, anchors.size
     out_q = np.empty(nr * min(k, nv), np.int64)
     out_i = np.empty(nr * min(k, nv), np.int64)
     keys = np.empty(nv, np.int64)
+    eta = np.empty((min(nr, _CHUNK), nv), np.int64)
+    by_vehicle = nv <= _BY_VEHICLE and tab.shape[0] > 1
     m = 0
-    for q in range(nr):
-        o, pax, op = o_rows[q], pax_rows[q], op_rows[q]
-        c = 0
-        for i in range(nv):
-            if seats[i] >= pax and (op < 0 or veh_op[i] == op):
-                keys[c] = np.int64(to[o, anchors[i]]) * nv + i
-                c += 1
-        if c <= k:
-            for x in range(c):
-                out_q[m] = q
-                out_i[m] = keys[x] % nv
-                m += 1
-            continue
-        cut = np.partition(keys[:c], k - 1)[k - 1]
-        for x in range(c):
-            if keys[x] <= cut:
-                out_q[m] = q
-                out_i[m] = keys[x] % nv
-                m += 1
+    for lo in range(0, nr, _CHUNK):
+        hi = min(nr, lo + _CHUNK)
+        _fill_eta(eta, lo, hi, o_rows, anchors, tab if by_vehicle else to, by_vehicle)
+        for q in range(lo, hi):
+            o, pax, op = o_rows[q], pax_rows[q], op_rows[q]
+            c = 0
+            for i in range(nv):
+                if seats[i] >= pax and (op < 0 or veh_op[i] == op):
+                    keys[c] = eta[q - lo, i] * nv + i
+                    c += 1
+            cut = np.partition(keys[:c], k - 1)[k - 1] if c > k else _INF
+            for x in range(c):  # keys are in vehicle order
+                if keys[x] <= cut:
+                    i = keys[x] % nv
+                    if reach and _tt(anchors[i], o, terms) > deadline_rows[q] - now:
+                        continue
+                    out_q[m] = q
+                    out_i[m] = i
+                    m += 1
     return out_q[:m], out_i[:m]
+
+
+@njit(cache=True)
+def _fill_eta(eta: Any, lo: Any, hi: Any, o_rows: Any, anchors: Any, table: Any, by_vehicle: Any) -> None:
+    """Free-flow times from every anchor to the pickups of rows ``lo..hi-1`` into ``eta``: vehicle by vehicle from
+    the table (``table[a, o]``), or pickup by pickup from the transposed table (``table[o, a]``)."""
+    if by_vehicle:
+        for i in range(anchors.size):
+            a = anchors[i]
+            for q in range(lo, hi):
+                eta[q - lo, i] = table[a, o_rows[q]]
+    else:
+        for q in range(lo, hi):
+            o = o_rows[q]
+            for i in range(anchors.size):
+                eta[q - lo, i] = table[o, anchors[i]]
 
 
 @njit(cache=True)

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from types import ModuleType
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -338,8 +340,7 @@ class Pack:
 
     def _compiled(self, p: MatchProblem, lens: I64, flat: list[Stop], terms: LegTerms) -> None:
         """The arrays of the NumPy construction, element for element, from one compiled call (:mod:`._kernels`)."""
-        from . import _kernels
-
+        _kernels = _kernels_module()
         if flat:
             fk, fr, fn = (np.asarray(x, np.int64) for x in zip(*flat, strict=True))
         else:
@@ -425,9 +426,7 @@ def grid(p: MatchProblem, pk: Pack, idx: I64, rows: I64) -> tuple[I64, I64, I64,
 
 def _grid_compiled(p: MatchProblem, pk: Pack, idx: I64, rows: I64, terms: LegTerms) -> tuple[I64, I64, I64, I64]:
     """:func:`grid` in one compiled call (:func:`._kernels.grid`), with the same answer."""
-    from . import _kernels
-
-    out: tuple[I64, I64, I64, I64] = _kernels.grid(
+    out: tuple[I64, I64, I64, I64] = _kernels_module().grid(
         np.ascontiguousarray(idx, np.int64),
         p.o_node[rows].astype(np.int64),
         p.d_node[rows].astype(np.int64),
@@ -442,6 +441,19 @@ def _grid_compiled(p: MatchProblem, pk: Pack, idx: I64, rows: I64, terms: LegTer
     return out
 
 
+@cache
+def _kernels_module() -> ModuleType:
+    """:mod:`._kernels`, imported on first use (numba's import costs about a second; runs without the insertion
+    policies never pay it)."""
+    from . import _kernels
+
+    return _kernels
+
+
+#: Leg terms where a kernel times no leg (free flow on an empty table).
+_NO_TERMS = LegTerms(np.zeros((1, 1), np.uint16), np.zeros((0, 0), np.uint16), np.ones(0), 1.0, 1.0, 0, 0)
+
+
 def _leg_terms(p: MatchProblem) -> LegTerms | None:
     """The router's :class:`~robotaxi.network.router.LegTerms` at the decision time when the compiled kernels can
     time this problem's legs (a router with a full table), else None (the NumPy path)."""
@@ -452,14 +464,9 @@ def _leg_terms(p: MatchProblem) -> LegTerms | None:
     return terms
 
 
-def _request_cols(rc: Mapping[str, NDArray[Any]]) -> tuple[I64, I64, I64, NDArray[np.bool_]]:
+def _request_cols(rc: Mapping[str, NDArray[Any]]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Pax, deadline, latest dropoff and shareable of every request the engine knows, as the kernels read them."""
-    return (
-        np.asarray(rc["pax"], np.int64),
-        np.asarray(rc["deadline"], np.int64),
-        np.asarray(rc["latest_dropoff"], np.int64),
-        np.asarray(rc["shareable"], np.bool_),
-    )
+    return rc["pax"], rc["deadline"], rc["latest_dropoff"], rc["shareable"]  # as stored: no copy per call
 
 
 def _later(
@@ -706,6 +713,12 @@ def _call_candidates(
             vs = np.flatnonzero(ok).astype(np.int64)
             if sel.size == 0 or vs.size == 0:
                 continue
+            terms = _leg_terms(p) if _COMPILED else None
+            near = None if terms is None else _nearest_compiled(p, sel, vs, leg_node, seats, k, reach=terms)
+            if near is not None:  # the same pairs in one compiled call
+                out_r.append(sel[near[0]])
+                out_v.append(vs[near[1]])
+                continue
             q, pos = _nearest(p, sel, vs, leg_node, seats, k)
             rows, veh = sel[q], vs[pos]
             # The k kept are timed at the decision time: one that cannot reach the pickup in time is dropped.
@@ -739,24 +752,10 @@ def _nearest(
     (:func:`_nearest_full`). Both give the same answer. ``compiled``: with a full table, every row is ranked
     against every vehicle in one compiled call instead (:func:`._kernels.nearest`), with the same answer.
     """
-    table_to = getattr(p.travel, "table_to", None) if (_COMPILED if compiled is None else compiled) else None
-    if table_to is not None:
-        to = table_to()
-        if to is not None:
-            from . import _kernels
-
-            r = sel
-            out: tuple[I64, I64] = _kernels.nearest(
-                to,
-                p.o_node[r].astype(np.int64),
-                p.passengers[r].astype(np.int64),
-                p.operator[r].astype(np.int64),
-                leg_node[vs].astype(np.int64),
-                seats[vs],
-                p.fleet.operator[vs].astype(np.int64),
-                k,
-            )
-            return out
+    if _COMPILED if compiled is None else compiled:
+        near = _nearest_compiled(p, sel, vs, leg_node, seats, k, reach=None)
+        if near is not None:
+            return near
     order = _node_order(p.travel) if sel.size * vs.size > _INDEX_MIN_PAIRS else None
     if order is None:
         return _nearest_full(p, sel, np.arange(sel.size, dtype=np.int64), vs, leg_node, seats, k)
@@ -765,6 +764,34 @@ def _nearest(
         return q1, p1
     q2, p2 = _nearest_full(p, sel, todo, vs, leg_node, seats, k)
     return np.concatenate((q1, q2)), np.concatenate((p1, p2))
+
+
+def _nearest_compiled(
+    p: MatchProblem, sel: I64, vs: I64, leg_node: I32, seats: I64, k: int, *, reach: LegTerms | None
+) -> tuple[I64, I64] | None:
+    """:func:`_nearest` in one compiled call (:func:`._kernels.nearest`), or None without a full table; with
+    ``reach`` (the leg terms at the decision time), only the pairs :func:`_call_candidates` keeps (the vehicle can
+    reach the pickup by its deadline)."""
+    table_to = getattr(p.travel, "table_to", None)
+    to = table_to() if table_to is not None else None
+    if to is None:
+        return None
+    terms = reach if reach is not None else _NO_TERMS  # no table of its own: ranks from the transposed one
+    out: tuple[I64, I64] = _kernels_module().nearest(
+        to,
+        p.o_node[sel].astype(np.int64),
+        p.passengers[sel].astype(np.int64),
+        p.operator[sel].astype(np.int64),
+        leg_node[vs].astype(np.int64),
+        seats[vs],
+        p.fleet.operator[vs].astype(np.int64),
+        k,
+        reach is not None,
+        p.deadline_s[sel],
+        p.now,
+        tuple(terms),
+    )
+    return out
 
 
 def _nearest_full(p: MatchProblem, sel: I64, todo: I64, vs: I64, leg_node: I32, seats: I64, k: int) -> tuple[I64, I64]:
