@@ -119,7 +119,7 @@ def _run(router: Router, policy: Any, seed: int, vehicles: int, capacity: int, n
     fleet = Fleet.build((Operator("acme", vehicles, capacity=capacity),), net, np.random.default_rng(seed))
     reqs = random_requests(net, n_req, 1800, seed)
     res = Simulator(
-        router, fleet, reqs, policy, SimParams(end_s=3600), EngineParams(max_wait_s=300, max_delay_s=400)
+        router, fleet, reqs, policy, SimParams(end_s=30_000), EngineParams(max_wait_s=300, max_delay_s=400)
     ).run()
     return res.outcomes, res.events
 
@@ -132,15 +132,23 @@ def _run(router: Router, policy: Any, seed: int, vehicles: int, capacity: int, n
     vehicles=st.integers(3, 12),
     capacity=st.integers(1, 4),
     k=st.integers(1, 6),
+    by_vehicle=st.sampled_from([0, 128]),
 )
 def test_compiled_kernels_give_the_numpy_answers_on_random_plans(
-    seed: int, profile: str, policy: str, vehicles: int, capacity: int, k: int
+    seed: int, profile: str, policy: str, vehicles: int, capacity: int, k: int, by_vehicle: int
 ) -> None:
-    """On every decision of a random pooled run (random fleet, seats, speed profile, candidates), the compiled pack,
-    grid and ranking give exactly the NumPy path's values, pair by pair."""
+    """On every decision of a random pooled run (random fleet, seats, speed profile, candidates, ranking through
+    the nearest nodes or vehicle by vehicle), the compiled pack, grid and ranking give exactly the NumPy path's
+    values, pair by pair."""
+    from robotaxi.dispatch import pooling
+
     router = _router(profile, 6, seed)
     checked = _Compared(policy, k)
-    outcomes, _ev = _run(router, checked, seed, vehicles, capacity, 120)
+    pooling._BY_VEHICLE_MAX = by_vehicle  # restored below
+    try:
+        outcomes, _ev = _run(router, checked, seed, vehicles, capacity, 120)
+    finally:
+        pooling._BY_VEHICLE_MAX = 128
     assert outcomes.outcome.size == 120
     assert checked.seen["pairs"] > 0
 
@@ -156,9 +164,15 @@ def test_the_comparison_sees_busy_plans() -> None:
 
 @pytest.mark.parametrize("policy", ["insertion", "pool"])
 @pytest.mark.parametrize("profile", ["overhead", "classes"])
-def test_compiled_runs_decide_as_numpy_runs(policy: str, profile: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A busy pooled run decides exactly the same with the compiled kernels and with the NumPy path."""
+@pytest.mark.parametrize("by_vehicle", [0, 128])
+def test_compiled_runs_decide_as_numpy_runs(
+    policy: str, profile: str, by_vehicle: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy pooled run decides exactly the same with the compiled kernels (ranking through the nearest nodes or
+    vehicle by vehicle) and with the NumPy path."""
     from robotaxi.dispatch import PolicyParams, make_policy, pooling
+
+    monkeypatch.setattr(pooling, "_BY_VEHICLE_MAX", by_vehicle)
 
     def run() -> tuple[Any, Any]:
         return _run(_router(profile, 9, 2), make_policy(policy, PolicyParams(candidates=5)), 4, 30, 4, 500)  # type: ignore[arg-type]

@@ -53,9 +53,6 @@ def leg_times(
     return out
 
 
-#: Up to this many vehicles, free-flow times are read vehicle by vehicle from the table's rows (their rows of the
-#: table then stay in the cache across many pickups); above, pickup by pickup from the transposed table.
-_BY_VEHICLE = 128
 #: Rows ranked at a time (bounds the keys' memory).
 _CHUNK = 256
 
@@ -63,6 +60,7 @@ _CHUNK = 256
 @njit(cache=True)
 def nearest(
     to: Any,
+    order: Any,
     o_rows: Any,
     pax_rows: Any,
     op_rows: Any,
@@ -70,6 +68,7 @@ def nearest(
     seats: Any,
     veh_op: Any,
     k: Any,
+    by_vehicle_max: Any,
     reach: Any,
     deadline_rows: Any,
     now: Any,
@@ -77,39 +76,107 @@ def nearest(
 ) -> Any:  # pragma: no cover - compiled
     """For each row ``q``, the up to ``k`` vehicles ``i`` with ``seats[i] >= pax_rows[q]`` and the operator
     (``op_rows[q] < 0``: any) that have the least free-flow time from ``anchors[i]`` to ``o_rows[q]`` (ties to
-    the lower ``i``), as flat ``(q, i)`` pairs, row by row and ``i`` ascending: what
+    the lower ``i``), as flat ``(q, i)`` pairs, row by row (vehicles in no particular order): what
     :func:`~.pooling._nearest_full` finds with a partition of keys ``time * n + i``. With ``reach``, of those the
     ones that can be at the pickup by ``deadline_rows[q]`` leaving ``anchors[i]`` at ``now`` (legs timed from
-    ``terms``), as :func:`~.pooling._call_candidates` keeps them. ``to`` is the transposed free-flow table
-    (``to[o, a]`` = ``terms[0][a, o]``); few vehicles are read from ``terms[0]`` row by row instead."""
+    ``terms``), as :func:`~.pooling._call_candidates` keeps them.
+
+    ``to`` is the transposed free-flow table (``to[o, a]`` = ``terms[0][a, o]``). Up to ``by_vehicle_max``
+    vehicles are read from ``terms[0]`` row by row (their rows stay in the cache over many pickups); more, with
+    ``order`` (each node's nodes by time to it, :func:`~.pooling._node_order`; empty: none), through the pickup's
+    nearest nodes up to
+    the time at which k vehicles are reached (every vehicle as near as the k-th is read; the rest are further, so
+    the keys kept are the same); otherwise every vehicle is read from ``to``."""
     tab = terms[0]
     nr, nv = o_rows.size, anchors.size
     out_q = np.empty(nr * min(k, nv), np.int64)
     out_i = np.empty(nr * min(k, nv), np.int64)
     keys = np.empty(nv, np.int64)
-    eta = np.empty((min(nr, _CHUNK), nv), np.int64)
-    by_vehicle = nv <= _BY_VEHICLE and tab.shape[0] > 1
+    by_vehicle = nv <= by_vehicle_max and tab.shape[0] > 1
+    indexed = not by_vehicle and order.shape[0] > 1
+    eta = np.empty((0 if indexed else min(nr, _CHUNK), nv), np.int64)
+    first, by_node = _buckets(anchors, seats, order.shape[0] if indexed else 0)
     m = 0
     for lo in range(0, nr, _CHUNK):
         hi = min(nr, lo + _CHUNK)
-        _fill_eta(eta, lo, hi, o_rows, anchors, tab if by_vehicle else to, by_vehicle)
+        if not indexed:
+            _fill_eta(eta, lo, hi, o_rows, anchors, tab if by_vehicle else to, by_vehicle)
         for q in range(lo, hi):
             o, pax, op = o_rows[q], pax_rows[q], op_rows[q]
-            c = 0
-            for i in range(nv):
-                if seats[i] >= pax and (op < 0 or veh_op[i] == op):
-                    keys[c] = eta[q - lo, i] * nv + i
-                    c += 1
-            cut = np.partition(keys[:c], k - 1)[k - 1] if c > k else _INF
-            for x in range(c):  # keys are in vehicle order
-                if keys[x] <= cut:
-                    i = keys[x] % nv
-                    if reach and _tt(anchors[i], o, terms) > deadline_rows[q] - now:
-                        continue
-                    out_q[m] = q
-                    out_i[m] = i
-                    m += 1
+            if indexed:
+                c = _collect_near(keys, to, order, o, k, first, by_node, seats, veh_op, pax, op)
+            else:
+                c = 0
+                for i in range(nv):
+                    if seats[i] >= pax and (op < 0 or veh_op[i] == op):
+                        keys[c] = eta[q - lo, i] * nv + i
+                        c += 1
+            sel = np.partition(keys[:c], k - 1)[:k] if c > k else keys[:c]  # the k least keys (all distinct)
+            for x in range(sel.size):
+                i = sel[x] % nv
+                if reach and _tt(anchors[i], o, terms) > deadline_rows[q] - now:
+                    continue
+                out_q[m] = q
+                out_i[m] = i
+                m += 1
     return out_q[:m], out_i[:m]
+
+
+@njit(cache=True)
+def _buckets(anchors: Any, seats: Any, n_nodes: Any) -> Any:  # pragma: no cover - compiled
+    """Positions of the vehicles with a free seat grouped by anchor node (ascending within a node):
+    ``by_node[first[x]:first[x + 1]]`` are those at node ``x`` (empty arrays without nodes). A vehicle without a
+    seat fits no request."""
+    first = np.zeros(n_nodes + 1, np.int64)
+    by_node = np.empty(anchors.size if n_nodes else 0, np.int64)
+    if n_nodes == 0:
+        return first, by_node
+    for i in range(anchors.size):
+        if seats[i] >= 1:
+            first[anchors[i] + 1] += 1
+    for x in range(n_nodes):
+        first[x + 1] += first[x]
+    fill = first[:-1].copy()
+    for i in range(anchors.size):
+        if seats[i] >= 1:
+            a = anchors[i]
+            by_node[fill[a]] = i
+            fill[a] += 1
+    return first, by_node
+
+
+@njit(cache=True)
+def _collect_near(
+    keys: Any,
+    to: Any,
+    order: Any,
+    o: Any,
+    k: Any,
+    first: Any,
+    by_node: Any,
+    seats: Any,
+    veh_op: Any,
+    pax: Any,
+    op: Any,
+) -> Any:  # pragma: no cover - compiled
+    """Keys ``time * n + i`` of the vehicles that fit, walking the nodes nearest pickup ``o`` until the time at
+    which ``k`` of them are reached has been passed; returns how many were written to ``keys``."""
+    nv = seats.size
+    c = 0
+    t_k: Any = -1  # the time at which k vehicles were reached (-1: not yet)
+    for x in range(order.shape[1]):
+        node = order[o, x]
+        t = np.int64(to[o, node])
+        if t_k >= 0 and t > t_k:
+            break
+        for y in range(first[node], first[node + 1]):
+            i = by_node[y]
+            if seats[i] >= pax and (op < 0 or veh_op[i] == op):
+                keys[c] = t * nv + i
+                c += 1
+        if t_k < 0 and c >= k:
+            t_k = t
+    return c
 
 
 @njit(cache=True)

@@ -450,6 +450,12 @@ def _kernels_module() -> ModuleType:
     return _kernels
 
 
+#: Up to this many vehicles, the compiled ranking reads free-flow times vehicle by vehicle from the table's rows
+#: (they stay in the cache over many pickups: the requests that wait, against the few vehicles with new room);
+#: above, through each pickup's nearest nodes (:func:`_node_order`). Same answer either way.
+_BY_VEHICLE_MAX = 128
+#: No node order (:func:`_node_order`) for the compiled ranking.
+_NO_ORDER = np.zeros((0, 0), np.int16)
 #: Leg terms where a kernel times no leg (free flow on an empty table).
 _NO_TERMS = LegTerms(np.zeros((1, 1), np.uint16), np.zeros((0, 0), np.uint16), np.ones(0), 1.0, 1.0, 0, 0)
 
@@ -777,8 +783,10 @@ def _nearest_compiled(
     if to is None:
         return None
     terms = reach if reach is not None else _NO_TERMS  # no table of its own: ranks from the transposed one
+    order = _node_order(p.travel)
     out: tuple[I64, I64] = _kernels_module().nearest(
         to,
+        _NO_ORDER if order is None else order,
         p.o_node[sel].astype(np.int64),
         p.passengers[sel].astype(np.int64),
         p.operator[sel].astype(np.int64),
@@ -786,6 +794,7 @@ def _nearest_compiled(
         seats[vs],
         p.fleet.operator[vs].astype(np.int64),
         k,
+        _BY_VEHICLE_MAX,
         reach is not None,
         p.deadline_s[sel],
         p.now,
