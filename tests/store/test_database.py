@@ -101,3 +101,19 @@ def test_urls() -> None:
 def test_unreachable_postgres_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match=r"cannot open database postgresql\+psycopg://nobody@127.0.0.1:1/x"):
         Database.open("postgresql://nobody@127.0.0.1:1/x")
+
+
+def test_vehicles_keep_room_for_position_updates_on_postgresql(database_url: str) -> None:
+    """Migration 0007: on PostgreSQL ``vehicles`` leaves half of each page free, so that the position updates of
+    telemetry batches stay on their page (HOT) instead of adding index entries; and telemetry is indexed by time
+    only (nothing reads it by vehicle)."""
+    db = Database.open(database_url)
+    try:
+        with db.connect() as conn:
+            indexes = {tuple(ix["column_names"]) for ix in sa.inspect(conn).get_indexes("telemetry")}
+            assert indexes == {("timestamp_ms",)}
+            if conn.dialect.name == "postgresql":
+                options = conn.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = 'vehicles'")).scalar()
+                assert options == ["fillfactor=50"]
+    finally:
+        db.close()

@@ -4,14 +4,15 @@ A telemetry batch touches 1,000 rows of two tables and checks 1,000 ids; measure
 PostgreSQL (psycopg 3), SQLAlchemy's generic forms cost the engine thread about 300 ms per batch: an ``IN`` list of
 1,000 bound values is rendered, adapted and planned anew at every call (71 ms for the ownership check alone), a
 1,000-row ``executemany`` UPDATE is 1,000 statements, and the multi-row INSERT binds 8,000 values. On PostgreSQL the
-same work is one statement each with **one JSON document** as its only variable part: ``= ANY(ARRAY(SELECT
-json_array_elements_text(:ids)))`` for the lookups (an index scan), ``INSERT ... SELECT FROM json_to_recordset(...)``
-and ``UPDATE ... FROM json_to_recordset(...)`` for the writes. The statement text never changes (psycopg prepares it
-once), and ``json.dumps`` (C) of the rows costs the engine thread a third of what psycopg's adaptation of one array
-per column did (measured: 10-17 ms against 29-36 ms for 8 columns of 1,000). JSON keeps every value exactly:
-floats are written with their shortest round-trip repr and read back as ``float8``. SQLite keeps the generic forms
-(in-process, its calls are cheap), except that the telemetry insert and the position update go to the
-driver's ``executemany`` with plain tuples, without SQLAlchemy's per-row parameter processing.
+same work is one statement each with **one JSON document** as its only variable part: ``IN (SELECT
+json_array_elements_text(:ids))`` for the lookups (a semi-join, see :func:`one_of`), ``INSERT ... SELECT FROM
+json_to_recordset(...)`` and ``UPDATE ... FROM json_to_recordset(...)`` for the writes. The statement text never
+changes (psycopg prepares it once), and ``json.dumps`` (C) of the rows costs the engine thread a third of what
+psycopg's adaptation of one array per column did (measured: 10-17 ms against 29-36 ms for 8 columns of 1,000).
+JSON keeps every value exactly: floats are written with their shortest round-trip repr and read back as
+``float8``. SQLite keeps the generic forms (in-process, its calls are cheap), except that the telemetry insert and
+the position update go to the driver's ``executemany`` with plain tuples, without SQLAlchemy's per-row parameter
+processing.
 
 Every function here has the same effect on both databases; ``tests/api`` runs on both.
 """
@@ -52,12 +53,17 @@ def is_postgresql(conn: sa.Connection) -> bool:
 
 
 def one_of(conn: sa.Connection, column: sa.ColumnElement[Any], values: Collection[Any]) -> sa.ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL ``column = ANY(ARRAY(SELECT json_array_elements_text(:json)))`` (one
-    bound value whatever the count, and still an index scan). For text columns only on PostgreSQL."""
+    """``column IN values``; on PostgreSQL ``column IN (SELECT json_array_elements_text(:json))`` (one bound value
+    whatever the count). For text columns only on PostgreSQL.
+
+    A semi-join, not ``column = ANY(ARRAY(...))``: psycopg prepares a statement run often and PostgreSQL keeps its
+    generic plan, which for the ANY form, planned while ``vehicles`` was small or never analysed (autovacuum off),
+    was a sequential scan testing every row against the whole array: 1,000 ids x 5,000 vehicles took 75-125 ms
+    under the load benchmark, against 3-6 ms for an index or hash semi-join (``auto_explain``, RESULTS.md). A hash
+    semi-join stays linear whatever the statistics say."""
     if is_postgresql(conn):
         doc = sa.bindparam(None, json.dumps(list(values)), type_=sa.Text)
-        elements = sa.select(sa.func.json_array_elements_text(sa.cast(doc, postgresql.JSON))).scalar_subquery()
-        return column == sa.any_(sa.func.array(elements))
+        return column.in_(sa.select(sa.func.json_array_elements_text(sa.cast(doc, postgresql.JSON))))
     return column.in_(values)
 
 
