@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Annotated
 
@@ -76,6 +77,11 @@ def serve(
         raise ServiceError(str(e)) from e
     service = LiveService(settings)
     service.start()  # errors (database, network) surface here, before the server binds
+    # Everything loaded so far (libraries, the network, the router's tables, the restored engine) lives as long as
+    # the process: keep it out of the cyclic collector's full passes, which otherwise walked it all every few
+    # seconds under load and stopped every thread for ~110 ms each time (docs/service.md, "Pauses").
+    gc.collect()
+    gc.freeze()
     if service.admin_key is not None:
         err_console.print(f"first start: admin API key written to {data_dir / 'admin.key'}")
     if dashboard:
