@@ -163,12 +163,14 @@ def _collect_near(
     which ``k`` of them are reached has been passed; returns how many were written to ``keys``."""
     nv = seats.size
     c = 0
+    seen, total = 0, first[first.size - 1]  # vehicles with a seat looked at, of all
     t_k: Any = -1  # the time at which k vehicles were reached (-1: not yet)
     for x in range(order.shape[1]):
         node = order[o, x]
         t = np.int64(to[o, node])
-        if t_k >= 0 and t > t_k:
+        if (t_k >= 0 and t > t_k) or seen == total:
             break
+        seen += first[node + 1] - first[node]
         for y in range(first[node], first[node + 1]):
             i = by_node[y]
             if seats[i] >= pax and (op < 0 or veh_op[i] == op):
