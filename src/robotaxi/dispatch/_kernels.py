@@ -61,6 +61,35 @@ _CHUNK = 256
 def nearest(
     to: Any,
     order: Any,
+    sel: Any,
+    o_all: Any,
+    pax_all: Any,
+    op_all: Any,
+    deadline_all: Any,
+    vs: Any,
+    anchor_all: Any,
+    seats_all: Any,
+    op_fleet: Any,
+    k: Any,
+    by_vehicle_max: Any,
+    reach: Any,
+    now: Any,
+    terms: Any,
+) -> Any:  # pragma: no cover - compiled
+    """:func:`_nearest_of` for problem rows ``sel`` (pickup ``o_all``, passengers ``pax_all``, operator ``op_all``,
+    deadline ``deadline_all``) and vehicles ``vs`` (anchor node ``anchor_all``, free seats ``seats_all``, operator
+    ``op_fleet``): the arrays as the caller has them, selected here."""
+    return _nearest_of(
+        to, order, o_all[sel].astype(np.int64), pax_all[sel].astype(np.int64), op_all[sel].astype(np.int64),
+        anchor_all[vs].astype(np.int64), seats_all[vs].astype(np.int64), op_fleet[vs].astype(np.int64), k,
+        by_vehicle_max, reach, deadline_all[sel].astype(np.int64), now, terms,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _nearest_of(
+    to: Any,
+    order: Any,
     o_rows: Any,
     pax_rows: Any,
     op_rows: Any,

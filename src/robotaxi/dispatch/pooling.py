@@ -230,18 +230,24 @@ def _insert(stops: list[Stop], i: int, j: int, r: int, o: int, d: int) -> list[S
 
 
 def _base_args(
-    p: MatchProblem, v: int, plans: dict[int, list[Stop]], cols: tuple[I32, I64, NDArray[np.bool_]] | None = None
+    p: MatchProblem,
+    v: int,
+    plans: dict[int, list[Stop]],
+    cols: tuple[list[int], list[int], list[bool]] | None = None,
+    q: int = 0,
 ) -> tuple[list[Stop], int, int, int]:
     """``(stops, origin, t0, fixed)`` of ``v``'s insertion base: its plan (or the one given to it earlier in this
     call, from ``plans``), where and when it starts, and how many stops must stay first.
 
     Without a plan from this call, repositioning targets are dropped (the vehicle is counted at its target; the
     engine may divert it sooner on the way) and idle vehicles start now where they are. ``cols``: the fleet's
-    ``(leg_node, leg_s, at_stop)`` when the caller already has them.
+    ``(leg_node, leg_s, at_stop)`` of the caller's vehicles as lists, ``v``'s at position ``q``.
     """
     f = p.fleet
-    leg_node, leg_s, at = (f.leg_node, f.leg_s, f.at_stop) if cols is None else cols
-    node, t0, at_stop = int(leg_node[v]), int(leg_s[v]), bool(at[v])
+    if cols is None:
+        node, t0, at_stop = int(f.leg_node[v]), int(f.leg_s[v]), bool(f.at_stop[v])
+    else:
+        node, t0, at_stop = cols[0][q], cols[1][q], cols[2][q]
     given = plans.get(v)
     if given is not None:
         if not f.plan(v):
@@ -255,6 +261,16 @@ def _base_args(
     if not stops:
         return [], node, max(t0, p.now), 0
     return stops, node, t0, 1
+
+
+def _bases_args(
+    p: MatchProblem, vehicles: list[int], plans: dict[int, list[Stop]]
+) -> list[tuple[list[Stop], int, int, int]]:
+    """:func:`_base_args` of many vehicles, the fleet's columns read once for all of them (as plain ints)."""
+    f = p.fleet
+    vv = np.asarray(vehicles, np.int64)
+    cols = (f.leg_node[vv].tolist(), f.leg_s[vv].tolist(), f.at_stop[vv].tolist())
+    return [_base_args(p, v, plans, cols, q) for q, v in enumerate(vehicles)]
 
 
 def _bases(p: MatchProblem, vehicles: I32) -> dict[int, _Base]:
@@ -287,9 +303,8 @@ class Pack:
         compiled: bool | None = None,
     ) -> None:
         f = p.fleet
-        cols = (f.leg_node, f.leg_s, f.at_stop)
-        args = [_base_args(p, v, plans, cols) for v in vehicles] if bases is None else bases
         nv = len(vehicles)
+        args = _bases_args(p, vehicles, plans) if bases is None else bases
         self.vehicle = np.asarray(vehicles, np.int64)
         self.stops = [a[0] for a in args]
         lens = np.fromiter((len(a[0]) for a in args), np.int64, nv)
@@ -317,7 +332,7 @@ class Pack:
         dw = p.dwell
         dwell = np.where(kind == PICKUP, dw.pickup_s, np.where(kind == DROPOFF, dw.dropoff_s, 0))
         leg = p.travel.times_at(nodes[:, :-1], nodes[:, 1:], p.now) if width else np.zeros((nv, 0), np.int64)
-        at_stop = cols[2][self.vehicle].astype(bool) & (lens > 0)
+        at_stop = f.at_stop[self.vehicle].astype(bool) & (lens > 0)
         if width:
             leg[at_stop, 0] = -dwell[at_stop, 0]  # standing at stop 0: arrived a dwell before t0, leaves at t0
         self.depart = self.t0[:, None] + np.cumsum(leg + dwell, axis=1)
@@ -785,21 +800,11 @@ def _nearest_compiled(
     terms = reach if reach is not None else _NO_TERMS  # no table of its own: ranks from the transposed one
     order = _node_order(p.travel)
     out: tuple[I64, I64] = _kernels_module().nearest(
-        to,
-        _NO_ORDER if order is None else order,
-        p.o_node[sel].astype(np.int64),
-        p.passengers[sel].astype(np.int64),
-        p.operator[sel].astype(np.int64),
-        leg_node[vs].astype(np.int64),
-        seats[vs],
-        p.fleet.operator[vs].astype(np.int64),
-        k,
-        _BY_VEHICLE_MAX,
-        reach is not None,
-        p.deadline_s[sel],
-        p.now,
-        tuple(terms),
-    )
+        to, _NO_ORDER if order is None else order,
+        sel, p.o_node, p.passengers, p.operator, p.deadline_s,
+        vs, leg_node, seats, p.fleet.operator,
+        k, _BY_VEHICLE_MAX, reach is not None, p.now, tuple(terms),
+    )  # fmt: skip
     return out
 
 
