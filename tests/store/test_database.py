@@ -113,7 +113,64 @@ def test_vehicles_keep_room_for_position_updates_on_postgresql(database_url: str
             indexes = {tuple(ix["column_names"]) for ix in sa.inspect(conn).get_indexes("telemetry")}
             assert indexes == {("timestamp_ms",)}
             if conn.dialect.name == "postgresql":
-                options = conn.execute(sa.text("SELECT reloptions FROM pg_class WHERE relname = 'vehicles'")).scalar()
+                options = conn.execute(
+                    sa.text("SELECT reloptions FROM pg_class WHERE oid = 'vehicles'::regclass")
+                ).scalar()
                 assert options == ["fillfactor=50"]
+    finally:
+        db.close()
+
+
+def _alembic(db: Database, verb: str, revision: str) -> None:
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("robotaxi.store") / "migrations"))
+    with db.write_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, verb)(cfg, revision)
+
+
+def test_upgrade_from_0006_keeps_telemetry_and_downgrades_back(database_url: str) -> None:
+    """A database of revision 0006 with telemetry in it upgrades to 0007 (the by-vehicle index dropped, the rows
+    kept) and downgrades back (the index restored)."""
+    db = Database(database_url)
+    try:
+        _alembic(db, "upgrade", "0006")
+        device = "00000000-0000-4000-8000-00000000000a"
+        with db.begin() as conn:
+            conn.execute(tables.operators.insert().values(id=1, name="op", provider_id=device, created_ms=0))
+            conn.execute(
+                tables.vehicles.insert().values(
+                    device_id=device, operator_id=1, vehicle_id="V1", vehicle_type="car", propulsion_types=["electric"],
+                    capacity=4, state="available", registered_ms=0, node=0, lon=0.0, lat=0.0, plan=[], updated_ms=0,
+                )
+            )  # fmt: skip
+            conn.execute(
+                tables.telemetry.insert().values(
+                    telemetry_id="00000000-0000-4000-8000-00000000000b", device_id=device, timestamp_ms=5, lon=0.0,
+                    lat=0.0, received_ms=5,
+                )
+            )  # fmt: skip
+
+        def indexes() -> set[tuple[str, ...]]:
+            with db.connect() as conn:
+                return {tuple(ix["column_names"]) for ix in sa.inspect(conn).get_indexes("telemetry")}
+
+        assert indexes() == {("timestamp_ms",), ("device_id", "timestamp_ms")}
+        db.migrate()
+        assert db.revision() == "0007"
+        assert indexes() == {("timestamp_ms",)}
+        with db.connect() as conn:
+            assert conn.execute(sa.select(tables.telemetry.c.device_id)).scalars().all() == [device]
+        _alembic(db, "downgrade", "0006")
+        assert indexes() == {("timestamp_ms",), ("device_id", "timestamp_ms")}
+        with db.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                reloptions = "SELECT reloptions FROM pg_class WHERE oid = 'vehicles'::regclass"
+                assert conn.execute(sa.text(reloptions)).scalar() is None
     finally:
         db.close()
