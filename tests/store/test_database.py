@@ -103,6 +103,10 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
         Database.open("postgresql://nobody@127.0.0.1:1/x")
 
 
+def _telemetry_indexes(conn: sa.Connection) -> set[tuple[str | None, ...]]:
+    return {tuple(ix["column_names"]) for ix in sa.inspect(conn).get_indexes("telemetry")}
+
+
 def test_vehicles_keep_room_for_position_updates_on_postgresql(database_url: str) -> None:
     """Migration 0007: on PostgreSQL ``vehicles`` leaves half of each page free, so that the position updates of
     telemetry batches stay on their page (HOT) instead of adding index entries; and telemetry is indexed by time
@@ -110,8 +114,7 @@ def test_vehicles_keep_room_for_position_updates_on_postgresql(database_url: str
     db = Database.open(database_url)
     try:
         with db.connect() as conn:
-            indexes = {tuple(ix["column_names"]) for ix in sa.inspect(conn).get_indexes("telemetry")}
-            assert indexes == {("timestamp_ms",)}
+            assert _telemetry_indexes(conn) == {("timestamp_ms",)}
             if conn.dialect.name == "postgresql":
                 options = conn.execute(
                     sa.text("SELECT reloptions FROM pg_class WHERE oid = 'vehicles'::regclass")
@@ -156,9 +159,9 @@ def test_upgrade_from_0006_keeps_telemetry_and_downgrades_back(database_url: str
                 )
             )  # fmt: skip
 
-        def indexes() -> set[tuple[str, ...]]:
+        def indexes() -> set[tuple[str | None, ...]]:
             with db.connect() as conn:
-                return {tuple(ix["column_names"]) for ix in sa.inspect(conn).get_indexes("telemetry")}
+                return _telemetry_indexes(conn)
 
         assert indexes() == {("timestamp_ms",), ("device_id", "timestamp_ms")}
         db.migrate()
