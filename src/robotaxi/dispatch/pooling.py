@@ -22,8 +22,9 @@ exactly (each leg at its own departure) by :func:`~.plans.schedule` and dropped 
 
 Cost of one insertion: the plan's existing times and slacks are computed once per vehicle (O(L) travel-time look-ups
 for L stops), then every (pickup, dropoff) position pair is checked in O(1) each: O(L^2) per vehicle. Both are done
-in NumPy for every (request, vehicle) pair of a decision at once (:class:`Pack`, :func:`grid`); the scalar
-:func:`best_insertion` is the reference they are tested against.
+for every (request, vehicle) pair of a decision at once (:class:`Pack`, :func:`grid`): in one compiled call each
+(:mod:`._kernels`, numba) where the router has a full table, else in NumPy; the scalar :func:`best_insertion` and
+the NumPy path are the references they are tested against.
 
 Candidates (:func:`_call_candidates`): the k nearest vehicles with seats by free-flow time (ties to the lower vehicle
 index), found for large decisions through each pickup's list of nodes by travel time (:func:`_node_order`) and
