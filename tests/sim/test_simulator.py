@@ -132,3 +132,29 @@ def test_riders_cancel_after_max_wait(router3: Router) -> None:
     reqs = requests_on(net, [0, 0], [1, 1], [8, 8])
     res = Simulator(router3, fleet, reqs, make_policy("batch"), SimParams(end_s=600), EngineParams(max_wait_s=60)).run()
     assert sorted(res.outcomes.outcome.tolist()) == [Outcome.SERVED, Outcome.CANCELLED]
+
+
+def test_a_request_left_open_after_the_last_event_expires_at_its_deadline() -> None:
+    """A policy deciding on arrivals only (``insertion``, no rebalancing: no periodic tick) can leave a request open
+    once nothing else happens: the simulator wakes the engine when it expires, so it ends cancelled at its deadline
+    instead of the run failing with a request left unresolved (found by the kernels' random runs: 6 x 6 grid, 3
+    one-seat vehicles, a per-leg overhead, one candidate)."""
+    from robotaxi.dispatch import PolicyParams, Reason
+    from robotaxi.network import SpeedProfile
+
+    net = grid_city(6, 6)
+    router = Router(net, profile=SpeedProfile(tuple(1.0 + 0.9 * (k % 2) for k in range(96)), overhead_s=20.0))
+    fleet = Fleet.build((Operator("acme", 3, capacity=1),), net, np.random.default_rng(10000))
+    reqs = random_requests(net, 120, 1800, 10000)
+    sim = Simulator(
+        router,
+        fleet,
+        reqs,
+        make_policy("insertion", PolicyParams(candidates=1)),
+        SimParams(end_s=30_000),
+        EngineParams(max_wait_s=300, max_delay_s=400),
+    )
+    res = sim.run()
+    last = len(reqs) - 1
+    assert res.outcomes.outcome[last] == Outcome.CANCELLED  # the request nothing could take
+    assert res.outcomes.reason[last] == Reason.MAX_WAIT_EXCEEDED

@@ -69,6 +69,12 @@ logger = logging.getLogger(__name__)
 I64 = NDArray[np.int64]
 I32 = NDArray[np.int32]
 _INF = np.iinfo(np.int64).max
+
+
+def _no_progress(_done: int, _total: int) -> None:
+    """The progress callback of a run that reports none."""
+
+
 _ARRIVE, _DEPART = 0, 1
 #: Heap entries of disengagements (robotaxi.safety.insim): a held vehicle leaves (the engine hears where it is), a
 #: stopped vehicle is recovered.
@@ -303,7 +309,7 @@ class Simulator:
                 self._log_row(t0, v, E.SERVICE_START, S.AVAILABLE, int(self.fleet.start_node[v]), -1)
         else:
             self._start_service(t0, np.flatnonzero(on))
-        self._loop(progress)
+        self._loop(progress or _no_progress)
         self._outcome[np.asarray(self._tm["alight"]) >= 0] = Outcome.SERVED
         self._board_again: dict[int, int] = {x: self._tm["board"][x] for x in self._origin}  # before _fold drops them
         self._fold(len(self.requests))
@@ -365,7 +371,7 @@ class Simulator:
         )
 
     # ------------------------------------------------------------------ the event loop
-    def _loop(self, progress: Callable[[int, int], None] | None) -> None:
+    def _loop(self, progress: Callable[[int, int], None]) -> None:
         req_t = self.requests.time_s
         nr = req_t.size
         i = 0
@@ -386,7 +392,11 @@ class Simulator:
             t_cal = cal[k][0] if k < len(cal) else _INF
             t = min(t_heap, t_req, next_tick, t_ans, t_cal)
             if t == _INF:
-                break
+                # Nothing left to happen but requests still open (a policy deciding on arrivals only, no periodic
+                # tick): wake the engine when the first of them expires, which cancels it.
+                t = next_tick = self._next_expiry()
+                if t == _INF:
+                    break
             self._now = t
             if self.choice is not None:
                 self.choice.on_tick(t, self.epoch0, self.engine)
@@ -407,12 +417,21 @@ class Simulator:
             else:
                 self._execute(self.engine.handle(Tick(self.epoch0 + t)))
                 busy = i < nr or self.engine.requests.open.size or self._heap or self._answers
-                next_tick = t + tick_every if busy else _INF
-            if progress is not None and since_report >= 2_000:
+                next_tick = t + tick_every if busy and tick_every > 0 else _INF
+            if since_report >= 2_000:
                 progress(i, nr)
                 since_report = 0
-        if progress is not None:
-            progress(nr, nr)
+        progress(nr, nr)
+
+    def _next_expiry(self) -> int:
+        """The simulation second at which the engine cancels its first open request (the second after that
+        request's deadline); ``_INF`` when none is open, or when the engine kept one open past that second already
+        (then :meth:`run` reports it unresolved)."""
+        reqs = self.engine.requests
+        if reqs.open.size == 0:
+            return _INF
+        t = int(reqs.cols["deadline"][reqs.open].min()) - self.epoch0 + 1
+        return t if t > self._now else _INF
 
     def _arrivals(self, i: int, j: int, t: int) -> None:
         r = self.requests
