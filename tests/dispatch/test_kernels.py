@@ -50,7 +50,7 @@ def test_a_compiled_leg_takes_the_routers_time(name: str) -> None:
         d[:20] = o[:20]  # legs of zero seconds too
         terms = router.leg_terms(int(t))
         assert terms is not None
-        got = _kernels.leg_times(o, d, *terms)
+        got = _kernels.leg_times(o, d, tuple(terms))
         assert np.array_equal(got, router.times_at(o, d, int(t)))
 
 

@@ -5,7 +5,8 @@ timing each candidate's plan (:class:`~.pooling.Pack`) and every (pickup positio
 Each kernel computes what the NumPy function it stands for computes, element by element, with the same integer and
 float64 operations in the same order (no fast-math), so decisions are the same; the NumPy functions stay the
 reference and are used where these cannot be (a travel-time object without a full table). Legs are timed inside
-the kernels from the router's :class:`~robotaxi.network.router.LegTerms`. A decision calls each kernel once: the
+the kernels from the router's :class:`~robotaxi.network.router.LegTerms`, which every kernel takes as one tuple
+(``terms``). A decision calls each kernel once: the
 cost of one insertion decision is then the few Python calls around them, not many small NumPy calls.
 
 Compiled on first use and cached on disk (``cache=True``): the first run on a machine pays a few seconds.
@@ -43,13 +44,11 @@ def _tt(o: Any, d: Any, terms: Any) -> Any:  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def leg_times(
-    o: Any, d: Any, tab: Any, major: Any, w: Any, fl: Any, fm: Any, over: Any, mode: Any
-) -> Any:  # pragma: no cover - compiled
+def leg_times(o: Any, d: Any, terms: Any) -> Any:  # pragma: no cover - compiled
     """Seconds of each leg ``o[q] -> d[q]`` (flat arrays), for testing :func:`_tt` against the router."""
     out = np.empty(o.size, np.int64)
     for q in range(o.size):
-        out[q] = _tt(o[q], d[q], (tab, major, w, fl, fm, over, mode))
+        out[q] = _tt(o[q], d[q], terms)
     return out
 
 
@@ -242,18 +241,11 @@ def pack(
     r_share: Any,
     pickup_s: Any,
     dropoff_s: Any,
-    tab: Any,
-    major: Any,
-    w: Any,
-    fl: Any,
-    fm: Any,
-    over: Any,
-    mode: Any,
+    terms: Any,
 ) -> Any:  # pragma: no cover - compiled
     """The arrays of :class:`~.pooling.Pack` from its vehicles' flat stops (``kind``, ``req``, ``nodes_flat``,
     ``lens[v]`` stops each): ``(nodes, depart, arrive, end, load_before, slack, suffix_slack, has_riders,
     shareable)``, padding included, element for element as the NumPy construction."""
-    terms = (tab, major, w, fl, fm, over, mode)
     nv = lens.size
     width = 0
     for v in range(nv):
@@ -334,13 +326,7 @@ def grid(
     now: Any,
     pickup_s: Any,
     dropoff_s: Any,
-    tab: Any,
-    major: Any,
-    w: Any,
-    fl: Any,
-    fm: Any,
-    over: Any,
-    mode: Any,
+    terms: Any,
 ) -> Any:  # pragma: no cover - compiled
     """:func:`~.pooling.grid` pair by pair: the cheapest ``(cost, i, j, pickup time)`` of each ``(row, packed
     vehicle idx[q])``, ties to the lowest pickup position then dropoff position; where nothing fits, cost ``_INF``,
@@ -350,7 +336,6 @@ def grid(
     i_out = np.zeros(nq, np.int64)
     j_out = np.zeros(nq, np.int64)
     a_out = np.empty(nq, np.int64)
-    terms = (tab, major, w, fl, fm, over, mode)
     for q in range(nq):
         b = idx[q]
         o, d = o_rows[q], d_rows[q]

@@ -376,7 +376,7 @@ class Pack:
             self.shareable,
         ) = _kernels.pack(
             lens, self.origin, self.t0, fk, fr, fn, at_stop, load0,
-            *_request_cols(rc), dw.pickup_s, dw.dropoff_s, *terms,
+            *_request_cols(rc), dw.pickup_s, dw.dropoff_s, tuple(terms),
         )  # fmt: skip
 
 
@@ -452,7 +452,7 @@ def _grid_compiled(p: MatchProblem, pk: Pack, idx: I64, rows: I64, terms: LegTer
         p.shareable[rows].astype(np.bool_),
         pk.nodes, pk.n, pk.t0, pk.depart, pk.arrive, pk.end, pk.load_before, pk.slack, pk.suffix_slack,
         pk.fixed, pk.capacity, pk.has_riders, pk.shareable,
-        p.now, p.dwell.pickup_s, p.dwell.dropoff_s, *terms,
+        p.now, p.dwell.pickup_s, p.dwell.dropoff_s, tuple(terms),
     )  # fmt: skip
     return out
 
