@@ -48,6 +48,18 @@ _POSITION_COLUMNS = (
 )
 
 
+_POSITION_NAMES = tuple(name for name, _ in _POSITION_COLUMNS)
+#: The telemetry columns SQLite takes as they are (``trip_ids``, JSON, goes last as text).
+_TELEMETRY_PLAIN = tuple(name for name, _ in _TELEMETRY_COLUMNS if name != "trip_ids")
+#: SQLite's statements for the driver's ``executemany`` (qmark parameters).
+_SQLITE_INSERT_TELEMETRY = "INSERT INTO telemetry ({}, trip_ids) VALUES ({}?)".format(
+    ", ".join(_TELEMETRY_PLAIN), "?, " * len(_TELEMETRY_PLAIN)
+)
+_SQLITE_UPDATE_POSITIONS = (
+    f"UPDATE vehicles SET {', '.join(f'{n} = ?' for n in _POSITION_NAMES[1:])}, updated_ms = ? WHERE device_id = ?"
+)
+
+
 def is_postgresql(conn: sa.Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
@@ -77,15 +89,10 @@ def insert_telemetry(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     if not is_postgresql(conn):
-        names = [name for name, _ in _TELEMETRY_COLUMNS]
         conn.exec_driver_sql(
-            f"INSERT INTO telemetry ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            [
-                (*(r[n] for n in names[:6]), None if r["trip_ids"] is None else json.dumps(r["trip_ids"]),
-                 r["received_ms"])
-                for r in rows
-            ],
-        )  # fmt: skip
+            _SQLITE_INSERT_TELEMETRY,
+            [(*(r[n] for n in _TELEMETRY_PLAIN), _json_or_null(r["trip_ids"])) for r in rows],
+        )
         return
     cols = ", ".join(name for name, _ in _TELEMETRY_COLUMNS)
     select = ", ".join(f"u.{name}" for name, _ in _TELEMETRY_COLUMNS)
@@ -97,15 +104,13 @@ def update_positions(conn: sa.Connection, rows: list[dict[str, Any]], updated_ms
     """Set each vehicle's last telemetry (dicts with the keys of ``_POSITION_COLUMNS``; one row per vehicle)."""
     if not rows:
         return
-    names = [name for name, _ in _POSITION_COLUMNS]
     if not is_postgresql(conn):
-        sets = ", ".join(f"{n} = ?" for n in names[1:])
         conn.exec_driver_sql(
-            f"UPDATE vehicles SET {sets}, updated_ms = ? WHERE device_id = ?",
-            [(*(r[n] for n in names[1:]), updated_ms, r["device_id"]) for r in rows],
+            _SQLITE_UPDATE_POSITIONS,
+            [(*(r[n] for n in _POSITION_NAMES[1:]), updated_ms, r["device_id"]) for r in rows],
         )
         return
-    sets = ", ".join(f"{n} = u.{n}" for n in names if n != "device_id")
+    sets = ", ".join(f"{n} = u.{n}" for n in _POSITION_NAMES if n != "device_id")
     conn.execute(
         sa.text(
             f"UPDATE vehicles AS v SET {sets}, updated_ms = :updated_ms FROM {_recordset(_POSITION_COLUMNS)} "
@@ -113,3 +118,9 @@ def update_positions(conn: sa.Connection, rows: list[dict[str, Any]], updated_ms
         ),
         {"rows": json.dumps(rows), "updated_ms": updated_ms},
     )
+
+
+def _json_or_null(value: Any) -> str | None:
+    """A JSON column's value as SQLite stores it: the document's text, or NULL for None (as PostgreSQL's
+    ``json_to_recordset`` gives for a JSON null)."""
+    return None if value is None else json.dumps(value)
