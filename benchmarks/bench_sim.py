@@ -116,6 +116,7 @@ def _report(sc: Scenario, out: RunOutput, total: float, stages: dict[str, float]
     print(f"utilisation {k.fleet_utilisation_pct} %, {km / wall:,.0f} simulated vehicle-km per wall-clock second")
     print("served % by hour: " + " ".join("-" if x is None else f"{x:.1f}" for x in k.served_pct_by_hour))
     print("mean wait s by hour: " + " ".join("-" if x is None else f"{x:.0f}" for x in k.wait_mean_s_by_hour))
+    print("fleet busy % by hour: " + " ".join("-" if x is None else f"{x:.1f}" for x in k.utilisation_pct_by_hour))
     if len(k.by_operator) > 1 or sc.fleet is None:
         for name, o in k.by_operator.items():
             offers = f", offers {o['offers']:,} ({o['offers_declined']:,} declined or lapsed)" if "offers" in o else ""

@@ -80,3 +80,44 @@ def test_fleet_states_are_counted_at_each_bin_start(grid3: RoadNetwork) -> None:
     assert counts[:3, VehicleState.AVAILABLE].tolist() == [1, 0, 1]
     assert counts[:3, VehicleState.RESERVED].tolist() == [0, 1, 0]
     assert counts[3, VehicleState.NON_OPERATIONAL] == 1  # service_end at 900
+
+
+def test_utilisation_by_hour_cuts_a_trip_at_the_hour(grid3: RoadNetwork) -> None:
+    """One car at node 0 in service 0..7200, a rider at node 2 at 3540 going to node 8: busy 3540..3680 (40 s to
+    the pickup, 30 s to board, 40 s riding, 30 s to alight), so 60 s of hour 0 and 80 s of hour 1; no vehicle is
+    in service after 7200. The hours weighted by time in service give the whole run's utilisation."""
+    fleet = Fleet.build((Operator("acme", 1, start_nodes=(0,)),), grid3, np.random.default_rng(0))
+    reqs = requests_on(grid3, [3540], [2], [8])
+    res = Simulator(Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=7200)).run()
+    k = compute_kpis(res)
+    by_hour = k.utilisation_pct_by_hour
+    assert len(by_hour) == len(k.served_pct_by_hour) == 24
+    first, second = by_hour[0], by_hour[1]
+    assert (first, second) == (round(100 * 60 / 3600, 2), round(100 * 80 / 3600, 2))
+    assert by_hour[2:] == [None] * 22
+    assert first is not None
+    assert second is not None
+    assert k.fleet_utilisation_pct == pytest.approx((first + second) / 2, abs=0.01)
+
+
+def test_a_saturated_hour_shows_in_the_utilisation(grid3: RoadNetwork) -> None:
+    """Two cars and a rider every 50 s from 0 to 3550, alternately 2 -> 8 and 6 -> 0 (two blocks each): a trip
+    takes a car 100 s plus the drive to the pickup, and the cars together get one rider per 50 s, so they are busy
+    over 90 % of the hour (92.8 %: the first minute and each car's last rider leave a little idle time) and some
+    riders give up waiting; after the demand ends the fleet idles."""
+    fleet = Fleet.build((Operator("acme", 2, start_nodes=(0, 8)),), grid3, np.random.default_rng(0))
+    times = list(range(0, 3600, 50))
+    origins = [2 if i % 2 else 6 for i in range(len(times))]
+    destinations = [8 if i % 2 else 0 for i in range(len(times))]
+    reqs = requests_on(grid3, times, origins, destinations)
+    res = Simulator(Router(grid3), fleet, reqs, make_policy("immediate"), SimParams(end_s=7200)).run()
+    k = compute_kpis(res)
+    busy = k.utilisation_pct_by_hour
+    first, second, served = busy[0], busy[1], k.served_pct_by_hour[0]
+    assert first is not None
+    assert second is not None
+    assert served is not None
+    assert first > 90
+    assert served < 100
+    assert second < first
+    assert busy[2] is None

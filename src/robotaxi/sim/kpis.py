@@ -62,6 +62,7 @@ class Kpis:
     served_pct_by_hour: list[float | None]
     wait_mean_s_by_hour: list[float | None]
     occupancy_by_hour: list[float | None]
+    utilisation_pct_by_hour: list[float | None]
     by_operator: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +99,36 @@ def state_durations(result: SimResult, vehicles: NDArray[np.bool_] | None = None
     dur = np.where(same, t[1:] - t[:-1], 0)
     totals = np.bincount(s[:-1].astype(np.int64), weights=dur, minlength=len(VehicleState))
     return {VehicleState(i).mds: float(x) for i, x in enumerate(totals)}
+
+
+def utilisation_by_hour(result: SimResult, n_hours: int) -> list[float | None]:
+    """Busy share (reserved, stopped or on a trip) of the vehicle-time in service within each hour of the day, in
+    percent, as :attr:`Kpis.fleet_utilisation_pct` is for the whole run; None for an hour no vehicle was in service.
+
+    A fleet near 100 % in an hour has no vehicle to spare: riders turned away then are a question of fleet size,
+    not of matching or rebalancing. State intervals are cut at the hour boundaries, to the second."""
+    ev = result.events
+    out: list[float | None] = [None] * n_hours
+    if len(ev) < 2:
+        return out
+    order = np.lexsort((np.arange(len(ev)), ev.vehicle))
+    v, t, s = ev.vehicle[order], ev.time_s[order].astype(np.int64), ev.state[order]
+    same = v[1:] == v[:-1]
+    horizon = n_hours * 3600
+    start = np.clip(t[:-1][same], 0, horizon)
+    end = np.clip(t[1:][same], 0, horizon)
+    state = s[:-1][same]
+    off = np.isin(state, (VehicleState.NON_OPERATIONAL, VehicleState.REMOVED))
+    busy = np.isin(state, _BUSY)
+
+    def seconds_by_hour(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
+        # Vehicles in the class at each second (+1 where an interval starts, -1 where it ends), summed by hour.
+        edges = np.bincount(start[mask], minlength=horizon + 1) - np.bincount(end[mask], minlength=horizon + 1)
+        per_hour: NDArray[np.int64] = np.cumsum(edges[:horizon]).reshape(n_hours, 3600).sum(axis=1)
+        return per_hour
+
+    in_service, busy_s = seconds_by_hour(~off), seconds_by_hour(busy)
+    return [round(100 * float(b) / float(n), 2) if n else None for b, n in zip(busy_s, in_service, strict=True)]
 
 
 def _pct(a: NDArray[Any], q: float) -> float | None:
@@ -230,6 +261,7 @@ def compute_kpis(result: SimResult, scenario: str = "") -> Kpis:
         served_pct_by_hour=by_hour[0],
         wait_mean_s_by_hour=by_hour[1],
         occupancy_by_hour=by_hour[2],
+        utilisation_pct_by_hour=utilisation_by_hour(result, len(by_hour[0])),
         by_operator=operator_kpis(result),
     )
 

@@ -156,6 +156,7 @@ KPI_ELSEWHERE = frozenset(
         "served_pct_by_hour",
         "wait_mean_s_by_hour",
         "occupancy_by_hour",
+        "utilisation_pct_by_hour",
         "by_operator",  # the operators section (robotaxi.sim.report_operators)
     }
 )
@@ -204,7 +205,9 @@ def _hours_of(result: SimResult) -> tuple[int, int]:
     return result.start_s // 3600, max(result.start_s // 3600 + 1, -(-result.end_s // 3600))
 
 
-def _hourly(result: SimResult) -> str:
+def _hourly(result: SimResult, kpis: Kpis) -> str:
+    """Requests and served share by hour, with the fleet's busy share: served % falling while the fleet is near
+    100 % busy means too few vehicles, not a poor match."""
     plt = _pyplot()
     lo, hi = _hours_of(result)
     hours = np.clip((result.requests.time_s // 3600).astype(np.int64), lo, hi - 1) - lo
@@ -218,12 +221,16 @@ def _hourly(result: SimResult) -> str:
     ax.set_ylabel("requests per hour")
     ax2 = ax.twinx()
     ax2.plot(centres, rate, color="#d32f2f", marker="o", ms=3, label="served %")
+    util = np.full(hi - lo, np.nan)
+    by_hour = kpis.utilisation_pct_by_hour[lo:hi]
+    util[: len(by_hour)] = [np.nan if x is None else x for x in by_hour]
+    ax2.plot(centres, util, color="#424242", linestyle="--", label="fleet busy %")
     ax2.set_ylim(0, 105)
-    ax2.set_ylabel("served (%)")
+    ax2.set_ylabel("served; fleet busy (%)")
     _hour_axis(ax, lo * 3600, hi * 3600)
     ax.legend(loc="upper left")
     ax2.legend(loc="lower right")
-    ax.set_title("Requests and share served, by hour of request")
+    ax.set_title("Requests and share served by hour of request; the fleet's busy share")
     return _png(fig)
 
 
@@ -460,7 +467,7 @@ def render_report(
         A priced run: adds the money section (``robotaxi.sim.report_market``).
     """
     sections = "\n".join(f"<h3>{html.escape(h)}</h3>\n{_table(rows)}" for h, rows in kpi_table(kpis) if rows)
-    images = [_hourly(result), _by_hour(result, kpis), _waits(result), _km_plot(result), _states(result)]
+    images = [_hourly(result, kpis), _by_hour(result, kpis), _waits(result), _km_plot(result), _states(result)]
     if int(result.served.sum()) >= 3:
         images.append(_map(result, network))
     figs = "\n".join(f'<figure><img alt="plot" src="{src}"></figure>' for src in images)
