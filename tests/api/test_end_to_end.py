@@ -116,6 +116,19 @@ def test_serve_fleet_connect_and_riders(tmp_path: Path) -> None:
         ).json()["events"]
         ends = [e for e in events if e["event_types"] == ["trip_end"]]
         assert len(ends) == 4
+        # The ledger as a tlog-tiles log: once a signed checkpoint covers the four trips, a regulator checks every
+        # tile and entry over HTTP with the verifier key alone.
+        deadline = time.monotonic() + 30
+        while c.get("/v1/ledger/checkpoint", headers=_token(c, regulator)).json().get("size", 0) < 4:
+            assert time.monotonic() < deadline, "no signed checkpoint covers the four trips within 30 s"
+            time.sleep(0.5)
+        check = subprocess.run(
+            [str(Path(sys.executable).parent / "robotaxi"), "ledger", "verify-tiles", server.base,
+             "--key", str(server.data / "ledger.vkey"), "--api-key", regulator],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stderr
+        assert "entries in 1 tiles verify against the signed root" in check.stdout
 
 
 def test_fleet_answers_trip_offers(tmp_path: Path) -> None:

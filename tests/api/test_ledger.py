@@ -149,3 +149,52 @@ def test_consistency_proofs_between_checkpoints(platform: Platform) -> None:
     assert p.client.get("/v1/ledger/consistency", headers=reg).status_code == 422
     assert p.client.get("/v1/ledger/consistency", params={"old_size": 1}, headers=op).status_code == 403
     assert p.client.get("/v1/ledger/checkpoints", headers=p.admin).status_code == 200
+
+
+def test_the_ledger_is_served_as_a_tlog_tiles_log(platform: Platform) -> None:
+    """A ride and a safety event, then a signed checkpoint of 2 entries: the tlog-tiles routes give the checkpoint
+    (text), the partial level-0 tile and the entry bundle, which verify with the key alone; resources past the
+    checkpoint are 404, malformed paths 422 naming the path, and only regulators and admins may read them."""
+    from robotaxi.ledger.tiles import verify_tiles
+
+    p = platform
+    op, car, ride = _serve_one_ride(p)
+    event = {
+        "device_id": car, "event_type": "collision", "timestamp": p.now_ms, "location": node_location(14),
+        "initiated_by": "none", "driver_present": False, "location_type": "street",
+        "description": "rear-ended at a light", "trip_id": ride["trip_id"],
+    }  # fmt: skip
+    assert p.client.post("/v1/operator/safety-events", json={"data": [event]}, headers=op).status_code == 200
+    p.advance(11)
+    reg = p.regulator()
+    base = "/v1/ledger/tlog/"
+    r = p.client.get(base + "checkpoint", headers=reg)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    vkey = VerifierKey.parse(p.client.get("/v1/ledger/checkpoint", headers=reg).json()["verifier_key"])
+    assert open_checkpoint(r.text, vkey).size == 2
+    tile = p.client.get(base + "tile/0/000.p/2", headers=reg)
+    assert tile.status_code == 200
+    assert tile.headers["content-type"] == "application/octet-stream"
+    assert "immutable" in tile.headers["cache-control"]
+    assert len(tile.content) == 64
+
+    def fetch(path: str) -> bytes:
+        got = p.client.get(base + path, headers=reg)
+        assert got.status_code == 200, (path, got.text)
+        return bytes(got.content)
+
+    report = verify_tiles(fetch, vkey)
+    assert (report.size, report.entries) == (2, 2)
+    bundle = fetch("tile/entries/000.p/2")
+    first_len = int.from_bytes(bundle[:2], "big")
+    assert json.loads(bundle[2 : 2 + first_len])["trip_id"] == ride["trip_id"]
+    # past the checkpoint, malformed, not allowed
+    missing = p.client.get(base + "tile/0/000.p/3", headers=reg)
+    assert missing.status_code == 404
+    assert "latest signed checkpoint (size 2" in missing.json()["error_description"]
+    bad = p.client.get(base + "tile/0/7", headers=reg)
+    assert bad.status_code == 422
+    assert "3-digit" in bad.json()["error_description"]
+    assert p.client.get(base + "tile/0/000.p/2", headers=op).status_code == 403
+    assert p.client.get(base + "checkpoint").status_code == 401

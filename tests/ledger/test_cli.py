@@ -156,3 +156,29 @@ def test_output_is_not_wrapped_when_piped(tmp_path: Path, capsys: pytest.Capture
     assert main(["ledger", "init", "--log", str(deep)]) == 0
     out = capsys.readouterr().out
     assert f"created {deep} (origin robotaxi.local/ledger)\n" == out
+
+
+def test_tiles_are_published_and_verified_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ledger tiles` writes a C2SP tlog-tiles folder of the latest signed checkpoint; `ledger verify-tiles` checks it
+    with the verifier key alone, and names the resource a change broke."""
+    k, db, out = tmp_path / "k", str(tmp_path / "l.db"), tmp_path / "tiles"
+    assert main(["ledger", "keygen", str(k), "--name", "robotaxi.test/ledger"]) == 0
+    vkey = str(tmp_path / "k.vkey")
+    assert main(["ledger", "init", "--log", db, "--key", vkey]) == 0
+    trips = tmp_path / "trips.jsonl"
+    trips.write_text("".join(json.dumps({"trip_id": f"t{i}", "fare_cents": 100 + i}) + "\n" for i in range(300)))
+    assert main(["ledger", "append", str(trips), "--log", db]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "tiles", str(out), "--log", db]) == 1
+    assert "no signed checkpoint to publish" in capsys.readouterr().err
+    assert main(["ledger", "checkpoint", "--log", db, "--key", str(tmp_path / "k.key")]) == 0
+    assert main(["ledger", "tiles", str(out), "--log", db]) == 0
+    assert "wrote 6 resources" in capsys.readouterr().out
+    assert main(["ledger", "verify-tiles", str(out), "--key", vkey]) == 0
+    assert "OK: 300 entries in 3 tiles verify" in capsys.readouterr().out
+    bundle = out / "tile" / "entries" / "001.p" / "44"
+    bundle.write_bytes(bundle.read_bytes().replace(b"t299", b"t298"))
+    assert main(["ledger", "verify-tiles", str(out), "--key", vkey]) == 1
+    assert "tile/entries/001.p/44: entry 299 does not hash to its leaf" in capsys.readouterr().err
+    assert main(["ledger", "verify-tiles", str(tmp_path / "nowhere"), "--key", vkey]) == 1
+    assert "holds no checkpoint file" in capsys.readouterr().err

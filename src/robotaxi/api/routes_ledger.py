@@ -5,6 +5,10 @@ A proof is an ``robotaxi.ledger/inclusion-v1`` or ``consistency-v1`` bundle (``d
 offline with the verifier key: ``robotaxi ledger verify bundle.json --key ledger.vkey``. A consistency bundle
 proves (RFC 9162 section 2.1.4) that the log of the newer checkpoint extends the older one: nothing recorded was
 changed or removed between them.
+
+The same log is also served as a C2SP tlog-tiles log under ``/v1/ledger/tlog/`` (``checkpoint``, ``tile/<L>/<N>``,
+``tile/entries/<N>``, see :mod:`robotaxi.ledger.tiles`): a monitor or an auditor's mirror fetches the tree and the
+entries with plain GETs, up to the latest signed checkpoint, and checks them with the verifier key alone.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
 
-from ..errors import ServiceError
+from ..errors import LedgerError, ServiceError
 from ..ledger import ConsistencyBundle, InclusionBundle
+from ..ledger.tiles import parse_tile_path, read_resource
 from .auth import Principal, Role, allow
 from .deps import Service
 from .schemas import CheckpointBrief, CheckpointList, CheckpointOut
@@ -127,3 +133,54 @@ def consistency(
                 )
         out: dict[str, Any] = ConsistencyBundle.build(ledger, by_size[old_size].note, by_size[new_size].note).to_json()
     return out
+
+
+_TILE_CACHE = "private, max-age=31536000, immutable"  # a tile (partial ones too) never changes
+
+
+@router.get(
+    "/tlog/checkpoint",
+    summary="The latest signed checkpoint, as a C2SP tlog-tiles log serves it (text/plain)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, 404: {"description": "No checkpoint signed yet"}},
+)
+def tlog_checkpoint(service: Service, _: Auditor) -> Response:
+    with service.ledger.reader() as ledger:
+        cp = ledger.latest_checkpoint()
+    if cp is None:
+        raise ServiceError("no checkpoint has been signed yet", status=404, code="not_found")
+    return Response(cp.note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "private, max-age=5"})
+
+
+@router.get(
+    "/tlog/tile/{tile_path:path}",
+    summary="A Merkle tile or an entry bundle of the C2SP tlog-tiles log (application/octet-stream)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        404: {"description": "Not covered by the latest signed checkpoint"},
+        422: {"description": "Not a tlog-tiles path"},
+    },
+)
+def tlog_tile(
+    tile_path: Annotated[str, Path(description="<L>/<N>[.p/<W>] or entries/<N>[.p/<W>], N as x001/x234/067")],
+    service: Service,
+    _: Auditor,
+) -> Response:
+    path = f"tile/{tile_path}"
+    try:
+        ref = parse_tile_path(path)
+    except LedgerError as e:
+        raise ServiceError(str(e), status=422, field="tile_path", code="bad_param") from e
+    with service.ledger.reader() as ledger:
+        cp = ledger.latest_checkpoint()
+        size = 0 if cp is None else cp.size
+        if ref.end() > size:
+            raise ServiceError(
+                f"{path} is not covered by the latest signed checkpoint (size {size}; this resource needs "
+                f"{ref.end()} entries)",
+                status=404,
+                code="not_found",
+            )
+        data = read_resource(ledger, path, size)
+    return Response(data, media_type="application/octet-stream", headers={"Cache-Control": _TILE_CACHE})

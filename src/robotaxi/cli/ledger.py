@@ -145,6 +145,66 @@ def verify(
         console.print(f"OK: {new.origin} at size {new.size} extends size {old.size}")
 
 
+@ledger_app.command("tiles")
+def tiles_cmd(
+    out: Annotated[Path, typer.Argument(help="Folder to publish into; serve it as the log's URL prefix.")],
+    log: LogOpt = Path("ledger.db"),
+) -> None:
+    """Publish the log as C2SP tlog-tiles files: the latest signed checkpoint and every tile and entry bundle of
+    its tree (full tiles already in the folder are kept; they never change)."""
+    from ..ledger.tiles import write_tiles
+
+    with Ledger.open(log) as led:
+        written = write_tiles(led, out)
+        cp = led.latest_checkpoint()
+    size = 0 if cp is None else cp.size
+    console.print(f"wrote {written} resources to {out}: the tree of {size} entries at its latest signed checkpoint")
+
+
+@ledger_app.command("verify-tiles")
+def verify_tiles_cmd(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A folder written by `ledger tiles`, or a server (http(s)://host:port: its /v1/ledger/tlog/ routes)."
+        ),
+    ],
+    key: Annotated[Path, typer.Option("--key", "-k", help="The log's verifier key file (or its text).")],
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", help="A regulator's API key, for a server (default: $ROBOTAXI_API_KEY)."),
+    ] = None,
+) -> None:
+    """Check a tiled log from its resources alone: the checkpoint's signature, every entry against its leaf hash,
+    every tile against the tiles below it, and the tree's root against the signed one."""
+    from ..ledger.tiles import verify_tiles
+
+    vkey = VerifierKey.parse(str(key)) if not key.exists() and "+" in str(key) else VerifierKey.from_file(key)
+    if source.startswith(("http://", "https://")):
+        from ..client.http import PlatformClient
+
+        secret = api_key or os.environ.get("ROBOTAXI_API_KEY")
+        if not secret:
+            raise typer.BadParameter("a server needs --api-key (or $ROBOTAXI_API_KEY): a regulator's key")
+        with PlatformClient(source, secret) as client:
+            report = verify_tiles(lambda p: client.get_bytes(f"/v1/ledger/tlog/{p}"), vkey)
+    else:
+        folder = Path(source)
+        if not (folder / "checkpoint").is_file():
+            raise LedgerError(f"{folder} holds no checkpoint file", hint="write the tiles with `robotaxi ledger tiles`")
+
+        def read(path: str) -> bytes:
+            try:
+                return (folder / path).read_bytes()
+            except OSError as e:
+                raise VerificationError(f"{path}: cannot read {folder / path}: {e.strerror}") from e
+
+        report = verify_tiles(read, vkey)
+    console.print(
+        f"OK: {report.size} entries in {report.tiles} tiles verify against the signed root {report.root.hex()[:16]}..."
+    )
+
+
 @ledger_app.command("consistency")
 def consistency(
     old: Annotated[Path, typer.Argument(help="Older signed checkpoint file.")],

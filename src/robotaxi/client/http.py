@@ -52,8 +52,19 @@ class PlatformClient:
     def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         return self.request("POST", path, json=body, headers=headers)
 
+    def get_bytes(self, path: str) -> bytes:
+        """The raw body of a GET (tiles, checkpoints as text), after the same status check as the JSON calls."""
+        r = self.http.get(path, headers=self._headers())
+        _raise_for_error(r)
+        return r.content
+
 
 def _check(r: httpx.Response) -> Any:
+    _raise_for_error(r)
+    return r.json() if r.content else None
+
+
+def _raise_for_error(r: httpx.Response) -> None:
     if r.status_code >= 400:
         try:
             body = r.json()
@@ -63,4 +74,3 @@ def _check(r: httpx.Response) -> Any:
         raise ServiceError(
             f"{r.request.method} {r.request.url.path}: {r.status_code} {text}", status=r.status_code, code=code
         )
-    return r.json() if r.content else None
