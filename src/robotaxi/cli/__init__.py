@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from ..errors import RobotaxiError
+from . import compare as _compare  # noqa: F401
 from . import dashboard as _dashboard  # noqa: F401
 from . import demand as _demand  # noqa: F401
 from . import fleet as _fleet  # noqa: F401

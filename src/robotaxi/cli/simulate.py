@@ -16,7 +16,7 @@ from .app import app, console, err_console, print_table
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ..sim import RunOutput
+    from ..sim import RunOutput, Scenario
 
 # The simulator and the dispatch engine are imported inside the command (`robotaxi --help` starts fast). The
 # module still offers `run_scenario` as an attribute, resolved on first use, which tests replace.
@@ -40,6 +40,45 @@ def _check_text(path: Path) -> None:
         pass  # Scenario.from_file reports a missing or unreadable file in its own words
 
 
+def _load(path: Path | None, changes: list[str]) -> Scenario:
+    """The scenario of ``path`` (default: the embedded one), with ``--set PATH=VALUE`` changes applied to its
+    document before it is validated (so a wrong key or type is named as for a file)."""
+    from ..sim import Scenario
+
+    if not changes:
+        return Scenario.from_file(path) if path is not None else Scenario.default()
+    import tomllib
+
+    from ..sim.scenario import DEFAULT_SCENARIO_TOML
+    from ..sweep.spec import apply_override
+
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ScenarioError(f"cannot read scenario file {path}: {e.strerror}") from e
+        base, where = path.resolve().parent, str(path)
+    else:
+        text, base, where = DEFAULT_SCENARIO_TOML, Path.cwd(), "embedded scenario"
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{where}: not valid TOML: {e}") from e
+    for change in changes:
+        key, sep, raw = change.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError(f"--set {change!r}: expected PATH=VALUE, e.g. fleet.vehicles=9000")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word: a string (policy=pool)
+        try:
+            apply_override(document, key.strip(), value)
+        except ValueError as e:
+            raise ScenarioError(f"--set {e}") from e
+    return Scenario.from_mapping(document, base_dir=base, source=path, where=f"{where} with --set")
+
+
 @app.command("simulate")
 def simulate(
     scenario: Annotated[
@@ -57,12 +96,19 @@ def simulate(
     ledger_key: Annotated[
         Path | None, typer.Option(help="Signing key for --ledger (default: LEDGER.key, generated if missing).")
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Change one setting of the scenario: a dotted path and a TOML value, e.g. fleet.vehicles=9000 or "
+            "rebalancing.enabled=false (repeatable; give -o too, or the run replaces the scenario's own outputs).",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a day of ride-hailing and write requests.parquet, vehicle_events.parquet, kpis.json, report.html."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..dispatch import POLICIES
-    from ..sim import Scenario
 
     run_scenario = sys.modules[__name__].run_scenario
 
@@ -70,7 +116,7 @@ def simulate(
         logging.getLogger("robotaxi").setLevel(logging.ERROR)
     if scenario is not None:
         _check_text(scenario)
-    sc = Scenario.from_file(scenario) if scenario is not None else Scenario.default()
+    sc = _load(scenario, set_ or [])
     if policy is not None:
         if policy not in POLICIES:
             raise ScenarioError(f"--policy: expected one of {', '.join(POLICIES)}, got {policy!r}")
