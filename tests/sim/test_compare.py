@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,19 @@ def test_wrong_inputs_are_named(
 
 
 def test_set_changes_the_scenario_before_it_is_checked() -> None:
-    sc = _load(None, ["fleet.vehicles=7", "dispatch.policy=immediate", "rebalancing.enabled=false"])
+    sc, text = _load(None, ["fleet.vehicles=7", "dispatch.policy=immediate", "rebalancing.enabled=false"])
     assert sc.n_vehicles == 7
     assert sc.policy == "immediate"
+    assert text is not None
+    assert text.startswith("# The embedded scenario, changed on the command line:\n")
+    assert "#   fleet.vehicles = 7" in text
+    doc = tomllib.loads(text)  # the run folder's scenario.toml says what ran
+    assert (doc["fleet"]["vehicles"], doc["dispatch"]["policy"], doc["rebalancing"]["enabled"]) == (
+        7,
+        "immediate",
+        False,
+    )
+    assert _load(None, [])[1] is None  # unchanged: the scenario's own text is written
     with pytest.raises(ScenarioError, match=r"fleet\.vehicles: expected int, got str 'seven'"):
         _load(None, ["fleet.vehicles=seven"])
     with pytest.raises(ScenarioError, match=r"fleet\.bogus: unknown key"):

@@ -40,17 +40,19 @@ def _check_text(path: Path) -> None:
         pass  # Scenario.from_file reports a missing or unreadable file in its own words
 
 
-def _load(path: Path | None, changes: list[str]) -> Scenario:
+def _load(path: Path | None, changes: list[str]) -> tuple[Scenario, str | None]:
     """The scenario of ``path`` (default: the embedded one), with ``--set PATH=VALUE`` changes applied to its
-    document before it is validated (so a wrong key or type is named as for a file)."""
+    document before it is validated (so a wrong key or type is named as for a file), and, when something was
+    changed, the TOML text of the scenario as run (the run folder's ``scenario.toml`` must say what ran)."""
     from ..sim import Scenario
 
     if not changes:
-        return Scenario.from_file(path) if path is not None else Scenario.default()
+        return (Scenario.from_file(path) if path is not None else Scenario.default()), None
+    import json
     import tomllib
 
     from ..sim.scenario import DEFAULT_SCENARIO_TOML
-    from ..sweep.spec import apply_override
+    from ..sweep.spec import apply_override, dump_toml
 
     if path is not None:
         try:
@@ -64,6 +66,7 @@ def _load(path: Path | None, changes: list[str]) -> Scenario:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(f"{where}: not valid TOML: {e}") from e
+    applied: list[tuple[str, object]] = []
     for change in changes:
         key, sep, raw = change.partition("=")
         if not sep or not key.strip():
@@ -76,7 +79,14 @@ def _load(path: Path | None, changes: list[str]) -> Scenario:
             apply_override(document, key.strip(), value)
         except ValueError as e:
             raise ScenarioError(f"--set {e}") from e
-    return Scenario.from_mapping(document, base_dir=base, source=path, where=f"{where} with --set")
+        applied.append((key.strip(), value))
+    scenario = Scenario.from_mapping(document, base_dir=base, source=path, where=f"{where} with --set")
+    header = (
+        f"{'The embedded scenario' if path is None else f'The scenario {path}'}, changed on the command line:\n"
+        + "".join(f"  {k} = {json.dumps(v, default=str)}\n" for k, v in applied)
+        + f"Relative input paths are relative to {base}."
+    )
+    return scenario, dump_toml(document, header)
 
 
 @app.command("simulate")
@@ -116,13 +126,12 @@ def simulate(
         logging.getLogger("robotaxi").setLevel(logging.ERROR)
     if scenario is not None:
         _check_text(scenario)
-    sc = _load(scenario, set_ or [])
+    changes = list(set_ or [])
     if policy is not None:
         if policy not in POLICIES:
             raise ScenarioError(f"--policy: expected one of {', '.join(POLICIES)}, got {policy!r}")
-        from dataclasses import replace
-
-        sc = replace(sc, policy=policy)  # type: ignore[arg-type]
+        changes.append(f"dispatch.policy={policy}")  # recorded in the run's scenario.toml like any change
+    sc, scenario_text = _load(scenario, changes)
     t0 = time.perf_counter()
     with Progress(
         TextColumn("{task.description}", style="bold", markup=False),
@@ -142,7 +151,7 @@ def simulate(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, count=f"{done:,}/{total:,} requests")
 
-        out = run_scenario(sc, output=output, stage=stage, progress=progress)
+        out = run_scenario(sc, output=output, stage=stage, progress=progress, scenario_text=scenario_text)
         if ledger is not None:
             from ..sim.ledger_export import export_to_ledger
 
