@@ -139,7 +139,8 @@ def _hour_table(runs: Sequence[RunSummary]) -> str:
                 for x in [*values, *[None] * (hours - len(values))]
             )
             rows.append(f"<tr><th>{html.escape(run.label)}: {what}</th>{cells}</tr>")
-    return f'<table class="hours"><tr><th>hour</th>{head}</tr>{"".join(rows)}</table>'
+    table = f'<table class="hours"><tr><th>hour</th>{head}</tr>{"".join(rows)}</table>'
+    return f'<div style="overflow-x: auto">{table}</div>'
 
 
 def render_compare(runs: Sequence[RunSummary], title: str = "Runs compared") -> str:
