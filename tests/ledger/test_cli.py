@@ -11,15 +11,21 @@ import pytest
 from robotaxi.cli import main
 
 
-@pytest.mark.integration
-def test_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    k, db = tmp_path / "k", str(tmp_path / "l.db")
-    assert main(["ledger", "keygen", str(k), "--name", "robotaxi.test/ledger"]) == 0
-    vkey = str(tmp_path / "k.vkey")
+def _ledger_with_trips(tmp_path: Path, n: int) -> tuple[str, str, Path]:
+    """Through the CLI: a key pair ``k.key``/``k.vkey``, a ledger bound to it holding ``n`` trips from a JSON-lines
+    file. Returns (ledger path, verifier key path, the trips file)."""
+    db, vkey = str(tmp_path / "l.db"), str(tmp_path / "k.vkey")
+    assert main(["ledger", "keygen", str(tmp_path / "k"), "--name", "robotaxi.test/ledger"]) == 0
     assert main(["ledger", "init", "--log", db, "--key", vkey]) == 0
     trips = tmp_path / "trips.jsonl"
-    trips.write_text("".join(json.dumps({"trip_id": f"t{i}", "fare_cents": 100 + i}) + "\n" for i in range(25)))
+    trips.write_text("".join(json.dumps({"trip_id": f"t{i}", "fare_cents": 100 + i}) + "\n" for i in range(n)))
     assert main(["ledger", "append", str(trips), "--log", db]) == 0
+    return db, vkey, trips
+
+
+@pytest.mark.integration
+def test_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db, vkey, trips = _ledger_with_trips(tmp_path, 25)
     cp1, cp2 = tmp_path / "cp1", tmp_path / "cp2"
     assert main(["ledger", "checkpoint", "--log", db, "--key", str(tmp_path / "k.key"), "--out", str(cp1)]) == 0
     assert main(["ledger", "append", str(trips), "--log", db]) == 0
@@ -161,13 +167,8 @@ def test_output_is_not_wrapped_when_piped(tmp_path: Path, capsys: pytest.Capture
 def test_tiles_are_published_and_verified_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`ledger tiles` writes a C2SP tlog-tiles folder of the latest signed checkpoint; `ledger verify-tiles` checks it
     with the verifier key alone, and names the resource a change broke."""
-    k, db, out = tmp_path / "k", str(tmp_path / "l.db"), tmp_path / "tiles"
-    assert main(["ledger", "keygen", str(k), "--name", "robotaxi.test/ledger"]) == 0
-    vkey = str(tmp_path / "k.vkey")
-    assert main(["ledger", "init", "--log", db, "--key", vkey]) == 0
-    trips = tmp_path / "trips.jsonl"
-    trips.write_text("".join(json.dumps({"trip_id": f"t{i}", "fare_cents": 100 + i}) + "\n" for i in range(300)))
-    assert main(["ledger", "append", str(trips), "--log", db]) == 0
+    db, vkey, _ = _ledger_with_trips(tmp_path, 300)
+    out = tmp_path / "tiles"
     capsys.readouterr()
     assert main(["ledger", "tiles", str(out), "--log", db]) == 1
     assert "no signed checkpoint to publish" in capsys.readouterr().err
