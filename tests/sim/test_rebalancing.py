@@ -3,9 +3,11 @@ the other, recovers service; repositioning is reported apart from pickup driving
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from robotaxi.dispatch import EngineParams, PolicyName, Rebalancing, make_policy
+from robotaxi.dispatch import REPOSITION, EngineParams, PolicyName, Rebalancing, make_policy
 from robotaxi.dispatch.rebalance import RateTableForecast, RebalanceParams, ZoneFlowRebalancer, Zoning
 from robotaxi.fleet import Fleet, Operator
 from robotaxi.network import Router, grid_city
@@ -67,3 +69,52 @@ def test_idle_vehicles_sent_to_unassigned_requests_serve_the_evening() -> None:
     assert rebal_km_blind == 0
     assert served_sent > 60
     assert rebal_km_sent > 0
+
+
+def test_rebalancing_stops_once_the_window_is_over_and_every_rider_is_picked_up() -> None:
+    """A forecast that expects riders every hour (north-east corner at even hours, south-west at odd ones) would
+    keep moving idle cars as long as the engine gets clock ticks. The riders come from 18:00 to 19:00 only; the
+    last one is still riding after 19:00. Past the window's end, with no request left open, the engine gets no
+    more ticks: no car is repositioned any more and the run ends with the last drop-off (with thousands of cars,
+    one always on the move, runs used to go on repositioning for hours: an idle tail that diluted the KPIs)."""
+    from robotaxi.dispatch import Tick
+
+    net = grid_city(12, 12)
+    router = Router(net, workers=1)
+    ne = [r * 12 + c for r in range(9, 12) for c in range(9, 12)]
+    rng = np.random.default_rng(5)
+    t = [*(18 * 3600 + np.arange(0, 3540, 120)).tolist(), 18 * 3600 + 3590]
+    o = [*rng.choice(ne, len(t) - 1).tolist(), 143]
+    d = [*(ne[(ne.index(x) + 4) % len(ne)] for x in o[:-1]), 0]  # the last rider crosses the town: ~8 min
+    reqs = requests_on(net, t, o, d)
+    fleet = Fleet.build((Operator("acme", 4, start_nodes=(0, 1, 12, 13)),), net, rng)
+    zoning = Zoning.grid(net, router, cell_m=800.0)
+    rates = np.zeros((zoning.n_zones, 24))
+    rates[int(zoning.zone_of_node[143]), 0::2] = 20.0
+    rates[int(zoning.zone_of_node[0]), 1::2] = 20.0
+    params = RebalanceParams(interval_s=300, horizon_s=1800, max_share=0.5, max_travel_s=1200)
+    reb = Rebalancing(ZoneFlowRebalancer(params), zoning, RateTableForecast(rates, "UTC"), horizon_s=1800)
+    end = 19 * 3600
+    sim = Simulator(
+        router, fleet, reqs, make_policy("batch"), SimParams(start_s=17 * 3600, end_s=end),
+        EngineParams(max_wait_s=600), rebalancing=reb,
+    )  # fmt: skip
+    handle = sim.engine.handle
+    late_ticks: list[int] = []
+
+    def spy(event: Any) -> Any:
+        if isinstance(event, Tick) and event.time_s - sim.epoch0 > end and not sim.engine.requests.open.size:
+            late_ticks.append(event.time_s - sim.epoch0)
+        return handle(event)
+
+    sim.engine.handle = spy  # type: ignore[method-assign]
+    res = sim.run()
+    k = compute_kpis(res)
+    assert k.served == len(t)
+    last_dropoff = int(np.nanmax(res.outcomes.dropoff_s))
+    assert last_dropoff > end + 240  # the last rider was still on board well after the window
+    assert k.vehicle_km_rebalancing > 0  # the forecast did move cars inside the window
+    assert late_ticks == []
+    legs = res.legs
+    assert not ((legs.kind == REPOSITION) & (legs.start_s > end)).any()
+    assert k.last_event_s <= last_dropoff + 30  # the drop-off's dwell, then the end of service

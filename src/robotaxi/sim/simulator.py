@@ -402,6 +402,7 @@ class Simulator:
                 self.choice.on_tick(t, self.epoch0, self.engine)
             if t_heap == t:
                 self._vehicle_events(t)
+                next_tick = self._resume_ticks(next_tick, t, tick_every)
             elif t_cal == t:
                 self._duty(cal[k])
                 k += 1
@@ -416,12 +417,27 @@ class Simulator:
                 i = j
             else:
                 self._execute(self.engine.handle(Tick(self.epoch0 + t)))
-                busy = i < nr or self.engine.requests.open.size or self._heap or self._answers
-                next_tick = t + tick_every if busy and tick_every > 0 else _INF
+                next_tick = t + tick_every if tick_every > 0 and self._needs_ticks(i, nr, t) else _INF
             if since_report >= 2_000:
                 progress(i, nr)
                 since_report = 0
         progress(nr, nr)
+
+    def _resume_ticks(self, next_tick: int, t: int, tick_every: int) -> int:
+        """The next tick after vehicle events at ``t``: ticks that had ended start again when those events opened
+        requests (riders let out of a stopped vehicle ride on with another one)."""
+        if next_tick == _INF and tick_every > 0 and self.engine.requests.open.size:
+            return t + tick_every
+        return next_tick
+
+    def _needs_ticks(self, i: int, nr: int, t: int) -> bool:
+        """Whether the engine still needs clock ticks after the one at ``t``: while requests are still to come or
+        open, or offers wait for answers; inside the demand window also while vehicles move (rebalancing works
+        through quiet hours). Past the window's end with every request closed, a tick could only rebalance for
+        demand that will never come (runs used to reposition vehicles for hours after their last rider)."""
+        if i < nr or self.engine.requests.open.size or self._answers:
+            return True
+        return bool(self._heap) and t < self.params.end_s
 
     def _next_expiry(self) -> int:
         """The simulation second at which the engine cancels its first open request (the second after that
