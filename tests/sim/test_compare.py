@@ -98,3 +98,33 @@ def test_set_changes_the_scenario_before_it_is_checked() -> None:
         _load(None, ["fleet.bogus=1"])
     with pytest.raises(ScenarioError, match="expected PATH=VALUE"):
         _load(None, ["fleet.vehicles"])
+
+
+def test_simulate_passes_the_changed_scenario_and_its_text_to_the_run(
+    grid3: RoadNetwork, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`robotaxi simulate --set ... --policy ...`: the run gets the changed scenario and writes, as its
+    scenario.toml, the text of the scenario as run (the policy given with --policy included)."""
+    import robotaxi.cli.simulate as cli_simulate
+    from robotaxi.sim import RunOutput
+
+    fleet = Fleet.build((Operator("acme", 1, start_nodes=(0,)),), grid3, np.random.default_rng(0))
+    res = Simulator(
+        Router(grid3), fleet, requests_on(grid3, [10], [2], [8]), make_policy("immediate"), SimParams(end_s=600)
+    ).run()
+    seen: dict[str, object] = {}
+
+    def fake_run(scenario: object, **kwargs: object) -> RunOutput:
+        seen["scenario"], seen["text"] = scenario, kwargs.get("scenario_text")
+        return RunOutput(result=res, kpis=compute_kpis(res), folder=None, network=grid3, timings_s={})
+
+    monkeypatch.setattr(cli_simulate, "run_scenario", fake_run)
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", "-q", "--set", "fleet.vehicles=7", "--policy", "immediate"]) == 0
+    sc = seen["scenario"]
+    assert (sc.n_vehicles, sc.policy) == (7, "immediate")  # type: ignore[attr-defined]
+    doc = tomllib.loads(str(seen["text"]))
+    assert (doc["fleet"]["vehicles"], doc["dispatch"]["policy"]) == (7, "immediate")
+    assert main(["simulate", "-q"]) == 0
+    assert seen["text"] is None  # nothing changed: the scenario's own text is written
+    assert main(["simulate", "-q", "--policy", "teleport"]) == 1
