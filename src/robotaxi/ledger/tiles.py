@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..errors import LedgerError, VerificationError
 from .log import Ledger
-from .merkle import EMPTY_ROOT, HASH_SIZE, hash_children, hash_leaf, perfect_pieces
+from .merkle import EMPTY_ROOT, HASH_SIZE, _fold, hash_leaf, perfect_pieces, root_from_leaves
 from .note import VerifierKey, open_checkpoint
 
 __all__ = [
@@ -249,14 +249,6 @@ def _split_entries(data: bytes, ref: TileRef) -> list[bytes]:
     return out
 
 
-def _mth(hashes: list[bytes]) -> bytes:
-    """RFC 9162 MTH over consecutive subtree hashes (a tile's hashes as the leaves of its subtree)."""
-    if len(hashes) == 1:
-        return hashes[0]
-    k = 1 << ((len(hashes) - 1).bit_length() - 1)
-    return hash_children(_mth(hashes[:k]), _mth(hashes[k:]))
-
-
 def verify_tiles(fetch: Callable[[str], bytes], verifier: VerifierKey, origin: str | None = None) -> TilesReport:
     """Check a tiled log from its resources alone (``fetch(path)`` returns the bytes at ``path`` below the
     prefix, e.g. read from a folder or an HTTP client): the checkpoint's signature, every entry against its leaf
@@ -285,7 +277,7 @@ def verify_tiles(fetch: Callable[[str], bytes], verifier: VerifierKey, origin: s
             for i, h in enumerate(tile):
                 n = ref.index * TILE_WIDTH + i
                 below = hashes.get((ref.level - 1, n))
-                if below is None or len(below) != TILE_WIDTH or _mth(below) != h:
+                if below is None or len(below) != TILE_WIDTH or root_from_leaves(below) != h:
                     raise VerificationError(f"{ref.path}: hash {i} is not the tree hash of tile {ref.level - 1}/{n}")
     root = _root_from_tiles(cp.size, hashes)
     if root != cp.root:
@@ -294,20 +286,16 @@ def verify_tiles(fetch: Callable[[str], bytes], verifier: VerifierKey, origin: s
 
 
 def _node_from_tiles(height: int, index: int, hashes: dict[tuple[int, int], list[bytes]]) -> bytes:
-    """Hash of the perfect subtree ``(height, index)`` from the tiles: the MTH of ``2**r`` consecutive hashes of
-    the tile level ``height // 8`` (``r = height % 8``)."""
+    """Hash of the perfect subtree ``(height, index)`` from the tiles: the tree hash of ``2**r`` consecutive hashes
+    of the tile level ``height // 8`` (``r = height % 8``), as if they were leaf hashes."""
     level, r = divmod(height, TILE_HEIGHT)
     first = index << r
     tile, pos = divmod(first, TILE_WIDTH)
     row = hashes[level, tile]
-    return _mth(row[pos : pos + (1 << r)])
+    return root_from_leaves(row[pos : pos + (1 << r)])
 
 
 def _root_from_tiles(size: int, hashes: dict[tuple[int, int], list[bytes]]) -> bytes:
     if size == 0:
         return EMPTY_ROOT
-    pieces = [_node_from_tiles(h, i, hashes) for h, i in perfect_pieces(0, size)]
-    acc = pieces[-1]
-    for h in reversed(pieces[:-1]):
-        acc = hash_children(h, acc)
-    return acc
+    return _fold([_node_from_tiles(h, i, hashes) for h, i in perfect_pieces(0, size)])

@@ -85,15 +85,17 @@ def _inputs_line(scenario_file: Path, kpis: dict[str, Any]) -> str:
         doc = tomllib.loads(scenario_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return ", ".join(parts)
-    fleet = doc.get("fleet", {}) if isinstance(doc.get("fleet"), dict) else {}
+
+    def section(name: str) -> dict[str, Any]:
+        value = doc.get(name)
+        return value if isinstance(value, dict) else {}
+
+    fleet, dispatch, network = section("fleet"), section("dispatch"), section("network")
     if "capacity" in fleet:
         parts.append(f"capacity {fleet['capacity']}")
-    dispatch = doc.get("dispatch", {}) if isinstance(doc.get("dispatch"), dict) else {}
     if "max_wait_s" in dispatch:
         parts.append(f"max wait {dispatch['max_wait_s']} s")
-    reb = doc.get("rebalancing", {}) if isinstance(doc.get("rebalancing"), dict) else {}
-    parts.append("rebalancing " + ("on" if reb.get("enabled") else "off"))
-    network = doc.get("network", {}) if isinstance(doc.get("network"), dict) else {}
+    parts.append("rebalancing " + ("on" if section("rebalancing").get("enabled") else "off"))
     if network.get("speed_profile"):
         parts.append(f"speed profile {Path(str(network['speed_profile'])).name}")
     return ", ".join(parts)
